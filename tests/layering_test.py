@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Fails when a header or source under kiln/<folder>/ includes a Kiln folder its CMake target may not use.
+
+The allowed table (kiln_layers.txt) is written by CMake from each kiln_add_library(... DEPS ...), so the
+rule lives in one place: dependencies point down, nothing includes upward."""
+import pathlib
+import re
+import sys
+
+root, table = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+allowed = {}
+for line in table.read_text().splitlines():
+    folder, _, deps = line.partition(":")
+    allowed[folder.strip()] = set(deps.replace(";", " ").split())
+inc = re.compile(r'#include\s+[<"]kiln/(\w+)/')
+bad = []
+for path in sorted(root.rglob("*")):
+    if path.suffix not in (".h", ".cpp") or path.parent == root:
+        continue
+    folder = path.relative_to(root).parts[0]
+    if folder not in allowed:
+        continue
+    for n, text in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        m = inc.search(text)
+        if m and m.group(1) not in allowed[folder]:
+            bad.append(f"{path}:{n}: kiln_{folder} may not include kiln/{m.group(1)}/ "
+                       f"(allowed: {sorted(allowed[folder])})")
+for b in bad:
+    print(b)
+print(f"layering: {len(allowed)} folders checked, {len(bad)} violations")
+sys.exit(1 if bad else 0)
