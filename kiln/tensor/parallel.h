@@ -1,0 +1,58 @@
+#pragma once
+// Threading. One setting governs oneTBB and OpenBLAS together. Kernels never call BLAS from inside a
+// parallel_for body, so the two pools are never nested (no oversubscription).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace kiln {
+
+/// Sets the threads used by Kiln's loops (oneTBB) and by OpenBLAS. n >= 1.
+void set_num_threads(int n);
+/// Current thread count (defaults to the hardware concurrency, or KILN_NUM_THREADS if set).
+int get_num_threads();
+
+/// A non-owning callable reference (no allocation), for parallel_for bodies.
+template <typename Sig>
+class FunctionRef;
+template <typename R, typename... A>
+class FunctionRef<R(A...)> {
+ public:
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
+  FunctionRef(F&& f)  // NOLINT(google-explicit-constructor)
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, A... a) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...); }) {}
+  R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, A...);
+};
+
+/// Elements per task below which loops stay serial.
+constexpr int64_t kGrainSize = 32768;
+
+/// Calls body(b, e) over disjoint chunks covering [begin, end). Serial when the range is at most
+/// `grain` or one thread is set; otherwise oneTBB splits it. Chunk boundaries never change results
+/// of elementwise work; reductions combine chunk results in a fixed order.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> body);
+
+/// Runs `fn` on a oneTBB worker (the data loader's background prefetch). wait() blocks until it has
+/// finished and rethrows anything it threw; the destructor waits too. With one thread set, the task
+/// runs inside wait() on the calling thread.
+class AsyncTask {
+ public:
+  explicit AsyncTask(std::function<void()> fn);
+  ~AsyncTask();
+  AsyncTask(const AsyncTask&) = delete;
+  AsyncTask& operator=(const AsyncTask&) = delete;
+  void wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,163 @@
+// Elementwise, reduction and GEMM kernels against PyTorch goldens and naive reference twins.
+#include <gtest/gtest.h>
+
+#include "kiln/tensor/creation.h"
+#include "kiln/tensor/linalg.h"
+#include "kiln/tensor/ops.h"
+#include "kiln/tensor/parallel.h"
+#include "kiln/tensor/reduce.h"
+#include "tensor/test_util.h"
+
+namespace kiln {
+namespace {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+using testing::all_close;
+using testing::golden;
+using testing::Tol;
+
+// float32 elementwise: a few ulps; Eigen's vectorised exp/tanh/erf are within ~2 ulp of libm.
+constexpr Tol kElementwiseF32{2e-6, 1e-6};
+// Reductions over up to 336 float32 values accumulated in float64 and rounded once.
+constexpr Tol kReduceF32{1e-5, 1e-6};
+// GEMM: K ≤ 7 products in float32 in a different order than PyTorch's.
+constexpr Tol kGemmF32{1e-5, 1e-5};
+
+TEST(Elementwise, UnaryMatchesPyTorch) {
+  Array x = golden("core/x.npy"), xp = golden("core/xp.npy");
+  struct Case {
+    UnaryOp op;
+    const char* file;
+    bool positive;
+  };
+  for (Case c : {Case{UnaryOp::Exp, "exp", false}, {UnaryOp::Tanh, "tanh", false}, {UnaryOp::Sigmoid, "sigmoid", false},
+                 {UnaryOp::GeluErf, "gelu", false}, {UnaryOp::GeluTanh, "gelu_tanh", false},
+                 {UnaryOp::Silu, "silu", false}, {UnaryOp::Erf, "erf", false}, {UnaryOp::Sin, "sin", false},
+                 {UnaryOp::Log, "log", true}, {UnaryOp::Sqrt, "sqrt", true}, {UnaryOp::Rsqrt, "rsqrt", true}}) {
+    SCOPED_TRACE(c.file);
+    Array y = kernels::unary(c.op, c.positive ? xp : x);
+    EXPECT_TRUE(all_close(y, golden(std::string("core/") + c.file + ".npy"), kElementwiseF32));
+    // The strided (non-contiguous) path gives the same values as the vectorised one.
+    Array src = c.positive ? xp : x;
+    Array strided = kernels::unary(c.op, src.slice(0, 0, src.numel(), 2));
+    EXPECT_TRUE(all_close(strided, y.slice(0, 0, y.numel(), 2), kElementwiseF32));
+  }
+}
+
+TEST(Elementwise, ActivationGradientsMatchPyTorch) {
+  Array x = golden("core/x.npy");
+  Array ones = kernels::ones(x.shape());
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluErfGrad, ones, x), golden("core/gelu_grad.npy"), kElementwiseF32));
+  // PyTorch evaluates this in float32, where tanh saturates to exactly −1 for x < −4.5 and the gradient
+  // becomes 0; Kiln evaluates the formula in float64, giving the true value there (about −1e−6).
+  constexpr Tol kGeluTanhGrad{1e-5, 2e-6};
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluTanhGrad, ones, x), golden("core/gelu_tanh_grad.npy"), kGeluTanhGrad));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::SiluGrad, ones, x), golden("core/silu_grad.npy"), kElementwiseF32));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::TanhGrad, ones, kernels::unary(UnaryOp::Tanh, x)),
+                        golden("core/tanh_grad.npy"), kElementwiseF32));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::SigmoidGrad, ones, kernels::unary(UnaryOp::Sigmoid, x)),
+                        golden("core/sigmoid_grad.npy"), kElementwiseF32));
+}
+
+TEST(Elementwise, BroadcastBinaryMatchesPyTorch) {
+  Array a = golden("core/bin_a.npy"), b = golden("core/bin_b.npy");
+  EXPECT_TRUE(all_close(kernels::add(a, b), golden("core/bin_add.npy"), kElementwiseF32));
+  EXPECT_TRUE(all_close(kernels::mul(a, b), golden("core/bin_mul.npy"), kElementwiseF32));
+  Array bd = kernels::add(kernels::unary(UnaryOp::Abs, b), 0.5);
+  EXPECT_TRUE(all_close(kernels::div(a, bd), golden("core/bin_div.npy"), kElementwiseF32));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::Pow, kernels::unary(UnaryOp::Abs, a), b), golden("core/bin_pow.npy"),
+                        {1e-5, 1e-6}));
+}
+
+TEST(Elementwise, LargeParallelResultsEqualSerial) {
+  Generator g(5);
+  Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g), b = kernels::randn({1 << 20}, 0, 1, kFloat32, &g);
+  set_num_threads(1);
+  Array s1 = kernels::add(a, b), g1 = kernels::unary(UnaryOp::GeluErf, a), r1 = kernels::sum(a);
+  set_num_threads(2);
+  Array s2 = kernels::add(a, b), g2 = kernels::unary(UnaryOp::GeluErf, a), r2 = kernels::sum(a);
+  EXPECT_TRUE(all_close(s1, s2, {0, 0}));
+  EXPECT_TRUE(all_close(g1, g2, {0, 0}));
+  EXPECT_TRUE(all_close(r1, r2, {0, 0})) << "full reductions must not depend on the thread count";
+}
+
+TEST(Elementwise, WhereMaskedFillClamp) {
+  Array x = kernels::from_vector(std::vector<float>{-2, -0.5, 0.5, 2});
+  Array m = kernels::binary(BinaryOp::Lt, x, 0.0);
+  EXPECT_EQ(format_array(kernels::masked_fill(x, m, 9), 1), "[9.0, 9.0, 0.5, 2.0]");
+  EXPECT_EQ(format_array(kernels::clamp(x, -1, 1), 1), "[-1.0, -0.5, 0.5, 1.0]");
+  EXPECT_EQ(format_array(kernels::where(m, kernels::scalar(1.0), x), 1), "[1.0, 1.0, 0.5, 2.0]");
+  EXPECT_THROW(kernels::masked_fill(x, kernels::ones({3}, kBool), 0), ShapeError);
+}
+
+TEST(Reduce, MatchesPyTorch) {
+  Array r = golden("core/red_x.npy");
+  EXPECT_TRUE(all_close(kernels::sum(r, {0, 2}), golden("core/red_sum_02.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::mean(r, {1}), golden("core/red_mean_1.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::var(r, {2}), golden("core/red_var_2.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::std(r), golden("core/red_std_all.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::logsumexp(r, {1}), golden("core/red_logsumexp_1.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::norm(r, 2.0, {2}), golden("core/red_norm_2.npy"), kReduceF32));
+  EXPECT_TRUE(all_close(kernels::amax(r, {0}), golden("core/red_amax_0.npy"), {0, 0}));
+  EXPECT_TRUE(all_close(kernels::argmax(r, 1), golden("core/red_argmax_1.npy"), {0, 0}));
+}
+
+TEST(Reduce, KeepdimAndLeadingDimPathAgreeWithNaive) {
+  Generator g(9);
+  Array x = kernels::randn({5, 6, 7}, 0, 1, kFloat64, &g);
+  for (kernels::Dims dims : {kernels::Dims{0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}, {}}) {
+    Array s = kernels::sum(x, dims, true);
+    // Naive: loop over every element and add into its keepdim slot.
+    Array ref = kernels::zeros(s.shape(), kFloat64);
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = 0; j < 6; ++j)
+        for (int64_t k = 0; k < 7; ++k) {
+          std::vector<int64_t> o{i, j, k};
+          for (int64_t d : (dims.empty() ? kernels::Dims{0, 1, 2} : dims)) o[d] = 0;
+          ref.data<double>()[(o[0] * ref.shape()[1] + o[1]) * ref.shape()[2] + o[2]] += x.at({i, j, k});
+        }
+    EXPECT_TRUE(all_close(s, ref, {1e-12, 1e-12}));
+  }
+  EXPECT_EQ(kernels::sum(x, {1}).shape(), (Shape{5, 7}));
+  EXPECT_EQ(kernels::sum_to(kernels::ones({4, 2, 3}), {2, 1}).at({1, 0}), 12);
+}
+
+TEST(Gemm, AllTransposeCombinationsAndOddSizesMatchReference) {
+  Generator g(11);
+  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {128, 3, 200}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE(fmt::format("M={} N={} K={} ta={} tb={}", M, N, K, ta, tb));
+        Array a = kernels::randn(ta ? Shape{K, M} : Shape{M, K}, 0, 1, kFloat32, &g);
+        Array b = kernels::randn(tb ? Shape{N, K} : Shape{K, N}, 0, 1, kFloat32, &g);
+        Array out = kernels::matmul(a, b, ta, tb);
+        Array ref = kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+        // K up to 200 float32 products: error grows like √K·ε·|a||b|.
+        EXPECT_TRUE(all_close(out, ref, {1e-4, 1e-4}));
+      }
+  }
+}
+
+TEST(Gemm, BatchedBroadcastMatchesPyTorch) {
+  Array a = golden("core/mm_a.npy"), b = golden("core/mm_b.npy");
+  Array out = kernels::matmul(a, b);
+  EXPECT_EQ(out.shape(), (Shape{2, 3, 5, 4}));
+  EXPECT_TRUE(all_close(out, golden("core/mm_out.npy"), kGemmF32));
+  // Transposed views are passed to BLAS as flags and give the same result as copies.
+  Array bt = b.transpose(-1, -2).contiguous();
+  EXPECT_TRUE(all_close(kernels::matmul(a, bt, false, true), out, kGemmF32));
+  EXPECT_TRUE(all_close(kernels::matmul(a, bt.transpose(-1, -2)), out, kGemmF32));
+}
+
+TEST(Gemm, Float64AndVectorCases) {
+  Array m = kernels::arange(0, 6, 1, kFloat64).view({2, 3});
+  Array v = kernels::ones({3}, kFloat64);
+  EXPECT_EQ(format_array(kernels::matmul(m, v), 1), "[3.0, 12.0]");
+  EXPECT_EQ(kernels::matmul(v, v).dim(), 0);
+  EXPECT_THROW(kernels::matmul(m, m), ShapeError);
+  EXPECT_THROW(kernels::matmul(m, kernels::ones({3}, kFloat32)), TypeError);
+}
+
+}  // namespace
+}  // namespace kiln
