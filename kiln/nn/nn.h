@@ -1,0 +1,15 @@
+#pragma once
+// Everything in kiln::nn: Module and containers, layers, losses, initialisers.
+#include "kiln/nn/activation.h"
+#include "kiln/nn/attention.h"
+#include "kiln/nn/container.h"
+#include "kiln/nn/conv.h"
+#include "kiln/nn/dropout.h"
+#include "kiln/nn/init.h"
+#include "kiln/nn/linear.h"
+#include "kiln/nn/loss.h"
+#include "kiln/nn/module.h"
+#include "kiln/nn/normalization.h"
+#include "kiln/nn/pooling.h"
+#include "kiln/nn/rnn.h"
+#include "kiln/nn/transformer.h"

@@ -1,0 +1,119 @@
+#include "kiln/nn/pooling.h"
+
+#include "kiln/tensor/error.h"
+
+namespace kiln::nn {
+namespace {
+std::vector<int64_t> pair_of(const std::vector<int64_t>& v, const char* what) {
+  KILN_CHECK(v.size() == 1 || v.size() == 2, "Pool2dOptions: {} needs 1 or 2 values, got {}", what,
+             v);
+  return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v;
+}
+std::string tup(const std::vector<int64_t>& v) {
+  return fmt::format("({})", fmt::join(v, ", "));
+}
+void check_input(const Module& m, const Tensor& x, int64_t dims, const char* layout) {
+  KILN_CHECK_SHAPE(x.dim() == dims, "{}: expected a {}-d input {}, got shape {}", m.where(), dims,
+                   layout, x.shape());
+}
+}  // namespace
+
+MaxPool1d::MaxPool1d(MaxPool1dOptions options) : Module("MaxPool1d"), options_(options) {
+  KILN_CHECK(options.kernel_size() > 0 && options.padding() >= 0 &&
+                 options.padding() <= options.kernel_size() / 2,
+             "MaxPool1d: kernel_size must be positive and 0 <= padding <= kernel_size/2, got "
+             "kernel_size={} padding={}",
+             options.kernel_size(), options.padding());
+  if (options_.stride() <= 0) options_.stride(options_.kernel_size());
+}
+
+Tensor MaxPool1d::forward(const Tensor& x) {
+  check_input(*this, x, 3, "(B, C, L)");
+  return max_pool1d(x, options_.kernel_size(), options_.stride(), options_.padding());
+}
+
+std::string MaxPool1d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}", options_.kernel_size(),
+                     options_.stride(), options_.padding());
+}
+
+Pool2dOptions::Pool2dOptions(std::vector<int64_t> kernel_size)
+    : kernel_size_(pair_of(kernel_size, "kernel_size")) {}
+Pool2dOptions& Pool2dOptions::stride(std::vector<int64_t> s) {
+  stride_ = pair_of(s, "stride");
+  return *this;
+}
+Pool2dOptions& Pool2dOptions::padding(std::vector<int64_t> p) {
+  padding_ = pair_of(p, "padding");
+  return *this;
+}
+
+namespace {
+Pool2dOptions checked(Pool2dOptions o, const char* op) {
+  if (o.stride().empty()) o.stride(o.kernel_size());
+  for (int i = 0; i < 2; ++i)
+    KILN_CHECK(o.kernel_size()[i] > 0 && o.stride()[i] > 0 && o.padding()[i] >= 0 &&
+                   o.padding()[i] <= o.kernel_size()[i] / 2,
+               "{}: kernel_size and stride must be positive and 0 <= padding <= kernel_size/2, got "
+               "kernel_size={} "
+               "stride={} padding={}",
+               op, o.kernel_size(), o.stride(), o.padding());
+  return o;
+}
+}  // namespace
+
+MaxPool2d::MaxPool2d(MaxPool2dOptions options)
+    : Module("MaxPool2d"), options_(checked(options, "MaxPool2d")) {}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  check_input(*this, x, 4, "(B, C, H, W)");
+  return max_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding());
+}
+
+std::string MaxPool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}", tup(options_.kernel_size()),
+                     tup(options_.stride()), tup(options_.padding()));
+}
+
+AvgPool2d::AvgPool2d(AvgPool2dOptions options)
+    : Module("AvgPool2d"), options_(checked(options, "AvgPool2d")) {}
+
+Tensor AvgPool2d::forward(const Tensor& x) {
+  check_input(*this, x, 4, "(B, C, H, W)");
+  return avg_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding());
+}
+
+std::string AvgPool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}", tup(options_.kernel_size()),
+                     tup(options_.stride()), tup(options_.padding()));
+}
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::vector<int64_t> output_size)
+    : Module("AdaptiveAvgPool2d"), output_size_(pair_of(output_size, "output_size")) {
+  KILN_CHECK(output_size_[0] > 0 && output_size_[1] > 0,
+             "AdaptiveAvgPool2d: output_size must be positive, got {}", output_size_);
+}
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
+  check_input(*this, x, 4, "(B, C, H, W)");
+  return adaptive_avg_pool2d(x, output_size_);
+}
+
+std::string AdaptiveAvgPool2d::extra_repr() const {
+  return "output_size=" + tup(output_size_);
+}
+
+Tensor GlobalAvgPool::forward(const Tensor& x) {
+  KILN_CHECK_SHAPE(x.dim() >= 3,
+                   "{}: expected an input (B, C, *) with at least one spatial dim, got shape {}",
+                   where(), x.shape());
+  Dims dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return mean(x, dims, options_.keepdim());
+}
+
+std::string GlobalAvgPool::extra_repr() const {
+  return options_.keepdim() ? "keepdim=true" : "";
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,212 @@
+// Optimiser plumbing: groups by name, option validation, state_dict errors, in-place updates,
+// thread-count independence, and gradient clipping.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kiln/autograd/functions.h"
+#include "kiln/optim/optim.h"
+#include "kiln/tensor/parallel.h"
+
+namespace {
+
+using kiln::Tensor;
+using namespace kiln::optim;
+
+Tensor param(std::vector<float> v) {
+  return kiln::from_vector(v).requires_grad_();
+}
+
+TEST(ParamGroups, IsBiasOrNormPicksBiasesAndNormLayers) {
+  for (const char* n : {"fc.bias", "bias", "encoder.layers.0.norm1.weight",
+                        "encoder.layers.0.self_attn.in_proj_bias", "lstm.bias_ih_l0", "bn1.weight",
+                        "ln_f.weight", "model.LayerNorm.weight"})
+    EXPECT_TRUE(is_bias_or_norm(n)) << n;
+  for (const char* n :
+       {"fc.weight", "encoder.layers.0.linear1.weight", "embedding.weight", "lstm.weight_ih_l0"})
+    EXPECT_FALSE(is_bias_or_norm(n)) << n;
+}
+
+TEST(ParamGroups, SplitGroupsByNameKeepsOrderAndOverrides) {
+  NamedParameters ps = {{"fc1.weight", param({1})},
+                        {"fc1.bias", param({2})},
+                        {"norm.weight", param({3})},
+                        {"fc2.weight", param({4})}};
+  auto groups = split_groups(ps, is_bias_or_norm, {{"weight_decay", 0.0}});
+  ASSERT_EQ(groups.size(), 2u);
+  ASSERT_EQ(groups[0].params.size(), 2u);
+  EXPECT_EQ(groups[0].params[0].first, "fc1.weight");
+  EXPECT_EQ(groups[0].params[1].first, "fc2.weight");
+  EXPECT_EQ(groups[1].params[0].first, "fc1.bias");
+  EXPECT_EQ(groups[1].params[1].first, "norm.weight");
+
+  AdamW opt(groups, AdamWOptions(1e-3).weight_decay(0.1));
+  EXPECT_EQ(opt.option(0, "weight_decay"), 0.1);
+  EXPECT_EQ(opt.option(1, "weight_decay"), 0.0);
+  EXPECT_EQ(opt.option(1, "lr"), 1e-3);  // defaults fill what a group does not override
+}
+
+TEST(Optimizer, RejectsUnknownOptionsDuplicateNamesAndBadValues) {
+  Tensor a = param({1}), b = param({2});
+  try {
+    Adam opt(std::vector<ParamGroup>{{{{"a", a}}, {{"momentum", 0.9}}}});
+    FAIL() << "expected an error";
+  } catch (const kiln::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown option 'momentum'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("beta1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(SGD(NamedParameters{{"a", a}, {"a", b}}, SGDOptions(0.1)), kiln::Error);
+  EXPECT_THROW(SGD(NamedParameters{{"a", a}, {"b", a}}, SGDOptions(0.1)), kiln::Error);
+  EXPECT_THROW(SGD(NamedParameters{{"a", a}}, SGDOptions(-1)), kiln::Error);
+  EXPECT_THROW(SGD(NamedParameters{{"a", a}}, SGDOptions(0.1).nesterov(true)), kiln::Error);
+  EXPECT_THROW(Adam(NamedParameters{{"a", a}}, AdamOptions().betas(1.0, 0.9)), kiln::Error);
+  EXPECT_THROW(SGD(NamedParameters{}, SGDOptions(0.1)), kiln::Error);
+}
+
+TEST(Optimizer, SkipsParametersWithoutGradientAndUpdatesInPlace) {
+  Tensor a = param({1, 2}), b = param({3});
+  const float* a_ptr = a.data_ptr<float>();
+  const uint64_t version = a.data().version();
+  SGD opt(NamedParameters{{"a", a}, {"b", b}}, SGDOptions(0.5));
+  a.set_grad(kiln::from_vector(std::vector<float>{2, 4}));
+  opt.step();
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{0, 0}));
+  EXPECT_EQ(b.to_vector<float>(), (std::vector<float>{3}));
+  EXPECT_EQ(a.data_ptr<float>(), a_ptr);   // same storage: modules keep their handles
+  EXPECT_GT(a.data().version(), version);  // saved activations of the old values are detected
+  EXPECT_NE(opt.state("a"), nullptr);
+  EXPECT_EQ(opt.state("b"), nullptr);
+  opt.zero_grad();
+  EXPECT_FALSE(a.grad().defined());
+}
+
+TEST(Optimizer, UpdatesAreIdenticalAtOneAndManyThreads) {
+  // 100k elements: above kGrainSize, so the update loop is split across threads.
+  const int64_t n = 100000;
+  auto run = [&](int threads) {
+    kiln::set_num_threads(threads);
+    kiln::Generator gen(7);
+    Tensor w = kiln::randn({n}, kiln::kFloat32, &gen).requires_grad_();
+    Adam opt(NamedParameters{{"w", w}}, AdamOptions(1e-2).amsgrad(true).weight_decay(0.1));
+    kiln::Generator ggen(11);
+    for (int s = 0; s < 3; ++s) {
+      w.set_grad(kiln::randn({n}, kiln::kFloat32, &ggen));
+      opt.step();
+    }
+    return w.to_vector<float>();
+  };
+  const int prev = kiln::get_num_threads();
+  std::vector<float> one = run(1), many = run(4);
+  kiln::set_num_threads(prev);
+  EXPECT_EQ(one, many);
+}
+
+TEST(Optimizer, StateDictRoundTripAndKeys) {
+  Tensor w = param({1, 2, 3}), b = param({0.5});
+  Adam opt(NamedParameters{{"fc.weight", w}, {"fc.bias", b}}, AdamOptions(0.1).amsgrad(true));
+  w.set_grad(kiln::from_vector(std::vector<float>{1, -1, 2}));
+  b.set_grad(kiln::from_vector(std::vector<float>{3}));
+  opt.step();
+  StateDict sd = opt.state_dict();
+  std::vector<std::string> keys;
+  for (const auto& [k, t] : sd) keys.push_back(k);
+  for (const char* k :
+       {"state.fc.weight.step", "state.fc.weight.exp_avg", "state.fc.weight.exp_avg_sq",
+        "state.fc.weight.max_exp_avg_sq", "state.fc.bias.exp_avg", "param_groups.0.lr",
+        "param_groups.0.beta2", "param_groups.0.amsgrad"})
+    EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+
+  Adam other(NamedParameters{{"fc.weight", param({1, 2, 3})}, {"fc.bias", param({0.5})}},
+             AdamOptions(0.5));
+  other.load_state_dict(sd);
+  EXPECT_EQ(other.lr(), 0.1);
+  ASSERT_NE(other.state("fc.weight"), nullptr);
+  EXPECT_EQ(other.state("fc.weight")->step, 1);
+  EXPECT_EQ(Tensor(other.state("fc.weight")->buffers.at("exp_avg")).to_vector<float>(),
+            Tensor(opt.state("fc.weight")->buffers.at("exp_avg")).to_vector<float>());
+}
+
+TEST(Optimizer, LoadStateDictReportsEveryProblemAndChangesNothing) {
+  Tensor w = param({1, 2, 3});
+  SGD opt(NamedParameters{{"fc.weight", w}}, SGDOptions(0.1).momentum(0.9));
+  w.set_grad(kiln::from_vector(std::vector<float>{1, 1, 1}));
+  opt.step();
+  StateDict sd = opt.state_dict();
+  sd.emplace_back("state.encoder.weight.momentum_buffer", kiln::zeros({3}));
+  sd.emplace_back("state.fc.weight.exp_avg", kiln::zeros({4}));
+  sd.emplace_back("param_groups.3.lr", kiln::scalar_tensor(0.1, kiln::kFloat64));
+  sd.emplace_back("optimizer_name", kiln::zeros({1}));
+
+  Tensor w2 = param({1, 2, 3});
+  SGD fresh(NamedParameters{{"fc.weight", w2}}, SGDOptions(0.3).momentum(0.9));
+  try {
+    fresh.load_state_dict(sd);
+    FAIL() << "expected an error";
+  } catch (const kiln::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("4 problem(s)"), std::string::npos) << m;
+    EXPECT_NE(m.find("parameter 'encoder.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("has shape [4] but parameter 'fc.weight' has shape [3]"), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("group 3"), std::string::npos) << m;
+    EXPECT_NE(m.find("unknown key 'optimizer_name'"), std::string::npos) << m;
+  }
+  EXPECT_EQ(fresh.lr(), 0.3);
+  EXPECT_EQ(fresh.state("fc.weight"), nullptr);
+}
+
+TEST(Optimizer, SetLrPerGroupAndAll) {
+  SGD opt(std::vector<ParamGroup>{{{{"a", param({1})}}, {}}, {{{"b", param({1})}}, {{"lr", 0.5}}}},
+          SGDOptions(0.1));
+  EXPECT_EQ(opt.lr(0), 0.1);
+  EXPECT_EQ(opt.lr(1), 0.5);
+  opt.set_lr(1, 0.25);
+  EXPECT_EQ(opt.lr(1), 0.25);
+  opt.set_lr(0.01);
+  EXPECT_EQ(opt.lr(0), 0.01);
+  EXPECT_EQ(opt.lr(1), 0.01);
+  EXPECT_THROW(opt.lr(2), kiln::Error);
+}
+
+TEST(ClipGradNorm, ScalesToMaxNormAndReturnsTotal) {
+  Tensor a = param({0, 0}), b = param({0}), c = param({0});
+  a.set_grad(kiln::from_vector(std::vector<float>{3, 4}));
+  b.set_grad(kiln::from_vector(std::vector<float>{12}));
+  // c has no gradient: skipped.
+  const double total = clip_grad_norm_(std::vector<Tensor>{a, b, c}, 6.5);
+  EXPECT_DOUBLE_EQ(total, 13.0);
+  const double coef = 6.5 / (13.0 + 1e-6);
+  EXPECT_NEAR(a.grad().to_vector<float>()[0], 3 * coef, 1e-6);
+  EXPECT_NEAR(a.grad().to_vector<float>()[1], 4 * coef, 1e-6);
+  EXPECT_NEAR(b.grad().to_vector<float>()[0], 12 * coef, 1e-6);
+  EXPECT_FALSE(c.grad().defined());
+  // Below the bound nothing changes.
+  EXPECT_NEAR(clip_grad_norm_(std::vector<Tensor>{a, b}, 100.0), 6.5, 1e-5);
+  EXPECT_NEAR(b.grad().to_vector<float>()[0], 12 * coef, 1e-6);
+}
+
+TEST(ClipGradNorm, OtherNormsAndNonFinite) {
+  Tensor a = param({0, 0, 0});
+  a.set_grad(kiln::from_vector(std::vector<float>{1, -5, 2}));
+  EXPECT_DOUBLE_EQ(
+      clip_grad_norm_(NamedParameters{{"a", a}}, 100.0, std::numeric_limits<double>::infinity()),
+      5.0);
+  EXPECT_DOUBLE_EQ(clip_grad_norm_(NamedParameters{{"a", a}}, 100.0, 1.0), 8.0);
+  a.set_grad(kiln::from_vector(std::vector<float>{1, std::numeric_limits<float>::infinity(), 2}));
+  EXPECT_THROW(clip_grad_norm_(NamedParameters{{"a", a}}, 1.0, 2.0, /*error_if_nonfinite=*/true),
+               kiln::Error);
+}
+
+TEST(ClipGradValue, ClampsEveryElement) {
+  Tensor a = param({0, 0, 0});
+  a.set_grad(kiln::from_vector(std::vector<float>{0.5, -5, 2}));
+  clip_grad_value_(std::vector<Tensor>{a}, 1.0);
+  EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{0.5, -1, 1}));
+}
+
+}  // namespace
