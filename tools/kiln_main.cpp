@@ -1,0 +1,88 @@
+// kiln: Kiln's command-line tool. `kiln <command> [args...]`; `kiln --help` lists the commands.
+//
+// Adding a command: write tools/<name>.cpp defining `int <name>_main(std::span<const std::string>)`
+// in namespace kiln::tools (return 0 on success, 1 on failure, 2 on bad usage; throwing kiln::Error
+// prints "kiln <name>: <message>" and exits 1), declare it below and add one row to kCommands.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/tensor/error.h"
+
+namespace kiln::tools {
+
+int inspect_main(std::span<const std::string> args);
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;  // one line for `kiln --help`
+  int (*run)(std::span<const std::string> args);
+};
+
+constexpr Command kCommands[] = {
+    {"inspect", "summarise an ONNX model: inputs, outputs, opsets, parameters, operators",
+     inspect_main},
+};
+
+void print_usage(std::FILE* to) {
+  fmt::print(to, "usage: kiln <command> [args...]\n       kiln --version\n\ncommands:\n");
+  for (const Command& c : kCommands) fmt::print(to, "  {:<22}{}\n", c.name, c.summary);
+  fmt::print(to, "\nRun `kiln <command> --help` for a command's options.\n");
+}
+
+const Command* find_command(std::string_view name) {
+  for (const Command& c : kCommands) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+int run(const Command& c, std::span<const std::string> args) {
+  try {
+    return c.run(args);
+  } catch (const std::exception& e) {
+    // One line on stderr, whatever went wrong: the message names the file and the problem.
+    fmt::print(stderr, "kiln {}: {}\n", c.name, e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::tools
+
+int main(int argc, char** argv) {
+  using namespace kiln::tools;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(stderr);
+    return 2;
+  }
+  const std::string& first = args[0];
+  if (first == "--help" || first == "-h") {
+    print_usage(stdout);
+    return 0;
+  }
+  if (first == "--version") {
+    fmt::print("kiln {}\n", KILN_VERSION);
+    return 0;
+  }
+  if (first == "help" && args.size() == 2) {  // `kiln help inspect` = `kiln inspect --help`
+    if (const Command* c = find_command(args[1])) {
+      const std::vector<std::string> help = {"--help"};
+      return run(*c, help);
+    }
+  }
+  const Command* c = find_command(first);
+  if (!c) {
+    fmt::print(stderr, "kiln: unknown command '{}' (run `kiln --help` for the list)\n", first);
+    return 2;
+  }
+  return run(*c, std::span(args).subspan(1));
+}
