@@ -1,0 +1,196 @@
+// W3 mlp_step and W4 lenet_step: milliseconds per training step (forward, loss, backward, optimiser
+// update), Kiln vs LibTorch in the same binary, 2 threads. Compare the *_median rows:
+//   ./build/benchmarks/train_bench --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
+// Peak RSS is the process's (getrusage), so measure it one benchmark per process:
+//   ./build/benchmarks/train_bench --benchmark_filter='W3_mlp_step_torch$' ... (counter
+//   peak_rss_MB)
+//
+// W3: 784-512-256-10 ReLU MLP, batch 128, softmax cross-entropy, SGD lr 0.01 momentum 0.9.
+// W4: LeNet-5 on (64, 1, 28, 28): conv 6@5×5 pad 2, ReLU, max-pool 2, conv 16@5×5, ReLU, max-pool
+// 2,
+//     400-120-84-10 with ReLU, cross-entropy, Adam lr 1e-3.
+// Kiln runs through the Keras-like API (Sequential + compile + train_on_batch: what a user writes);
+// the
+// *_kiln_nn rows run the same step with nn:: modules and an optim:: optimiser directly, which shows
+// the API's own overhead.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include "kiln/kiln.h"
+#include "kiln/nn/nn.h"
+#include "kiln/optim/adam.h"
+#include "kiln/optim/sgd.h"
+#include "kiln/train/train.h"
+#ifdef KILN_WITH_TORCH
+#include <torch/torch.h>
+#endif
+
+using namespace kiln;
+
+namespace {
+
+void set_threads() {
+  set_num_threads(2);
+#ifdef KILN_WITH_TORCH
+  at::set_num_threads(2);
+#endif
+}
+
+void report_rss(benchmark::State& st) {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  st.counters["peak_rss_MB"] = static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+struct Data {
+  Tensor x, y;
+};
+Data make_data(Shape x_shape, uint64_t seed) {
+  Generator g(seed);
+  const int64_t B = x_shape[0];
+  return {randn(x_shape, kFloat32, &g), randint(0, 10, {B}, kInt64, &g)};
+}
+
+// ---------------------------------------------------------------- W3 mlp_step
+
+void W3_mlp_step_kiln(benchmark::State& st) {
+  set_threads();
+  manual_seed(0);
+  Data d = make_data({128, 784}, 1);
+  Sequential model({layers::Dense(512, "relu"), layers::Dense(256, "relu"), layers::Dense(10)});
+  model.compile(optimizers::SGD(0.01, 0.9), "sparse_categorical_crossentropy");
+  model.train_on_batch(d.x, d.y);  // builds the model and the optimiser
+  for (auto _ : st) benchmark::DoNotOptimize(model.train_on_batch(d.x, d.y));
+  report_rss(st);
+}
+BENCHMARK(W3_mlp_step_kiln)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+void W3_mlp_step_kiln_nn(benchmark::State& st) {
+  set_threads();
+  manual_seed(0);
+  Data d = make_data({128, 784}, 1);
+  auto net = nn::sequential(
+      {std::make_shared<nn::Linear>(nn::LinearOptions(784, 512)), std::make_shared<nn::ReLU>(),
+       std::make_shared<nn::Linear>(nn::LinearOptions(512, 256)), std::make_shared<nn::ReLU>(),
+       std::make_shared<nn::Linear>(nn::LinearOptions(256, 10))});
+  optim::SGD opt(net->named_parameters(), optim::SGDOptions(0.01).momentum(0.9));
+  for (auto _ : st) {
+    Tensor loss = cross_entropy(net->forward(d.x), d.y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report_rss(st);
+}
+BENCHMARK(W3_mlp_step_kiln_nn)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+#ifdef KILN_WITH_TORCH
+void W3_mlp_step_torch(benchmark::State& st) {
+  set_threads();
+  torch::manual_seed(0);
+  auto x = torch::randn({128, 784});
+  auto y = torch::randint(0, 10, {128}, torch::kLong);
+  torch::nn::Sequential net(torch::nn::Linear(784, 512), torch::nn::ReLU(),
+                            torch::nn::Linear(512, 256), torch::nn::ReLU(),
+                            torch::nn::Linear(256, 10));
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  for (auto _ : st) {
+    auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report_rss(st);
+}
+BENCHMARK(W3_mlp_step_torch)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+#endif
+
+// ---------------------------------------------------------------- W4 lenet_step
+
+Sequential kiln_lenet() {
+  return Sequential({layers::Conv2D(6, 5, 1, "same", "relu"), layers::MaxPooling2D(2),
+                     layers::Conv2D(16, 5, 1, "valid", "relu"), layers::MaxPooling2D(2),
+                     layers::Flatten(), layers::Dense(120, "relu"), layers::Dense(84, "relu"),
+                     layers::Dense(10)});
+}
+
+void W4_lenet_step_kiln(benchmark::State& st) {
+  set_threads();
+  manual_seed(0);
+  Data d = make_data({64, 1, 28, 28}, 2);
+  Sequential model = kiln_lenet();
+  model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
+  model.train_on_batch(d.x, d.y);
+  for (auto _ : st) benchmark::DoNotOptimize(model.train_on_batch(d.x, d.y));
+  report_rss(st);
+}
+BENCHMARK(W4_lenet_step_kiln)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+void W4_lenet_step_kiln_nn(benchmark::State& st) {
+  set_threads();
+  manual_seed(0);
+  Data d = make_data({64, 1, 28, 28}, 2);
+  auto net = nn::sequential(
+      {std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 6, 5).padding(2)),
+       std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions(2)),
+       std::make_shared<nn::Conv2d>(nn::Conv2dOptions(6, 16, 5)), std::make_shared<nn::ReLU>(),
+       std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions(2)), std::make_shared<nn::Flatten>(),
+       std::make_shared<nn::Linear>(nn::LinearOptions(400, 120)), std::make_shared<nn::ReLU>(),
+       std::make_shared<nn::Linear>(nn::LinearOptions(120, 84)), std::make_shared<nn::ReLU>(),
+       std::make_shared<nn::Linear>(nn::LinearOptions(84, 10))});
+  optim::Adam opt(net->named_parameters(), optim::AdamOptions(1e-3));
+  for (auto _ : st) {
+    Tensor loss = cross_entropy(net->forward(d.x), d.y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report_rss(st);
+}
+BENCHMARK(W4_lenet_step_kiln_nn)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+#ifdef KILN_WITH_TORCH
+struct LeNetImpl : torch::nn::Module {
+  LeNetImpl()
+      : conv1(register_module("conv1",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 6, 5).padding(2)))),
+        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 16, 5)))),
+        fc1(register_module("fc1", torch::nn::Linear(400, 120))),
+        fc2(register_module("fc2", torch::nn::Linear(120, 84))),
+        fc3(register_module("fc3", torch::nn::Linear(84, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(conv1->forward(x)), 2);
+    x = torch::max_pool2d(torch::relu(conv2->forward(x)), 2);
+    x = x.flatten(1);
+    return fc3->forward(torch::relu(fc2->forward(torch::relu(fc1->forward(x)))));
+  }
+  torch::nn::Conv2d conv1, conv2;
+  torch::nn::Linear fc1, fc2, fc3;
+};
+
+void W4_lenet_step_torch(benchmark::State& st) {
+  set_threads();
+  torch::manual_seed(0);
+  auto x = torch::randn({64, 1, 28, 28});
+  auto y = torch::randint(0, 10, {64}, torch::kLong);
+  auto net = std::make_shared<LeNetImpl>();
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  for (auto _ : st) {
+    auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report_rss(st);
+}
+BENCHMARK(W4_lenet_step_torch)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
