@@ -17,6 +17,8 @@
 namespace kiln::tools {
 
 int inspect_main(std::span<const std::string> args);
+int text_classification_main(std::span<const std::string> args);
+int sentence_similarity_main(std::span<const std::string> args);
 
 namespace {
 
@@ -29,6 +31,10 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", "summarise an ONNX model: inputs, outputs, opsets, parameters, operators",
      inspect_main},
+    {"text-classification", "train, predict with or evaluate a text classifier (NAS-BERT)",
+     text_classification_main},
+    {"sentence-similarity", "train, predict with or evaluate a sentence-pair scorer (NAS-BERT)",
+     sentence_similarity_main},
 };
 
 void print_usage(std::FILE* to) {
