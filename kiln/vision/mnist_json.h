@@ -13,12 +13,12 @@ struct Digits {
   Array labels;  // (N) int64 in 0..9
 };
 
-/// Reads all ten files under `digits_dir` (…/mnist/src/digits). Throws IOError naming the file when one is
-/// missing or malformed.
+/// Reads all ten files under `digits_dir` (…/mnist/src/digits). Throws IOError naming the file when
+/// one is missing or malformed.
 Digits load_mnist_digits_json(const std::string& digits_dir);
 
-/// The fixed, seeded split Kiln's examples and tests use: a permutation by `seed`, the first `n_train`
-/// for training and the rest for testing.
+/// The fixed, seeded split Kiln's examples and tests use: a permutation by `seed`, the first
+/// `n_train` for training and the rest for testing.
 struct DigitsSplit {
   Digits train, test;
 };
