@@ -1,0 +1,85 @@
+// NAS-BERT 5M (the TextClassification default): training step and inference, 2 threads. There is
+// no LibTorch NAS-BERT to compare with, so the figures are absolute; tokens_per_s is the counter to
+// track. Compare the *_median rows:
+//   ./build/benchmarks/text_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//
+// Model: GPT-2 vocabulary (50,261 ids with <s> </s> <pad> <mask>), embed 64 -> hidden 192, layers
+// "S3 S7 M | S7 S7 M | S3 M S7 | S5 M S3", 3 heads, dropout 0.1, 2 classes.
+// NB5_train_step: batch 32 × 128 tokens, cross-entropy, backward, global-norm clip 5, Adam 1e-4.
+// NB5_infer_1x128 / NB5_infer_32x128: eval mode, no grad.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include "kiln/autograd/grad_mode.h"
+#include "kiln/kiln.h"
+#include "kiln/optim/adam.h"
+#include "kiln/optim/clip_grad.h"
+#include "kiln/text/nasbert.h"
+
+using namespace kiln;
+
+namespace {
+
+constexpr int64_t kVocab = 50261, kPad = 50259;
+
+void report(benchmark::State& st, int64_t tokens_per_iter) {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  st.counters["peak_rss_MB"] = static_cast<double>(u.ru_maxrss) / 1024.0;
+  st.counters["tokens_per_s"] = benchmark::Counter(static_cast<double>(tokens_per_iter),
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+}
+
+Tensor random_ids(int64_t B, int64_t T, uint64_t seed) {
+  Generator g(seed);
+  return randint(0, kPad, {B, T}, kInt64, &g);  // no pads: every row is full length
+}
+
+void NB5_train_step(benchmark::State& st) {
+  set_num_threads(2);
+  const int64_t B = 32, T = 128;
+  auto model = std::make_shared<text::TextClassifier>(
+      text::EncoderConfig::preset("nasbert-5m", kVocab, kPad), 2);
+  model->train();
+  optim::Adam opt(model->named_parameters(), optim::AdamOptions(1e-4));
+  const Tensor ids = random_ids(B, T, 1);
+  Generator g(2);
+  const Tensor y = randint(0, 2, {B}, kInt64, &g);
+  for (auto _ : st) {
+    opt.zero_grad();
+    Tensor loss = cross_entropy(model->forward(ids), y);
+    loss.backward();
+    optim::clip_grad_norm_(model->named_parameters(), 5.0);
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report(st, B * T);
+}
+
+void infer(benchmark::State& st, int64_t B, int64_t T) {
+  set_num_threads(2);
+  auto model = std::make_shared<text::TextClassifier>(
+      text::EncoderConfig::preset("nasbert-5m", kVocab, kPad), 2);
+  model->eval();
+  const Tensor ids = random_ids(B, T, 3);
+  NoGradGuard no_grad;
+  for (auto _ : st) {
+    Tensor logits = model->forward(ids);
+    benchmark::DoNotOptimize(logits.data_ptr<float>());
+  }
+  report(st, B * T);
+}
+
+void NB5_infer_1x128(benchmark::State& st) {
+  infer(st, 1, 128);
+}
+void NB5_infer_32x128(benchmark::State& st) {
+  infer(st, 32, 128);
+}
+
+}  // namespace
+
+BENCHMARK(NB5_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(NB5_infer_1x128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(NB5_infer_32x128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_MAIN();
