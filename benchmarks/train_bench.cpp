@@ -16,6 +16,7 @@
 // the API's own overhead.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
+#include <cstdlib>
 
 #include "kiln/kiln.h"
 #include "kiln/nn/nn.h"
@@ -30,10 +31,16 @@ using namespace kiln;
 
 namespace {
 
+// 2 threads; KILN_BENCH_THREADS overrides it (1 on a loaded machine, where LibTorch's OpenMP
+// workers spin against other processes and its 2-thread wall time stops meaning anything).
+int bench_threads() {
+  const char* env = std::getenv("KILN_BENCH_THREADS");
+  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
+}
 void set_threads() {
-  set_num_threads(2);
+  set_num_threads(bench_threads());
 #ifdef KILN_WITH_TORCH
-  at::set_num_threads(2);
+  at::set_num_threads(bench_threads());
 #endif
 }
 
