@@ -6,7 +6,9 @@
 //   kiln text-classification predict  --model DIR --data test.tsv --out predictions.tsv
 //   kiln text-classification evaluate --model DIR --data test.tsv [--json]
 //
-// DIR holds what TextModelBase::save writes (weights, config, tokenizer) plus metrics.json. Files
+// DIR holds what TextModelBase::save writes (weights, config, tokenizer), metrics.json and
+// model.onnx (kiln/text/onnx_export.h: inputs input_ids / attention_mask, dynamic batch and
+// sequence; output probabilities or score). Files
 // ending in .tsv are tab-separated, others comma-separated (--sep overrides); the first row is the
 // header. This file is argument handling only.
 #include <fmt/format.h>
@@ -26,6 +28,7 @@
 
 #include "kiln/data/csv.h"
 #include "kiln/tensor/error.h"
+#include "kiln/text/onnx_export.h"
 #include "kiln/text/trainers.h"
 #include "kiln/train/json.h"
 
@@ -244,6 +247,7 @@ int train(Task task, const Args& a) {
     if (a.has("--text2-col")) o.sentence2_column = a.get("--text2-col");
     text::TextClassificationModel model = text::TextClassification(o).fit(table);
     model.save(out);
+    text::export_onnx(model, out / "model.onnx");
     std::string metrics = "{}";
     if (valid) {
       text::ClassificationMetrics m = model.evaluate(*valid);
@@ -259,6 +263,7 @@ int train(Task task, const Args& a) {
     o.sentence2_column = a.get("--text2-col");
     text::SentenceSimilarityModel model = text::SentenceSimilarity(o).fit(table);
     model.save(out);
+    text::export_onnx(model, out / "model.onnx");
     std::string metrics = "{}";
     if (valid) {
       text::RegressionMetrics m = model.evaluate(*valid);
@@ -267,7 +272,7 @@ int train(Task task, const Args& a) {
     }
     write_text(out / "metrics.json", metrics + "\n");
   }
-  fmt::print("saved the model to {}\n", out.string());
+  fmt::print("saved the model to {} (ONNX: {})\n", out.string(), (out / "model.onnx").string());
   return 0;
 }
 

@@ -261,13 +261,39 @@ NasBertEncoder::NasBertEncoder(EncoderConfig config)
 
 Tensor NasBertEncoder::forward(const Tensor& ids) {
   check_token_ids(ids, config_, "NasBertEncoder");
+  return forward_with_pad_mask(ids, eq(ids, static_cast<double>(config_.padding_id)));
+}
+
+Tensor NasBertEncoder::forward(const Tensor& ids, const Tensor& attention_mask) {
+  if (!attention_mask.defined()) return forward(ids);
+  check_token_ids(ids, config_, "NasBertEncoder");
+  KILN_CHECK_SHAPE(attention_mask.shape() == ids.shape(),
+                   "NasBertEncoder: attention_mask {} must have the shape of the token ids {}",
+                   attention_mask.shape(), ids.shape());
+  KILN_CHECK_TYPE(attention_mask.dtype() == kInt64 || attention_mask.dtype() == kBool,
+                  "NasBertEncoder: attention_mask must be int64 (or bool), 1 = token, 0 = "
+                  "padding; got {}",
+                  dtype_name(attention_mask.dtype()));
+  const Tensor m =
+      attention_mask.dtype() == kInt64 ? attention_mask : attention_mask.to(kInt64);  // (B, T)
+  return forward_with_pad_mask(ids, eq(m, 0.0));
+}
+
+Tensor NasBertEncoder::forward(const std::vector<Tensor>& inputs) {
+  KILN_CHECK(inputs.size() == 1 || inputs.size() == 2,
+             "NasBertEncoder: forward takes {{ids}} or {{ids, attention_mask}}, got {} inputs",
+             inputs.size());
+  return inputs.size() == 1 ? forward(inputs[0]) : forward(inputs[0], inputs[1]);
+}
+
+Tensor NasBertEncoder::forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask) {
   const int64_t T = ids.size(1);
-  Tensor pos = arange(0, static_cast<double>(T), 1.0, kInt64);                      // (T)
-  Tensor h = add(token_embedding->forward(ids), position_embedding->forward(pos));  // (B, T, E)
+  // Positions 0..T-1: the first T rows of the table (a slice, so an ONNX export keeps T dynamic).
+  Tensor pos = narrow(position_embedding->weight, 0, 0, T);  // (T, E)
+  Tensor h = add(token_embedding->forward(ids), pos);        // (B, T, E)
   h = dropout->forward(embedding_norm->forward(h));
-  if (embedding_proj) h = embedding_proj->forward(h);                  // (B, T, C)
-  Tensor pad_mask = eq(ids, static_cast<double>(config_.padding_id));  // (B, T) bool
-  Tensor keep = unsqueeze(logical_not(pad_mask), -1).to(h.dtype());    // (B, T, 1)
+  if (embedding_proj) h = embedding_proj->forward(h);                // (B, T, C)
+  Tensor keep = unsqueeze(logical_not(pad_mask), -1).to(h.dtype());  // (B, T, 1)
   for (const nn::ModulePtr& m : *layers) {
     h = static_cast<EncoderLayer&>(*m).forward(h, pad_mask, keep);
   }
@@ -292,7 +318,21 @@ TextClassifier::TextClassifier(EncoderConfig config, int64_t num_classes, bool r
 }
 
 Tensor TextClassifier::forward(const Tensor& ids) {
-  Tensor h = encoder->forward(ids);                  // (B, T, C)
+  return head(encoder->forward(ids));
+}
+
+Tensor TextClassifier::forward(const Tensor& ids, const Tensor& attention_mask) {
+  return head(encoder->forward(ids, attention_mask));
+}
+
+Tensor TextClassifier::forward(const std::vector<Tensor>& inputs) {
+  KILN_CHECK(inputs.size() == 1 || inputs.size() == 2,
+             "{}: forward takes {{ids}} or {{ids, attention_mask}}, got {} inputs", name(),
+             inputs.size());
+  return inputs.size() == 1 ? forward(inputs[0]) : forward(inputs[0], inputs[1]);
+}
+
+Tensor TextClassifier::head(const Tensor& h) {
   Tensor first = dropout->forward(select(h, 1, 0));  // (B, C)
   Tensor out = classifier->forward(first);           // (B, K)
   return regression_ ? squeeze(out, 1) : out;        // (B) for regression

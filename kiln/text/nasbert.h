@@ -7,6 +7,7 @@
 //                                             50259);
 //   auto clf = std::make_shared<TextClassifier>(cfg, /*num_classes=*/2);
 //   Tensor logits = clf->forward(ids);   // ids: (B, T) int64, right-padded with padding_id
+//   Tensor same = clf->forward(ids, attention_mask);   // (B, T) int64, 1 = token, 0 = padding
 //
 // Legend: B = batch, T = tokens, E = embedding dim, C = hidden size, K = classes, k = kernel size.
 //
@@ -177,8 +178,16 @@ class NasBertEncoder : public nn::Module {
  public:
   using Module::forward;
   explicit NasBertEncoder(EncoderConfig config);
-  /// ids: (B, T) int64, right-padded with padding_id  ->  (B, T, C).
+  /// ids: (B, T) int64, right-padded with padding_id  ->  (B, T, C). The padding mask is
+  /// (ids == padding_id).
   Tensor forward(const Tensor& ids) override;
+  /// ids: (B, T) int64, attention_mask: (B, T) int64 (or bool), 1 = real token, 0 = padding (the
+  /// Hugging Face convention)  ->  (B, T, C). Equals forward(ids) when attention_mask ==
+  /// (ids != padding_id). This is the path ONNX export traces (kiln/text/onnx_export.h).
+  Tensor forward(const Tensor& ids, const Tensor& attention_mask);
+  /// inputs = {ids (B, T), attention_mask (B, T)}; a one-element list (or an undefined mask)
+  /// means forward(ids).
+  Tensor forward(const std::vector<Tensor>& inputs) override;
   const EncoderConfig& config() const { return config_; }
 
   std::shared_ptr<nn::Embedding> token_embedding, position_embedding;
@@ -188,6 +197,9 @@ class NasBertEncoder : public nn::Module {
   std::shared_ptr<nn::ModuleList> layers;
 
  private:
+  // Embeddings and layers with the padding mask given: pad_mask (B, T) bool, true = pad.
+  Tensor forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask);
+
   EncoderConfig config_;
 };
 
@@ -203,6 +215,11 @@ class TextClassifier : public nn::Module {
   /// num_classes >= 2 for classification; regression = true gives one score per row.
   TextClassifier(EncoderConfig config, int64_t num_classes, bool regression = false);
   Tensor forward(const Tensor& ids) override;
+  /// ids: (B, T) int64, attention_mask: (B, T) int64 (or bool), 1 = real token, 0 = padding  ->
+  /// (B, K) or (B); equals forward(ids) when attention_mask == (ids != padding_id).
+  Tensor forward(const Tensor& ids, const Tensor& attention_mask);
+  /// inputs = {ids, attention_mask} (see above); {ids} alone means forward(ids).
+  Tensor forward(const std::vector<Tensor>& inputs) override;
   int64_t num_outputs() const { return num_outputs_; }
   bool regression() const { return regression_; }
 
@@ -211,6 +228,7 @@ class TextClassifier : public nn::Module {
   std::shared_ptr<nn::Linear> classifier;
 
  private:
+  Tensor head(const Tensor& h);  // (B, T, C) -> (B, K) or (B)
   int64_t num_outputs_;
   bool regression_;
 };

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kiln/data/csv.h"
+#include "kiln/onnx/reader.h"
 
 namespace {
 
@@ -113,6 +114,34 @@ class TextCli : public ::testing::Test {
   std::vector<Mail> train_, valid_;
 };
 
+// "batch", "sequence" or a number per dim of a declared shape.
+std::vector<std::string> dims_of(const kiln::onnx::ValueSummary& v) {
+  std::vector<std::string> out;
+  if (!v.shape) return out;
+  for (const auto& d : *v.shape) out.push_back(d.is_value() ? std::to_string(*d.value) : d.param);
+  return out;
+}
+
+// DIR/model.onnx as `train` writes it: int64 input_ids and attention_mask (batch, sequence), one
+// output, and a file the ONNX checker accepts.
+void expect_onnx_interface(const fs::path& path, const std::string& output,
+                           const std::vector<std::string>& output_dims) {
+  ASSERT_TRUE(fs::exists(path)) << path;
+  const kiln::onnx::ModelSummary s = kiln::onnx::inspect_model(path.string());
+  ASSERT_EQ(s.inputs.size(), 2u);
+  EXPECT_EQ(s.inputs[0].name, "input_ids");
+  EXPECT_EQ(s.inputs[1].name, "attention_mask");
+  for (const auto& in : s.inputs) {
+    EXPECT_EQ(in.type, "int64") << in.name;
+    EXPECT_EQ(dims_of(in), (std::vector<std::string>{"batch", "sequence"})) << in.name;
+  }
+  ASSERT_EQ(s.outputs.size(), 1u);
+  EXPECT_EQ(s.outputs[0].name, output);
+  EXPECT_EQ(dims_of(s.outputs[0]), output_dims);
+  const kiln::onnx::CheckResult c = kiln::onnx::check_model(path.string());
+  EXPECT_TRUE(c.ok) << c.message;
+}
+
 TEST_F(TextCli, ClassificationTrainPredictEvaluate) {
   const fs::path train = write_classification("train.tsv", train_);
   const fs::path valid = write_classification("valid.tsv", valid_);
@@ -122,8 +151,9 @@ TEST_F(TextCli, ClassificationTrainPredictEvaluate) {
                  model.string() + " --epochs 1 --batch-size 16 --max-length 32 --verbose 0");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("saved the model to"), std::string::npos) << r.out;
-  for (const char* f : {"model.safetensors", "config.json", "metrics.json"})
+  for (const char* f : {"model.safetensors", "config.json", "metrics.json", "model.onnx"})
     EXPECT_TRUE(fs::exists(model / f)) << f;
+  expect_onnx_interface(model / "model.onnx", "probabilities", {"batch", "2"});
 
   const fs::path preds = dir_ / "predictions.tsv";
   r = run("text-classification predict --model " + model.string() + " --data " + valid.string() +
@@ -158,6 +188,7 @@ TEST_F(TextCli, SimilarityTrainPredictEvaluate) {
                  " --label-col Similarity --text-col A --text2-col B --out " + model.string() +
                  " --epochs 1 --batch-size 16 --max-length 32 --verbose 0");
   ASSERT_EQ(r.rc, 0) << r.out;
+  expect_onnx_interface(model / "model.onnx", "score", {"batch"});
   const fs::path preds = dir_ / "scores.tsv";
   r = run("sentence-similarity predict --model " + model.string() + " --data " + valid.string() +
           " --out " + preds.string());

@@ -131,6 +131,48 @@ TEST(NasBert, PaddingDoesNotChangeRealTokens) {
   EXPECT_GT(diff, 1e-3f);
 }
 
+TEST(NasBert, AttentionMaskOverloadEqualsThePadIdMask) {
+  const EncoderConfig c = tiny_config(100, /*pad=*/1);
+  TextClassifier clf(c, 3);
+  clf.eval();
+  NoGradGuard no_grad;
+  const Tensor ids =
+      ids_tensor({0, 11, 42, 17, 2, 1, 1, 0, 5, 6, 7, 8, 9, 2, 0, 9, 2, 1, 1, 1, 1}, 3);
+  const Tensor mask =
+      ids_tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 3);
+  // The same masks, so the same ops on the same values: bit-identical outputs.
+  EXPECT_EQ(clf.encoder->forward(ids, mask).to_vector<float>(),
+            clf.encoder->forward(ids).to_vector<float>());
+  EXPECT_EQ(clf.forward(ids, mask).to_vector<float>(), clf.forward(ids).to_vector<float>());
+  EXPECT_EQ(clf.forward(std::vector<Tensor>{ids, mask}).to_vector<float>(),
+            clf.forward(ids).to_vector<float>());
+  EXPECT_EQ(clf.forward(ids, mask.to(kBool)).to_vector<float>(),
+            clf.forward(ids).to_vector<float>());
+  auto reg = make_text_regressor(c);
+  reg->eval();
+  EXPECT_EQ(reg->forward(ids, mask).shape(), (Shape{3}));
+  EXPECT_EQ(reg->forward(ids, mask).to_vector<float>(), reg->forward(ids).to_vector<float>());
+  // The mask is what counts, not the ids: masking row 1's last two tokens equals padding them.
+  const Tensor short_mask =
+      ids_tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0}, 3);
+  const Tensor short_ids =
+      ids_tensor({0, 11, 42, 17, 2, 1, 1, 0, 5, 6, 7, 8, 1, 1, 0, 9, 2, 1, 1, 1, 1}, 3);
+  const std::vector<float> masked = clf.forward(ids, short_mask).to_vector<float>();
+  EXPECT_EQ(masked, clf.forward(short_ids).to_vector<float>());
+  const std::vector<float> full = clf.forward(ids).to_vector<float>();
+  float diff = 0;
+  for (size_t i = 3; i < 6; ++i) diff = std::max(diff, std::abs(masked[i] - full[i]));
+  EXPECT_GT(diff, 1e-4f);  // row 1 changed
+  // Errors name the mask.
+  try {
+    clf.forward(ids, ids_tensor({1, 1, 1, 1, 1, 1}, 2));
+    FAIL() << "expected an error";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("attention_mask"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(clf.forward(ids, mask.to(kFloat32)), TypeError);
+}
+
 TEST(NasBert, SepConvSublayerGradMatchesFiniteDifference) {
   const int64_t B = 2, T = 5, C = 3, k = 3;
   Generator gen(7);
