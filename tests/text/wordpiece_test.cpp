@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <ctime>
 
 #include "kiln/tensor/error.h"
@@ -150,27 +149,6 @@ TEST(WordPieceTokenizer, SaveAndLoad) {
   EXPECT_THROW(WordPieceTokenizer::from_bert_tokenizer_json(dir / "vocab.json"), kiln::IOError);
   std::ofstream(dir / "trunc.json", std::ios::binary) << "[\"[PAD]\", \"\\u2581";
   EXPECT_THROW(WordPieceTokenizer::from_bert_tokenizer_json(dir / "trunc.json"), kiln::IOError);
-}
-
-TEST(WordPieceTokenizer, Throughput) {
-  if (!have_bert_vocab()) return;
-  std::string text;
-  for (const auto& f : testing::select_mail_files(1500, 100, 99)) text += testing::read_bytes(f);
-  const double mb = static_cast<double>(text.size()) / 1e6;
-  timespec c0{}, c1{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-  const auto w0 = std::chrono::steady_clock::now();
-  const std::vector<int32_t> ids = bert().encode_ids(text);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-  const double cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) + 1e-9 * (c1.tv_nsec - c0.tv_nsec);
-  std::printf(
-      "[ wordpiece throughput ] %.1f MB of e-mail, %zu tokens: %.2f MB/s by CPU time "
-      "(%.2f wall)\n",
-      mb, ids.size(), mb / cpu, mb / wall);
-#ifndef __SANITIZE_ADDRESS__  // sanitizers slow everything down several times
-  EXPECT_GT(mb / cpu, 1.0);
-#endif
 }
 
 // True when bert-tokenizer's JS follows BERT's algorithm on line (see bert_reference.js).
