@@ -257,6 +257,78 @@ Array adjust_saturation(const Array& image, double factor) {
   return blend(image, gray_plane(to_planar(image, hwc)), factor, "adjust_saturation");
 }
 
+// torchvision's adjust_hue: RGB -> HSV, h += factor (mod 1), HSV -> RGB, on values scaled to
+// [0, 1]; the conversions are torchvision's _rgb2hsv / _hsv2rgb (the same as Python's colorsys).
+Array adjust_hue(const Array& image, double factor) {
+  KILN_CHECK(factor >= -0.5 && factor <= 0.5, "adjust_hue: factor must be in [-0.5, 0.5], got {}",
+             factor);
+  const bool hwc = is_hwc(image, "adjust_hue");
+  check_color_channels(image, hwc, "adjust_hue");
+  if ((hwc ? image.size(2) : image.size(0)) == 1) return image;
+  Array p = to_planar(image, hwc).clone();
+  const int64_t n = p.size(1) * p.size(2);
+  const float scale = hwc ? 255.0f : 1.0f;
+  float* r = p.data<float>();
+  float* g = r + n;
+  float* b = g + n;
+  for (int64_t i = 0; i < n; ++i) {
+    const float R = r[i] / scale, G = g[i] / scale, B = b[i] / scale;
+    const float maxc = std::max({R, G, B}), minc = std::min({R, G, B});
+    const float v = maxc, delta = maxc - minc;
+    const float sat = maxc > 0 ? delta / maxc : 0.0f;
+    float h = 0.0f;
+    if (delta > 0) {
+      const float rc = (maxc - R) / delta, gc = (maxc - G) / delta, bc = (maxc - B) / delta;
+      h = R == maxc ? bc - gc : G == maxc ? 2.0f + rc - bc : 4.0f + gc - rc;
+      h = h / 6.0f;
+      h -= std::floor(h);
+    }
+    h += static_cast<float>(factor);
+    h -= std::floor(h);
+    const float h6 = h * 6.0f;
+    const int sector = std::min(static_cast<int>(h6), 5);
+    const float f = h6 - static_cast<float>(sector);
+    const float pp = v * (1 - sat), q = v * (1 - sat * f), t = v * (1 - sat * (1 - f));
+    float o[3];
+    switch (sector) {
+      case 0:
+        o[0] = v;
+        o[1] = t;
+        o[2] = pp;
+        break;
+      case 1:
+        o[0] = q;
+        o[1] = v;
+        o[2] = pp;
+        break;
+      case 2:
+        o[0] = pp;
+        o[1] = v;
+        o[2] = t;
+        break;
+      case 3:
+        o[0] = pp;
+        o[1] = q;
+        o[2] = v;
+        break;
+      case 4:
+        o[0] = t;
+        o[1] = pp;
+        o[2] = v;
+        break;
+      default:
+        o[0] = v;
+        o[1] = pp;
+        o[2] = q;
+        break;
+    }
+    r[i] = std::clamp(o[0], 0.0f, 1.0f) * scale;
+    g[i] = std::clamp(o[1], 0.0f, 1.0f) * scale;
+    b[i] = std::clamp(o[2], 0.0f, 1.0f) * scale;
+  }
+  return from_planar(p, hwc);
+}
+
 Array normalize(const Array& image, const std::vector<double>& mean,
                 const std::vector<double>& std) {
   KILN_CHECK_TYPE(
@@ -387,13 +459,14 @@ TransformPtr random_affine(double degrees, double translate, double scale_min, d
               });
 }
 
-TransformPtr color_jitter(double brightness, double contrast, double saturation) {
+TransformPtr color_jitter(double brightness, double contrast, double saturation, double hue) {
   KILN_CHECK(brightness >= 0 && contrast >= 0 && saturation >= 0,
              "color_jitter: strengths must be >= 0, got ({}, {}, {})", brightness, contrast,
              saturation);
+  KILN_CHECK(hue >= 0 && hue <= 0.5, "color_jitter: hue must be in [0, 0.5], got {}", hue);
   return make(
-      fmt::format("ColorJitter(brightness={}, contrast={}, saturation={})", brightness, contrast,
-                  saturation),
+      fmt::format("ColorJitter(brightness={}, contrast={}, saturation={}, hue={})", brightness,
+                  contrast, saturation, hue),
       [=](const Array& image, Rng& rng) {
         Array x = image;
         if (brightness > 0)
@@ -402,6 +475,7 @@ TransformPtr color_jitter(double brightness, double contrast, double saturation)
           x = adjust_contrast(x, rng.uniform(std::max(0.0, 1 - contrast), 1 + contrast));
         if (saturation > 0)
           x = adjust_saturation(x, rng.uniform(std::max(0.0, 1 - saturation), 1 + saturation));
+        if (hue > 0) x = adjust_hue(x, rng.uniform(-hue, hue));
         return x;
       });
 }

@@ -69,6 +69,9 @@ Array adjust_brightness(const Array& image, double factor);
 Array adjust_contrast(const Array& image, double factor);
 /// Blend with the grayscale image: gray + factor·(x − gray) (clamped); 1-channel images unchanged.
 Array adjust_saturation(const Array& image, double factor);
+/// Rotates the hue by `factor` turns, factor in [-0.5, 0.5] (torchvision's adjust_hue: RGB → HSV,
+/// h = (h + factor) mod 1, HSV → RGB); 1-channel images unchanged.
+Array adjust_hue(const Array& image, double factor);
 /// float32 (C, H, W): (x − mean[c]) / std[c]. mean/std have C entries (or 1, used for every C).
 Array normalize(const Array& image, const std::vector<double>& mean,
                 const std::vector<double>& std);
@@ -109,8 +112,10 @@ TransformPtr random_rotation(double degrees, double fill = 0.0);
 TransformPtr random_affine(double degrees, double translate = 0.0, double scale_min = 1.0,
                            double scale_max = 1.0, double fill = 0.0);
 /// Brightness, contrast and saturation factors each uniform in [1 − v, 1 + v] (v = 0 skips it),
-/// applied in that order (torchvision's ColorJitter without hue, in a fixed order).
-TransformPtr color_jitter(double brightness, double contrast = 0.0, double saturation = 0.0);
+/// then a hue shift uniform in [−hue, hue] turns (hue in [0, 0.5]), applied in that order
+/// (torchvision's ColorJitter, in a fixed order).
+TransformPtr color_jitter(double brightness, double contrast = 0.0, double saturation = 0.0,
+                          double hue = 0.0);
 TransformPtr normalize_by(std::vector<double> mean, std::vector<double> std);
 TransformPtr to_tensor();
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -169,6 +170,50 @@ TEST(Color, BrightnessContrastSaturationFormulas) {
   Array f = adjust_brightness(to_tensor(img), 2.0);
   EXPECT_FLOAT_EQ(f.data<float>()[0], 200.0f / 255.0f);
   EXPECT_FLOAT_EQ(f.data<float>()[4], 1.0f);
+}
+
+// Python's colorsys, in double: the reference twin of adjust_hue's HSV round trip.
+void colorsys_shift_hue(double r, double g, double b, double dh, double out[3]) {
+  const double maxc = std::max({r, g, b}), minc = std::min({r, g, b});
+  double h = 0, s = 0;
+  const double v = maxc;
+  if (maxc != minc) {
+    s = (maxc - minc) / maxc;
+    const double rc = (maxc - r) / (maxc - minc), gc = (maxc - g) / (maxc - minc),
+                 bc = (maxc - b) / (maxc - minc);
+    h = r == maxc ? bc - gc : g == maxc ? 2.0 + rc - bc : 4.0 + gc - rc;
+    h = h / 6.0 - std::floor(h / 6.0);
+  }
+  h = h + dh - std::floor(h + dh);
+  const int i = static_cast<int>(h * 6.0) % 6;
+  const double f = h * 6.0 - static_cast<int>(h * 6.0);
+  const double p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  const double table[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+  for (int c = 0; c < 3; ++c) out[c] = table[i][c];
+}
+
+TEST(Color, HueMatchesColorsysAndRoundTrips) {
+  const Array img = to_tensor(random_u8({5, 7, 3}, 11));  // (3, 5, 7) in [0, 1]
+  const int64_t n = 35;
+  for (double dh : {-0.5, -0.2, 0.0, 0.13, 0.5}) {
+    const Array out = adjust_hue(img, dh);
+    ASSERT_EQ(out.shape(), img.shape());
+    for (int64_t i = 0; i < n; ++i) {
+      const float* x = img.data<float>();
+      double want[3];
+      colorsys_shift_hue(x[i], x[n + i], x[2 * n + i], dh, want);
+      for (int c = 0; c < 3; ++c)
+        EXPECT_NEAR(out.data<float>()[c * n + i], want[c], 1e-5) << "dh " << dh << " px " << i;
+    }
+  }
+  // A half turn twice is the identity (up to float rounding); gray pixels have no hue.
+  const Array twice = adjust_hue(adjust_hue(img, 0.5), 0.5);
+  for (int64_t i = 0; i < 3 * n; ++i)
+    EXPECT_NEAR(twice.data<float>()[i], img.data<float>()[i], 1e-5);
+  Array gray({1, 2, 3}, kiln::kUInt8);
+  for (int i = 0; i < 6; ++i) gray.data<uint8_t>()[i] = 90;
+  EXPECT_TRUE(same(adjust_hue(gray, 0.3), gray));
+  EXPECT_THROW(adjust_hue(img, 0.7), kiln::Error);
 }
 
 TEST(ToTensorNormalize, ValuesAndLayout) {
