@@ -33,8 +33,9 @@ Shape conv2d_output_shape(std::string_view op, const Array& x, const Array& w, c
                           const Conv2dParams& p);
 
 /// y = conv(x, w) + b.   x: (B, C, H, W)  w: (K, Cg, kh, kw)  b: (K) or undefined  ->  (B, K, Ho,
-/// Wo) Groups with Cg == 1 (depthwise, any channel multiplier) run a direct kernel parallel over
-/// (B, K); otherwise im2col per image (parallel over its rows) and one GEMM per (image, group).
+/// Wo) Several groups with Cg == 1 (depthwise, any channel multiplier) run a direct kernel parallel
+/// over (B, K); otherwise (a single-channel input with one group included) im2col over chunks of
+/// images (parallel over its rows) and one GEMM per (chunk, group).
 Array conv2d_forward(const Array& x, const Array& w, const Array& b, const Conv2dParams& p);
 
 /// dx = convᵀ(dy, w): the gradient of conv2d_forward with respect to x.

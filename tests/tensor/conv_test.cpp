@@ -80,6 +80,10 @@ const ConvCase kCases[] = {
     {"odd sizes batch 1", {1, 7, 13, 5}, {11, 7, 4, 2}, params2d(3, 1, 1, 1, 1, 1, 1), false},
     {"padding beyond kernel", {1, 2, 3, 3}, {2, 2, 2, 2}, params2d(1, 1, 3, 3, 1, 1, 1), true},
     {"stride beyond kernel", {2, 3, 10, 10}, {4, 3, 2, 2}, params2d(4, 4, 0, 0, 1, 1, 1), false},
+    // One input channel, one group (LeNet's first layer): the GEMM path, not the depthwise one;
+    // 84 output pixels, so 13 images per chunk and a partial last chunk.
+    {"single channel 5x5 pad 2", {15, 1, 9, 10}, {6, 1, 5, 5}, params2d(1, 1, 2, 2, 1, 1, 1), true},
+    {"single channel one output", {2, 1, 7, 6}, {1, 1, 3, 2}, params2d(2, 1, 0, 1, 1, 1, 1), false},
     // Large enough that im2col, col2im and the depthwise loops split across threads.
     {"parallel rows", {2, 16, 20, 20}, {24, 16, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 1), true},
     {"parallel depthwise", {4, 32, 24, 24}, {32, 1, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 32), true},

@@ -93,6 +93,38 @@ TEST(MaxPool, PaddingNeverWinsAndNaNPropagates) {
   }
 }
 
+// The 2 × 2 stride-2 fast path against the twin on ties, NaNs and -inf: a tie keeps the first tap
+// (row-major), a NaN replaces anything and the last NaN wins, an all -inf window picks its first
+// tap. Odd H and W leave the last row and column uncovered.
+TEST(MaxPool, TwoByTwoFastPathMatchesReferenceOnTiesAndNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Array x = randn_seeded({2, 3, 7, 9}, 150, kFloat64);
+    double* v = x.data<double>();
+    // Plane 0: window (0, 0) ties at 2.0 on taps 1 and 3; window (0, 1) holds two NaNs; window
+    // (1, 0) is all -inf; window (1, 1) has a NaN on its first tap only.
+    v[1] = 2.0, v[9 + 1] = 2.0, v[0] = -1.0, v[9] = -1.0;
+    v[2] = nan, v[9 + 3] = nan;
+    v[18] = v[19] = v[27] = v[28] = -inf;
+    v[20] = nan;
+    const Array xt = x.to(dt);
+    const MaxPoolResult got = max_pool2d_forward(xt, p2d(2, 2, 2, 2, 0, 0));
+    const MaxPoolResult want = max_pool2d_reference(xt, p2d(2, 2, 2, 2, 0, 0));
+    EXPECT_TRUE(all_close(got.indices, want.indices, kExact)) << "indices";
+    EXPECT_EQ(got.indices.data<int64_t>()[0], 1);
+    EXPECT_EQ(got.indices.data<int64_t>()[1], 12);
+    EXPECT_EQ(got.indices.data<int64_t>()[4], 18);
+    EXPECT_EQ(got.indices.data<int64_t>()[5], 20);
+    const Array gv = got.values.to(kFloat64), wv = want.values.to(kFloat64);
+    for (int64_t i = 0; i < gv.numel(); ++i) {
+      const double a = gv.data<double>()[i], b = wv.data<double>()[i];
+      EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << i << ": " << a << " vs " << b;
+    }
+  }
+}
+
 TEST(AvgPool, ForwardAndBackwardMatchReference) {
   uint64_t seed = 200;
   for (const PoolCase& c : kCases) {
@@ -138,15 +170,18 @@ TEST(Pool, SameResultAtOneAndTwoThreads) {
   const int saved = get_num_threads();
   const Array x = randn_seeded({4, 64, 12, 12}, 400, kFloat32);
   const Pool2dParams p = p2d(3, 3, 2, 2, 1, 1);
-  Array out[2][3];
+  Array out[2][5];
   for (int t : {1, 2}) {
     set_num_threads(t);
     out[t - 1][0] = max_pool2d_forward(x, p).values;
     out[t - 1][1] = avg_pool2d_backward(avg_pool2d_forward(x, p), x.shape(), p);
     out[t - 1][2] = adaptive_avg_pool2d_forward(x, 5, 3);
+    const MaxPoolResult fast = max_pool2d_forward(x, p2d(2, 2, 2, 2, 0, 0));  // 2 × 2 fast path
+    out[t - 1][3] = fast.values;
+    out[t - 1][4] = fast.indices;
   }
   set_num_threads(saved);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(out[0][i], out[1][i], kExact)) << i;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(all_close(out[0][i], out[1][i], kExact)) << i;
 }
 
 TEST(Pool, ShapeErrorsNameTheOpTheInputAndTheKernel) {

@@ -15,7 +15,8 @@
 // pointwise convolution (1 × 1, stride 1, no padding) with one-image chunks skips im2col: x[n]
 // already is (C, H·W).
 //
-// Depthwise path (Cg == 1, any channel multiplier Kg): direct loops parallel over (n, k), no GEMM.
+// Depthwise path (Cg == 1 and G > 1, any channel multiplier Kg): direct loops parallel over (n, k),
+// no GEMM.
 #include "kiln/tensor/conv.h"
 
 #include <algorithm>
@@ -38,7 +39,10 @@ struct Geom {
   int64_t P() const { return Ho * Wo; }
   int64_t R() const { return Cg * kh * kw; }
   bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-  bool depthwise() const { return Cg == 1; }
+  // One input channel per group, several groups. A single-group, single-channel convolution
+  // (LeNet's first layer: C = 1) takes the GEMM path instead: one (K, R) · (R, nb·P) product per
+  // chunk beats K direct passes over each image (W4 lenet_step).
+  bool depthwise() const { return Cg == 1 && G > 1; }
 };
 
 Shape to4d(const Shape& s) {

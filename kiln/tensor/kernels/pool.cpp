@@ -66,8 +66,54 @@ Window adaptive_window(const Geom& g, int64_t oh, int64_t ow) {
 
 // ---- fast kernels ----
 
+// The 2 × 2, stride 2, unpadded window (LeNet's, VGG's): every window lies inside the input, so no
+// clipping. The four taps are compared in max_forward's order (row-major; strictly greater or NaN
+// replaces, so the first maximum and the last NaN win) with selects instead of branches, which the
+// compiler vectorises over ow (the branchy form mispredicts on every other tap of random data).
+bool is_2x2_stride_2(const Geom& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+}
+
+// One output row: top / bot are input rows 2·oh and 2·oh + 1 (row length W), base = 2·oh·W is the
+// index of top[0] in the plane.   y, idx: Wo values
+template <typename T>
+void max_row_2x2(const T* __restrict top, const T* __restrict bot, int64_t W, int64_t Wo,
+                 int64_t base, T* __restrict y, int64_t* __restrict idx) {
+  for (int64_t ow = 0; ow < Wo; ++ow) {
+    const T a = top[2 * ow], b = top[2 * ow + 1], c = bot[2 * ow], d = bot[2 * ow + 1];
+    T m = a;
+    int64_t off = 0;
+    bool t = (b > m) | (b != b);  // b != b: NaN
+    m = t ? b : m;
+    off = t ? 1 : off;
+    t = (c > m) | (c != c);
+    m = t ? c : m;
+    off = t ? W : off;
+    t = (d > m) | (d != d);
+    m = t ? d : m;
+    off = t ? W + 1 : off;
+    y[ow] = m;
+    idx[ow] = base + 2 * ow + off;
+  }
+}
+
+template <typename T>
+void max_forward_2x2(const T* x, const Geom& g, T* y, int64_t* idx) {
+  parallel_for(0, g.planes, plane_grain(g.P() * 4), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xp = x + r * g.HW();
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const T* top = xp + 2 * oh * g.W;
+        max_row_2x2(top, top + g.W, g.W, g.Wo, 2 * oh * g.W, y + r * g.P() + oh * g.Wo,
+                    idx + r * g.P() + oh * g.Wo);
+      }
+    }
+  });
+}
+
 template <typename T>
 void max_forward(const T* x, const Geom& g, T* y, int64_t* idx) {
+  if (is_2x2_stride_2(g)) return max_forward_2x2(x, g, y, idx);
   parallel_for(0, g.planes, plane_grain(g.P() * g.kh * g.kw), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xp = x + r * g.HW();
