@@ -1,5 +1,6 @@
 // Sequential, and the summary() table of every Model.
 #include <cstdio>
+#include <map>
 
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
@@ -16,6 +17,23 @@ std::string keras_shape(const Shape& s) {
   std::string out = "(None";
   for (size_t i = 1; i < s.size(); ++i) out += fmt::format(", {}", s[i]);
   return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// Keras' automatic layer name: the class name in snake case ("MaxPooling2D" -> "max_pooling2d"),
+// as keras.utils.to_snake_case does: an underscore before each capital that starts a lower-case
+// run, and between a lower-case letter and a capital.
+std::string snake_case(const std::string& name) {
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool starts_word = i > 0 && upper(c) && i + 1 < name.size() && lower(name[i + 1]);
+    const bool after_lower = i > 0 && upper(c) && lower(name[i - 1]);
+    if (starts_word || after_lower) out += '_';
+    out += upper(c) ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
 }
 
 // Keras' Param #: trainable and frozen parameters plus floating buffers (BatchNorm's running
@@ -159,10 +177,16 @@ void Sequential::build_forward(const Tensor& input) {
 }
 
 std::vector<Model::SummaryRow> Sequential::summary_rows() const {
+  // Keras names layers by class, numbering repeats: dense, dropout, dense_1. (Parameters keep
+  // their index names, "0.weight", as in PyTorch's Sequential and the saved files.)
   std::vector<SummaryRow> rows;
+  std::map<std::string, int> seen;
   size_t i = 0;
   for (const auto& [n, c] : seq_->named_children()) {
-    rows.push_back({fmt::format("{} ({})", n, c->name()),
+    const std::string base = snake_case(c->name());
+    const int k = seen[base]++;
+    const std::string display = k == 0 ? base : fmt::format("{}_{}", base, k);
+    rows.push_back({fmt::format("{} ({})", display, c->name()),
                     i < layer_shapes_.size() ? keras_shape(layer_shapes_[i]) : "?",
                     count_weights(*c).total});
     ++i;

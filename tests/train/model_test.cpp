@@ -111,10 +111,15 @@ TEST(Model, SummaryLooksLikeKeras) {
   EXPECT_NE(s.find(" Layer (type)                Output Shape              Param #"),
             std::string::npos)
       << s;
-  EXPECT_NE(s.find(" 0 (Dense)                   (None, 128)               100,480"),
+  EXPECT_NE(s.find(" dense (Dense)               (None, 128)               100,480"),
             std::string::npos)
       << s;
-  EXPECT_NE(s.find(" 2 (BatchNormalization)      (None, 128)               512"), std::string::npos)
+  EXPECT_NE(s.find(" dropout (Dropout)           (None, 128)               0"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find(" batch_normalization (BatchNormalization) (None, 128)  512"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find(" dense_1 (Dense)             (None, 10)                1,290"),
+            std::string::npos)
       << s;
   // 100,480 + 512 (256 trainable, 256 running stats) + 1,290
   EXPECT_NE(s.find("Total params: 102,282"), std::string::npos) << s;
