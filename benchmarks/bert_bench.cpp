@@ -1,0 +1,353 @@
+// W5 bert_step: a 4-layer post-LN BERT (vocab 8192, hidden 256, 4 heads, FFN 1024, GELU, learned
+// positions up to 128, dropout 0.1, first token -> dropout -> Linear(256, 2)). Kiln vs LibTorch in
+// the same binary, and for inference also ONNX Runtime (onnxruntime-node through
+// benchmarks/ort_bench.js) running the file Kiln's own exporter writes for the same model.
+//   W5_train_step_*     batch 16 × 128, cross-entropy, backward, AdamW (lr 1e-4, wd 1e-2).
+//   W5_infer_1x128_*    eval mode, no grad, batch 1 × 128.
+//   W5_infer_32x128_*   eval mode, no grad, batch 32 × 128.
+// Prints the medians of the repetitions and a ratio table at the end:
+//   ./build-bench/benchmarks/bert_bench                 (5 repetitions of >= 0.5 s are built in)
+//   KILN_BENCH_THREADS=1 ./build-bench/benchmarks/bert_bench   (on a loaded machine)
+// 2 threads for Kiln, LibTorch and ONNX Runtime (intraOpNumThreads); KILN_BENCH_THREADS overrides.
+// Peak RSS (counter peak_rss_MB) is the whole process's, so measure it one case per process:
+//   ./build-bench/benchmarks/bert_bench --benchmark_filter='W5_train_step_torch/'
+// The ORT column's peak RSS is that of the Node process running ONNX Runtime (both shapes).
+// ORT is skipped (with a note) when no Kiln inference case ran or `node` cannot run the script.
+// Legend: B = batch, T = tokens, C = hidden (256), V = vocabulary.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+#include "kiln/optim/adam.h"
+#include "kiln/text/nasbert.h"
+#include "kiln/text/onnx_export.h"
+#include "kiln/train/json.h"
+#ifdef KILN_WITH_TORCH
+#include <torch/torch.h>
+#endif
+
+namespace {
+
+using namespace kiln;
+
+constexpr int64_t kVocab = 8192, kPad = 1, kHidden = 256, kLayers = 4, kHeads = 4, kFfn = 1024,
+                  kMaxLen = 128, kClasses = 2;
+constexpr double kDropout = 0.1, kLr = 1e-4;
+constexpr int64_t kTrainB = 16, kT = 128;
+
+// 2 threads; KILN_BENCH_THREADS overrides it (1 on a loaded machine, where LibTorch's OpenMP
+// workers spin against other processes and its 2-thread wall time stops meaning anything).
+int bench_threads() {
+  const char* env = std::getenv("KILN_BENCH_THREADS");
+  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
+}
+void set_threads() {
+  set_num_threads(bench_threads());
+#ifdef KILN_WITH_TORCH
+  at::set_num_threads(bench_threads());
+#endif
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void report(benchmark::State& st, int64_t sequences_per_iter) {
+  st.counters["peak_rss_MB"] = peak_rss_mb();
+  st.counters["seq_per_s"] = benchmark::Counter(static_cast<double>(sequences_per_iter),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---------------------------------------------------------------- Kiln
+
+// The W5 model from the text library's post-LN BERT config: E = C = 256, layers "M F" × 4.
+text::EncoderConfig w5_config() {
+  text::EncoderConfig cfg = text::EncoderConfig::bert(kVocab, kPad, kHidden, kLayers, kHeads, kFfn);
+  cfg.max_positions = kMaxLen;
+  cfg.dropout = kDropout;
+  cfg.validate();
+  return cfg;
+}
+
+std::shared_ptr<text::TextClassifier> kiln_model() {
+  return std::make_shared<text::TextClassifier>(w5_config(), kClasses);
+}
+
+// (B, T) int64 ids in [2, V): no pads, every row full length.
+Tensor kiln_ids(int64_t B, int64_t T, uint64_t seed) {
+  Generator g(seed);
+  return randint(2, kVocab, {B, T}, kInt64, &g);
+}
+
+void W5_train_step_kiln(benchmark::State& st) {
+  set_threads();
+  auto model = kiln_model();
+  model->train();
+  optim::AdamW opt(model->named_parameters(), optim::AdamWOptions(kLr));
+  const Tensor ids = kiln_ids(kTrainB, kT, 1);  // (B, T)
+  Generator g(2);
+  const Tensor y = randint(0, kClasses, {kTrainB}, kInt64, &g);  // (B)
+  for (auto _ : st) {
+    opt.zero_grad();
+    Tensor loss = cross_entropy(model->forward(ids), y);  // (B, 2) logits -> scalar
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report(st, kTrainB);
+}
+
+void infer_kiln(benchmark::State& st, int64_t B) {
+  set_threads();
+  auto model = kiln_model();
+  model->eval();
+  const Tensor ids = kiln_ids(B, kT, 3);
+  NoGradGuard no_grad;
+  for (auto _ : st) {
+    Tensor logits = model->forward(ids);  // (B, 2)
+    benchmark::DoNotOptimize(logits.data_ptr<float>());
+  }
+  report(st, B);
+}
+void W5_infer_1x128_kiln(benchmark::State& st) {
+  infer_kiln(st, 1);
+}
+void W5_infer_32x128_kiln(benchmark::State& st) {
+  infer_kiln(st, 32);
+}
+
+// ---------------------------------------------------------------- LibTorch
+
+#ifdef KILN_WITH_TORCH
+// The same architecture from torch::nn. LibTorch 1.13's C++ TransformerEncoderLayer is post-LN
+// (x = norm1(x + dropout1(self_attn(x))); x = norm2(x + dropout2(linear2(dropout(gelu(linear1
+// (x))))))), sequence-first (T, B, C), with dropout 0.1 on attention weights, FFN and residuals.
+struct TorchBertImpl : torch::nn::Module {
+  TorchBertImpl() {
+    tok = register_module(
+        "tok",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(kVocab, kHidden).padding_idx(kPad)));
+    pos = register_module("pos", torch::nn::Embedding(kMaxLen, kHidden));
+    norm = register_module("norm",
+                           torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden}).eps(1e-5)));
+    drop = register_module("drop", torch::nn::Dropout(kDropout));
+    for (int64_t i = 0; i < kLayers; ++i) {
+      layers.push_back(
+          register_module("layer" + std::to_string(i),
+                          torch::nn::TransformerEncoderLayer(
+                              torch::nn::TransformerEncoderLayerOptions(kHidden, kHeads)
+                                  .dim_feedforward(kFfn)
+                                  .dropout(kDropout)
+                                  .activation(torch::kGELU))));
+    }
+    cls = register_module("cls", torch::nn::Linear(kHidden, kClasses));
+  }
+  // ids: (B, T) int64  ->  (B, 2) logits. The key padding mask (ids == pad) is passed as Kiln's
+  // encoder derives it, so both do the same masking work.
+  torch::Tensor forward(const torch::Tensor& ids) {
+    const int64_t T = ids.size(1);
+    const torch::Tensor pad_mask = ids.eq(kPad);  // (B, T)
+    torch::Tensor h =
+        tok->forward(ids) + pos->forward(torch::arange(T, torch::kLong));  // (B, T, C)
+    h = drop->forward(norm->forward(h)).transpose(0, 1);                   // (T, B, C)
+    for (auto& layer : layers) h = layer->forward(h, {}, pad_mask);
+    return cls->forward(drop->forward(h[0]));  // first token (B, C) -> (B, 2)
+  }
+  torch::nn::Embedding tok{nullptr}, pos{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Dropout drop{nullptr};
+  std::vector<torch::nn::TransformerEncoderLayer> layers;
+  torch::nn::Linear cls{nullptr};
+};
+TORCH_MODULE(TorchBert);
+
+void W5_train_step_torch(benchmark::State& st) {
+  set_threads();
+  torch::manual_seed(0);
+  TorchBert model;
+  model->train();
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(kLr));  // wd 1e-2
+  const torch::Tensor ids = torch::randint(2, kVocab, {kTrainB, kT}, torch::kLong);
+  const torch::Tensor y = torch::randint(0, kClasses, {kTrainB}, torch::kLong);
+  for (auto _ : st) {
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(ids), y);
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  report(st, kTrainB);
+}
+
+void infer_torch(benchmark::State& st, int64_t B) {
+  set_threads();
+  torch::manual_seed(0);
+  TorchBert model;
+  model->eval();
+  const torch::Tensor ids = torch::randint(2, kVocab, {B, kT}, torch::kLong);
+  torch::InferenceMode guard;
+  for (auto _ : st) {
+    torch::Tensor logits = model->forward(ids);
+    benchmark::DoNotOptimize(logits.data_ptr<float>());
+  }
+  report(st, B);
+}
+void W5_infer_1x128_torch(benchmark::State& st) {
+  infer_torch(st, 1);
+}
+void W5_infer_32x128_torch(benchmark::State& st) {
+  infer_torch(st, 32);
+}
+#endif
+
+// ---------------------------------------------------------------- ONNX Runtime
+
+struct OrtFigures {
+  std::map<int64_t, double> median_ms;  // batch -> median ms at T = 128
+  double peak_rss_mb = 0;
+};
+
+// Exports a fresh W5 model with Kiln's text exporter (inputs input_ids, attention_mask; output
+// logits) and times it in ONNX Runtime through ort_bench.js. Returns false (after a note on stderr)
+// when node or the script fails.
+bool run_ort(OrtFigures& out) {
+  namespace fs = std::filesystem;
+  const fs::path script = fs::path(__FILE__).parent_path() / "ort_bench.js";
+  const fs::path model_path =
+      fs::temp_directory_path() / ("kiln_bert_bench_" + std::to_string(::getpid()) + ".onnx");
+  {
+    auto model = kiln_model();
+    text::export_text_classifier(*model, model_path, /*probabilities=*/false);
+  }
+  const std::string cmd = "node '" + script.string() + "' '" + model_path.string() +
+                          "' --shape 1x128 --shape 32x128 --warmup 10 --runs 50 --threads " +
+                          std::to_string(bench_threads()) + " --vocab " + std::to_string(kVocab);
+  std::fprintf(stderr, "bert_bench: running %s\n", cmd.c_str());
+  std::string text;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) text.append(buf, n);
+  }
+  const int rc = pipe ? ::pclose(pipe) : -1;
+  std::error_code ec;
+  fs::remove(model_path, ec);
+  if (rc != 0) {
+    std::fprintf(stderr, "bert_bench: ONNX Runtime skipped: `%s` exited with status %d\n",
+                 cmd.c_str(), rc);
+    return false;
+  }
+  try {
+    const json::Value v = json::parse(text, "ort_bench.js output");
+    for (const json::Value& r : v.at("results").as_array())
+      out.median_ms[r.at("batch").as_int()] = r.at("median_ms").as_double();
+    out.peak_rss_mb = v.at("peak_rss_MB").as_double();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bert_bench: ONNX Runtime skipped: cannot read ort_bench.js output: %s\n",
+                 e.what());
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- driver
+
+// Console output as usual, and per benchmark the median real time (ms) and the peak RSS counter.
+class MedianReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> median_ms, rss_mb;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median") {
+        median_ms[r.run_name.function_name] = r.GetAdjustedRealTime();  // in the unit set: ms
+        auto it = r.counters.find("peak_rss_MB");
+        if (it != r.counters.end()) rss_mb[r.run_name.function_name] = it->second.value;
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+void register_all() {
+  auto reg = [](const char* name, void (*fn)(benchmark::State&)) {
+    benchmark::RegisterBenchmark(name, fn)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(0.5)
+        ->Repetitions(5);
+  };
+  reg("W5_train_step_kiln", W5_train_step_kiln);
+  reg("W5_infer_1x128_kiln", W5_infer_1x128_kiln);
+  reg("W5_infer_32x128_kiln", W5_infer_32x128_kiln);
+#ifdef KILN_WITH_TORCH
+  reg("W5_train_step_torch", W5_train_step_torch);
+  reg("W5_infer_1x128_torch", W5_infer_1x128_torch);
+  reg("W5_infer_32x128_torch", W5_infer_32x128_torch);
+#endif
+}
+
+void print_cell(double v) {
+  if (v > 0)
+    std::printf(" %11.2f", v);
+  else
+    std::printf(" %11s", "-");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  MedianReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  OrtFigures ort;
+  const bool any_infer = reporter.median_ms.count("W5_infer_1x128_kiln") ||
+                         reporter.median_ms.count("W5_infer_32x128_kiln");
+  const bool have_ort = any_infer && run_ort(ort);
+
+  std::printf(
+      "\nW5 bert_step medians, %d thread(s), ms (ratio = Kiln / peer; targets: train <= 0.5"
+      " x LibTorch, inference <= 1.0 x ORT)\n",
+      bench_threads());
+  std::printf("%-20s %11s %11s %11s %11s %11s\n", "case", "Kiln", "LibTorch", "ORT", "Kiln/Torch",
+              "Kiln/ORT");
+  struct Row {
+    const char* name;
+    int64_t ort_batch;  // 0: no ORT figure
+  };
+  for (const Row& row :
+       {Row{"W5_train_step", 0}, Row{"W5_infer_1x128", 1}, Row{"W5_infer_32x128", 32}}) {
+    const std::string k = std::string(row.name) + "_kiln", t = std::string(row.name) + "_torch";
+    if (!reporter.median_ms.count(k) && !reporter.median_ms.count(t)) continue;
+    const double km = reporter.median_ms.count(k) ? reporter.median_ms[k] : 0;
+    const double tm = reporter.median_ms.count(t) ? reporter.median_ms[t] : 0;
+    const double om = have_ort && row.ort_batch && ort.median_ms.count(row.ort_batch)
+                          ? ort.median_ms[row.ort_batch]
+                          : 0;
+    std::printf("%-20s", row.name);
+    print_cell(km);
+    print_cell(tm);
+    print_cell(om);
+    print_cell(km > 0 && tm > 0 ? km / tm : 0);
+    print_cell(km > 0 && om > 0 ? km / om : 0);
+    std::printf("\n");
+  }
+  std::printf("peak RSS (MB, process-wide so far; run one case per process to separate them):\n");
+  for (const auto& [name, mb] : reporter.rss_mb) std::printf("  %-24s %8.1f\n", name.c_str(), mb);
+  if (have_ort) std::printf("  %-24s %8.1f\n", "ORT (node process)", ort.peak_rss_mb);
+  return 0;
+}
