@@ -369,18 +369,16 @@ void BpeTokenizer::build(std::string_view source) {
 namespace {
 
 std::vector<std::string> read_encoder_json(const std::filesystem::path& path) {
-  const JsonValue encoder = read_json_file(path);
+  const json::Value encoder = read_json_file(path);
   KILN_CHECK_AS(IOError, encoder.is_object(),
                 "bpe: {}: expected a JSON object of token -> id but found a {}", path.string(),
                 encoder.kind_name());
   std::vector<std::string> vocab(encoder.size());
   std::vector<bool> seen(encoder.size(), false);
-  for (size_t i = 0; i < encoder.size(); ++i) {
-    const JsonValue& v = encoder.at(i);
-    const std::string& token = encoder.key(i);
+  for (const auto& [token, v] : encoder.members()) {
     KILN_CHECK_AS(IOError, v.is_number(), "bpe: {}: the id of token \"{}\" is a {}, not a number",
                   path.string(), token, v.kind_name());
-    const double x = v.as_number();
+    const double x = v.as_double();
     KILN_CHECK_AS(IOError, x >= 0 && x < static_cast<double>(encoder.size()) && x == std::floor(x),
                   "bpe: {}: token \"{}\" has id {} but ids must be integers 0..{} (one per token)",
                   path.string(), token, x, encoder.size() - 1);
@@ -433,7 +431,7 @@ BpeTokenizer BpeTokenizer::from_files(const std::filesystem::path& encoder_json,
                       fmt::format("{} + {}", encoder_json.string(), vocab_bpe.string()));
 }
 
-BpeTokenizer BpeTokenizer::load_model(const std::filesystem::path& dir, const JsonValue& config) {
+BpeTokenizer BpeTokenizer::load_model(const std::filesystem::path& dir, const json::Value& config) {
   (void)config;
   return from_files(dir / kEncoderFile, dir / kMergesFile);
 }
@@ -443,7 +441,7 @@ void BpeTokenizer::save_files(const std::filesystem::path& encoder_json,
   std::string enc = "{";
   for (size_t id = 0; id < vocab_.size(); ++id) {
     if (id) enc += ", ";
-    append_json_string(enc, vocab_[id]);
+    enc += json::quote(vocab_[id]);
     enc += fmt::format(": {}", id);
   }
   enc += "}";
@@ -458,12 +456,12 @@ void BpeTokenizer::save_files(const std::filesystem::path& encoder_json,
   write_text_file(vocab_bpe, merges, "bpe save");
 }
 
-void BpeTokenizer::save_model(const std::filesystem::path& dir, JsonValue& config) const {
+void BpeTokenizer::save_model(const std::filesystem::path& dir, json::Value& config) const {
   save_files(dir / kEncoderFile, dir / kMergesFile);
-  JsonValue files = JsonValue::array();
-  files.push_back(JsonValue::string(std::string(kEncoderFile)));
-  files.push_back(JsonValue::string(std::string(kMergesFile)));
-  config.set("files", std::move(files));
+  json::Value files = json::Value::array();
+  files.push_back(json::Value(std::string(kEncoderFile)));
+  files.push_back(json::Value(std::string(kMergesFile)));
+  config["files"] = (std::move(files));
 }
 
 int32_t BpeTokenizer::append_token(std::string_view token) {

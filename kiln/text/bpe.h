@@ -64,7 +64,7 @@ class BpeTokenizer final : public Tokenizer {
   static BpeTokenizer from_files(const std::filesystem::path& encoder_json,
                                  const std::filesystem::path& vocab_bpe);
   /// Reads the files of a directory written by save(); used by Tokenizer::load.
-  static BpeTokenizer load_model(const std::filesystem::path& dir, const JsonValue& config);
+  static BpeTokenizer load_model(const std::filesystem::path& dir, const json::Value& config);
 
   BpeTokenizer(const BpeTokenizer& other);
   BpeTokenizer(BpeTokenizer&&) noexcept;
@@ -97,7 +97,7 @@ class BpeTokenizer final : public Tokenizer {
   void encode_segment(std::string_view text, size_t offset, std::vector<int32_t>& ids,
                       std::vector<Offset>& offsets) const override;
   int32_t append_token(std::string_view token) override;
-  void save_model(const std::filesystem::path& dir, JsonValue& config) const override;
+  void save_model(const std::filesystem::path& dir, json::Value& config) const override;
 
  private:
   struct MergeTable;

@@ -254,31 +254,31 @@ void Tokenizer::save(const std::filesystem::path& dir) const {
   std::filesystem::create_directories(dir, ec);
   KILN_CHECK_AS(IOError, !ec, "tokenizer save: cannot create directory {}: {}", dir.string(),
                 ec.message());
-  JsonValue config = JsonValue::object();
-  config.set("format", JsonValue::string(std::string(kConfigFormat)));
-  config.set("version", JsonValue::number(kConfigVersion));
-  config.set("type", JsonValue::string(std::string(type())));
-  JsonValue roles = JsonValue::object();
-  roles.set("cls", JsonValue::string(roles_.cls));
-  roles.set("sep", JsonValue::string(roles_.sep));
-  roles.set("pad", JsonValue::string(roles_.pad));
-  roles.set("unk", JsonValue::string(roles_.unk));
-  roles.set("mask", JsonValue::string(roles_.mask));
-  roles.set("pair_double_sep", JsonValue::boolean(roles_.pair_double_sep));
-  config.set("special_tokens", std::move(roles));
-  JsonValue added = JsonValue::array();
-  for (const auto& [name, id] : specials_) added.push_back(JsonValue::string(name));
-  config.set("added_special_tokens", std::move(added));
-  config.set("vocab_size", JsonValue::number(vocab_size()));
+  json::Value config = json::Value::object();
+  config["format"] = (json::Value(std::string(kConfigFormat)));
+  config["version"] = (json::Value(kConfigVersion));
+  config["type"] = (json::Value(std::string(type())));
+  json::Value roles = json::Value::object();
+  roles["cls"] = (json::Value(roles_.cls));
+  roles["sep"] = (json::Value(roles_.sep));
+  roles["pad"] = (json::Value(roles_.pad));
+  roles["unk"] = (json::Value(roles_.unk));
+  roles["mask"] = (json::Value(roles_.mask));
+  roles["pair_double_sep"] = (json::Value(roles_.pair_double_sep));
+  config["special_tokens"] = (std::move(roles));
+  json::Value added = json::Value::array();
+  for (const auto& [name, id] : specials_) added.push_back(json::Value(name));
+  config["added_special_tokens"] = (std::move(added));
+  config["vocab_size"] = (json::Value(vocab_size()));
   save_model(dir, config);
   write_text_file(dir / kConfigFile, config.dump() + "\n", "tokenizer save");
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / kConfigFile;
-  const JsonValue config = read_json_file(path);
-  const auto field = [&](std::string_view name, JsonValue::Kind kind) -> const JsonValue& {
-    const JsonValue* v = config.find(name);
+  const json::Value config = read_json_file(path);
+  const auto field = [&](std::string_view name, json::Value::Kind kind) -> const json::Value& {
+    const json::Value* v = config.find(name);
     KILN_CHECK_AS(IOError, v != nullptr && v->kind() == kind,
                   "tokenizer load: {}: field \"{}\" is missing or has the wrong type",
                   path.string(), name);
@@ -286,11 +286,11 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   };
   KILN_CHECK_AS(IOError, config.is_object(), "tokenizer load: {}: expected a JSON object",
                 path.string());
-  const std::string& format = field("format", JsonValue::Kind::kString).as_string();
+  const std::string& format = field("format", json::Value::Kind::String).as_string();
   KILN_CHECK_AS(IOError, format == kConfigFormat,
                 "tokenizer load: {}: format is \"{}\" but \"{}\" was expected", path.string(),
                 format, kConfigFormat);
-  const std::string& type = field("type", JsonValue::Kind::kString).as_string();
+  const std::string& type = field("type", json::Value::Kind::String).as_string();
   std::unique_ptr<Tokenizer> tok;
   if (type == BpeTokenizer::kType) {
     tok = std::make_unique<BpeTokenizer>(BpeTokenizer::load_model(dir, config));
@@ -301,15 +301,15 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
         fmt::format("tokenizer load: {}: unknown tokenizer type \"{}\" (expected \"{}\" or \"{}\")",
                     path.string(), type, BpeTokenizer::kType, WordPieceTokenizer::kType));
   }
-  const JsonValue& added = field("added_special_tokens", JsonValue::Kind::kArray);
+  const json::Value& added = field("added_special_tokens", json::Value::Kind::Array);
   for (size_t i = 0; i < added.size(); ++i) {
     KILN_CHECK_AS(IOError, added.at(i).is_string(),
                   "tokenizer load: {}: added_special_tokens[{}] is not a string", path.string(), i);
     tok->add_special_token(added.at(i).as_string());
   }
-  const JsonValue& roles = field("special_tokens", JsonValue::Kind::kObject);
+  const json::Value& roles = field("special_tokens", json::Value::Kind::Object);
   const auto role = [&](std::string_view name) -> std::string {
-    const JsonValue* v = roles.find(name);
+    const json::Value* v = roles.find(name);
     if (v == nullptr) return {};
     KILN_CHECK_AS(IOError, v->is_string(), "tokenizer load: {}: special_tokens.{} is not a string",
                   path.string(), name);
@@ -320,14 +320,14 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
                    .pad = role("pad"),
                    .unk = role("unk"),
                    .mask = role("mask")};
-  if (const JsonValue* d = roles.find("pair_double_sep"); d != nullptr && d->is_bool()) {
+  if (const json::Value* d = roles.find("pair_double_sep"); d != nullptr && d->is_bool()) {
     st.pair_double_sep = d->as_bool();
   }
   tok->set_special_tokens(st);
-  if (const JsonValue* n = config.find("vocab_size"); n != nullptr && n->is_number()) {
-    KILN_CHECK_AS(IOError, n->as_number() == tok->vocab_size(),
+  if (const json::Value* n = config.find("vocab_size"); n != nullptr && n->is_number()) {
+    KILN_CHECK_AS(IOError, n->as_double() == tok->vocab_size(),
                   "tokenizer load: {}: vocab_size is {} but the files hold {} tokens",
-                  path.string(), n->as_number(), tok->vocab_size());
+                  path.string(), n->as_double(), tok->vocab_size());
   }
   return tok;
 }

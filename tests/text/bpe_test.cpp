@@ -273,8 +273,8 @@ TEST(BpeTokenizer, MatchesGpt3EncoderJsOnTrickyStrings) {
   }
   const auto dir = testing::scratch_dir("gpt2_tricky");
   {
-    JsonValue arr = JsonValue::array();
-    for (const auto& t : texts) arr.push_back(JsonValue::string(t));
+    json::Value arr = json::Value::array();
+    for (const auto& t : texts) arr.push_back(json::Value(t));
     std::ofstream(dir / "texts.json", std::ios::binary) << arr.dump();
   }
   const auto reference = run_gpt2_reference("texts", dir / "texts.json", dir / "ids.txt");
