@@ -26,12 +26,19 @@ static void W1_sgemm_kiln(benchmark::State& st) {
   set_threads();
   int64_t n = st.range(0);
   Generator g(1);
-  Array a = kernels::randn({n, n}, 0, 1, kFloat32, &g), b = kernels::randn({n, n}, 0, 1, kFloat32, &g);
+  Array a = kernels::randn({n, n}, 0, 1, kFloat32, &g),
+        b = kernels::randn({n, n}, 0, 1, kFloat32, &g);
   for (auto _ : st) benchmark::DoNotOptimize(kernels::matmul(a, b));
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                              benchmark::Counter::kIs1000);
+  st.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(W1_sgemm_kiln)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(W1_sgemm_kiln)
+    ->Arg(256)
+    ->Arg(512)
+    ->Arg(1024)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 #ifdef KILN_WITH_TORCH
 static void W1_sgemm_torch(benchmark::State& st) {
@@ -40,10 +47,16 @@ static void W1_sgemm_torch(benchmark::State& st) {
   torch::manual_seed(1);
   auto a = torch::randn({n, n}), b = torch::randn({n, n});
   for (auto _ : st) benchmark::DoNotOptimize(torch::matmul(a, b));
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                              benchmark::Counter::kIs1000);
+  st.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(W1_sgemm_torch)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(W1_sgemm_torch)
+    ->Arg(256)
+    ->Arg(512)
+    ->Arg(1024)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 #endif
 
 constexpr int64_t kElems = 16 << 20;  // 16M floats = 64 MB per operand
@@ -51,7 +64,8 @@ constexpr int64_t kElems = 16 << 20;  // 16M floats = 64 MB per operand
 // Bytes moved: read two inputs (or one), write one output.
 static void set_bw(benchmark::State& st, int operands) {
   st.counters["GB/s"] = benchmark::Counter(static_cast<double>(kElems) * 4 * operands,
-                                           benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+                                           benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::kIs1000);
 }
 
 static void Elementwise_memcpy(benchmark::State& st) {
@@ -68,7 +82,8 @@ BENCHMARK(Elementwise_memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();
 static void Elementwise_kiln(benchmark::State& st) {
   set_threads();
   Generator g(2);
-  Array a = kernels::randn({kElems}, 0, 1, kFloat32, &g), b = kernels::randn({kElems}, 0, 1, kFloat32, &g);
+  Array a = kernels::randn({kElems}, 0, 1, kFloat32, &g),
+        b = kernels::randn({kElems}, 0, 1, kFloat32, &g);
   int which = static_cast<int>(st.range(0));
   for (auto _ : st) {
     if (which == 0) benchmark::DoNotOptimize(kernels::add(a, b));

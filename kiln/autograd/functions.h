@@ -1,7 +1,8 @@
 #pragma once
-// Every differentiable op, as free functions on kiln::Tensor (the LibTorch-style API). Each is one entry
-// in autograd/ops/<family>.cpp: shape check, kernels:: kernel, backward beside it. Legend for shapes:
-// B = batch, C = channels, L = length, H/W = height/width, N = any leading dims, * = any dims.
+// Every differentiable op, as free functions on kiln::Tensor (the LibTorch-style API). Each is one
+// entry in autograd/ops/<family>.cpp: shape check, kernels:: kernel, backward beside it. Legend for
+// shapes: B = batch, C = channels, L = length, H/W = height/width, N = any leading dims, * = any
+// dims.
 #include <initializer_list>
 #include <optional>
 #include <vector>
@@ -24,10 +25,12 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype = kFloat32)
 Tensor eye(int64_t n, int64_t m = -1, DType dtype = kFloat32);
 Tensor rand(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
 Tensor randn(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);
-Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = kInt64, Generator* gen = nullptr);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = kInt64,
+               Generator* gen = nullptr);
 Tensor bernoulli(const Shape& shape, double p, DType dtype = kFloat32, Generator* gen = nullptr);
 Tensor randperm(int64_t n, Generator* gen = nullptr);
-/// A tensor from values: tensor({1.f, 2.f, 3.f}), tensor({1, 2, 3, 4}, {2, 2}) (int literals → int64).
+/// A tensor from values: tensor({1.f, 2.f, 3.f}), tensor({1, 2, 3, 4}, {2, 2}) (int literals →
+/// int64).
 Tensor tensor(std::initializer_list<float> values, Shape shape = {});
 Tensor tensor(std::initializer_list<double> values, Shape shape = {});
 Tensor tensor(std::initializer_list<int> values, Shape shape = {});
@@ -36,7 +39,8 @@ Tensor from_vector(const std::vector<T>& values, Shape shape = {});
 /// A 0-d tensor.
 Tensor scalar_tensor(double v, DType dtype = kFloat32);
 
-// ---------------------------------------------------------------- elementwise (ops/elementwise.cpp)
+// ---------------------------------------------------------------- elementwise
+// (ops/elementwise.cpp)
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
@@ -140,12 +144,14 @@ Tensor clone(const Tensor& x);
 Tensor to_dtype(const Tensor& x, DType dtype);
 
 // ---------------------------------------------------------------- linear algebra (ops/linalg.cpp)
-/// torch.matmul: (*, M, K) x (*, K, N) -> (*, M, N), batch dims broadcast; 1-D operands as in torch.
+/// torch.matmul: (*, M, K) x (*, K, N) -> (*, M, N), batch dims broadcast; 1-D operands as in
+/// torch.
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// Fused y = x·Wᵀ + b.   x: (*, in)  W: (out, in)  b: (out) or undefined  ->  y: (*, out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
-// ---------------------------------------------------------------- indexing, joining (ops/index.cpp)
+// ---------------------------------------------------------------- indexing, joining
+// (ops/index.cpp)
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
 /// Pieces of `split_size` along dim (the last may be smaller).
@@ -173,33 +179,38 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0
 Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 /// Fused layer norm over the last normalized_shape.size() dims.   x: (*, D)  weight, bias: (D)
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
-                  double eps = 1e-5);
-/// Fused softmax + cross-entropy. logits: (B, K) or (B, K, d1...); target: int64 (B) / (B, d1...) class ids.
-/// weight: (K) class weights or undefined; reduction "mean" | "sum" | "none".
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight = {}, int64_t ignore_index = -100,
-                     double label_smoothing = 0.0, const std::string& reduction = "mean");
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},
+                  const Tensor& bias = {}, double eps = 1e-5);
+/// Fused softmax + cross-entropy. logits: (B, K) or (B, K, d1...); target: int64 (B) / (B, d1...)
+/// class ids. weight: (K) class weights or undefined; reduction "mean" | "sum" | "none".
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight = {},
+                     int64_t ignore_index = -100, double label_smoothing = 0.0,
+                     const std::string& reduction = "mean");
 /// Negative log-likelihood over log-probabilities (B, K) with int64 targets (B).
-Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight = {}, int64_t ignore_index = -100,
-                const std::string& reduction = "mean");
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight = {},
+                int64_t ignore_index = -100, const std::string& reduction = "mean");
 /// Inverted dropout: zeroes with probability p and scales by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
-/// Batch norm over dim 1 of (B, C, *). In training, uses batch statistics and updates running_mean /
-/// running_var in place (momentum as in PyTorch); in eval, uses the running statistics.
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
-/// softmax(q·kᵀ/√d + mask)·v.   q: (B, H, Tq, d)  k, v: (B, H, Tk, d)  mask: additive, broadcastable to
-/// (B, H, Tq, Tk), or undefined. Fused forward/backward.
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = {},
-                                    double dropout_p = 0.0, bool training = false, Generator* gen = nullptr);
+/// Batch norm over dim 1 of (B, C, *). In training, uses batch statistics and updates running_mean
+/// / running_var in place (momentum as in PyTorch); in eval, uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                  double eps = 1e-5);
+/// softmax(q·kᵀ/√d + mask)·v.   q: (B, H, Tq, d)  k, v: (B, H, Tk, d)  mask: additive,
+/// broadcastable to (B, H, Tq, Tk), or undefined. Fused forward/backward.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask = {}, double dropout_p = 0.0,
+                                    bool training = false, Generator* gen = nullptr);
 
-// ---------------------------------------------------------------- convolution, pooling (ops/conv.cpp)
+// ---------------------------------------------------------------- convolution, pooling
+// (ops/conv.cpp)
 /// x: (B, C_in, L)  w: (C_out, C_in/groups, k)  b: (C_out)  ->  (B, C_out, L_out)
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1, int64_t padding = 0,
-              int64_t dilation = 1, int64_t groups = 1);
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1,
+              int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
 /// x: (B, C_in, H, W)  w: (C_out, C_in/groups, kh, kw)  b: (C_out)  ->  (B, C_out, H_out, W_out)
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, std::vector<int64_t> stride = {1, 1},
-              std::vector<int64_t> padding = {0, 0}, std::vector<int64_t> dilation = {1, 1}, int64_t groups = 1);
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {},
+              std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+              std::vector<int64_t> dilation = {1, 1}, int64_t groups = 1);
 Tensor max_pool1d(const Tensor& x, int64_t kernel, int64_t stride = -1, int64_t padding = 0);
 Tensor max_pool2d(const Tensor& x, std::vector<int64_t> kernel, std::vector<int64_t> stride = {},
                   std::vector<int64_t> padding = {0, 0});

@@ -9,8 +9,8 @@
 
 namespace kiln {
 
-GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& opt) {
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                          const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
   GradcheckResult res;
   // Fresh leaves each evaluation, so accumulated grads never leak between rows.
   auto fresh = [&]() {
@@ -27,7 +27,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     NoGradGuard ng;
     y0 = fn(fresh());
   }
-  KILN_CHECK(is_floating(y0.dtype()), "gradcheck: fn must return a floating tensor, got {}", y0.dtype());
+  KILN_CHECK(is_floating(y0.dtype()), "gradcheck: fn must return a floating tensor, got {}",
+             y0.dtype());
   const int64_t m = y0.numel();
   // Analytical Jacobian rows: J[j] = d y_j / d inputs (one backward per output element).
   std::vector<std::vector<Array>> jac(m);
@@ -38,8 +39,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     KILN_DISPATCH_FLOATING(g.dtype(), "gradcheck", [&] { g.data<scalar_t>()[j] = scalar_t(1); });
     if (y.requires_grad()) y.backward(Tensor(g));
     for (size_t i = 0; i < xs.size(); ++i)
-      jac[j].push_back(xs[i].requires_grad() && xs[i].grad().defined() ? xs[i].grad().data().to(kFloat64).contiguous()
-                                                                         : Array{});
+      jac[j].push_back(xs[i].requires_grad() && xs[i].grad().defined()
+                           ? xs[i].grad().data().to(kFloat64).contiguous()
+                           : Array{});
   }
   // Numerical columns by central differences, compared entry by entry.
   NoGradGuard ng;
@@ -50,7 +52,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       auto eval = [&](double delta) {
         std::vector<Tensor> xs = fresh();
         Array a = xs[i].data();
-        KILN_DISPATCH_FLOATING(a.dtype(), "gradcheck", [&] { a.data<scalar_t>()[k] += static_cast<scalar_t>(delta); });
+        KILN_DISPATCH_FLOATING(a.dtype(), "gradcheck",
+                               [&] { a.data<scalar_t>()[k] += static_cast<scalar_t>(delta); });
         return fn(xs).data().to(kFloat64).contiguous();
       };
       Array yp = eval(opt.eps), ym = eval(-opt.eps);
@@ -64,8 +67,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         ++res.checked;
         if (res.ok && (!(err <= opt.atol + opt.rtol * std::abs(num)))) {
           res.ok = false;
-          res.message = fmt::format("input {} element {}, output element {}: analytical {:.8g} vs numerical {:.8g}", i,
-                                    k, j, ana, num);
+          res.message = fmt::format(
+              "input {} element {}, output element {}: analytical {:.8g} vs numerical {:.8g}", i, k,
+              j, ana, num);
         }
       }
     }

@@ -21,14 +21,14 @@ struct GradcheckOptions {
 
 struct GradcheckResult {
   bool ok = true;
-  std::string message;     // the first mismatch: input, element, both values
+  std::string message;  // the first mismatch: input, element, both values
   double max_abs_error = 0;
-  int64_t checked = 0;     // Jacobian entries compared
+  int64_t checked = 0;  // Jacobian entries compared
 };
 
-/// Checks d fn(inputs) / d inputs[i] for every input with requires_grad. fn may return any shape: each
-/// output element is back-propagated separately (full Jacobian), so keep tensors small.
-GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& options = {});
+/// Checks d fn(inputs) / d inputs[i] for every input with requires_grad. fn may return any shape:
+/// each output element is back-propagated separately (full Jacobian), so keep tensors small.
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                          const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
 }  // namespace kiln

@@ -18,7 +18,8 @@ struct TensorImpl;
 struct Node;
 
 /// An op attribute value: ints, floats, strings and int / float lists (what ONNX attributes hold).
-using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>>;
+using AttrValue =
+    std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>>;
 /// Ordered (name, value) attributes of a recorded op.
 using Attrs = std::vector<std::pair<std::string, AttrValue>>;
 /// Looks up an attribute by name; throws if missing or of another type.
@@ -39,15 +40,16 @@ struct Edge {
 struct Node {
   std::string name;
   Attrs attrs;
-  std::vector<Edge> next;                // one per op input; node == nullptr when it needs no grad
-  BackwardFn backward;                   // empty for leaf accumulators and after release
-  std::vector<Shape> output_shapes;      // for zero-filling outputs that received no gradient
+  std::vector<Edge> next;            // one per op input; node == nullptr when it needs no grad
+  BackwardFn backward;               // empty for leaf accumulators and after release
+  std::vector<Shape> output_shapes;  // for zero-filling outputs that received no gradient
   std::vector<DType> output_dtypes;
-  std::weak_ptr<TensorImpl> leaf;        // set for a leaf's accumulator
+  std::weak_ptr<TensorImpl> leaf;  // set for a leaf's accumulator
   bool is_leaf_accumulator = false;
-  bool released = false;                 // true after a backward without retain_graph
-  uint64_t sequence = 0;                 // creation order; later nodes run first in backward
-  /// Hooks on an output's gradient (output_nr, fn): fn may return a replacement or an undefined Array.
+  bool released = false;  // true after a backward without retain_graph
+  uint64_t sequence = 0;  // creation order; later nodes run first in backward
+  /// Hooks on an output's gradient (output_nr, fn): fn may return a replacement or an undefined
+  /// Array.
   std::vector<std::pair<uint32_t, std::function<Array(const Array&)>>> hooks;
 };
 

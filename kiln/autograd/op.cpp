@@ -12,18 +12,33 @@ thread_local Tracer* t_tracer = nullptr;
 std::atomic<uint64_t> g_sequence{0};
 }  // namespace
 
-bool grad_enabled() { return t_grad_enabled; }
-void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
-NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+bool grad_enabled() {
+  return t_grad_enabled;
+}
+void set_grad_enabled(bool enabled) {
+  t_grad_enabled = enabled;
+}
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) {
+  t_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  t_grad_enabled = prev_;
+}
 
-Tracer::Tracer() : prev_(t_tracer) { t_tracer = this; }
-Tracer::~Tracer() { t_tracer = prev_; }
-Tracer* Tracer::active() { return t_tracer; }
+Tracer::Tracer() : prev_(t_tracer) {
+  t_tracer = this;
+}
+Tracer::~Tracer() {
+  t_tracer = prev_;
+}
+Tracer* Tracer::active() {
+  return t_tracer;
+}
 
 const Array& Saved::get() const {
   KILN_CHECK(a_.version() == version_,
-             "{}: a tensor saved for backward was modified by an in-place operation (version {} now, {} when "
+             "{}: a tensor saved for backward was modified by an in-place operation (version {} "
+             "now, {} when "
              "saved); clone it before modifying, or modify it after backward()",
              op_, a_.version(), version_);
   return a_;
@@ -56,7 +71,8 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 
 Needs needs_of(const std::vector<Tensor>& inputs) {
   Needs n(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) n[i] = inputs[i].defined() && inputs[i].requires_grad();
+  for (size_t i = 0; i < inputs.size(); ++i)
+    n[i] = inputs[i].defined() && inputs[i].requires_grad();
   return n;
 }
 
@@ -77,8 +93,9 @@ Edge gradient_edge(const Tensor& t) {
   return {impl->grad_accumulator, 0};
 }
 
-std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& inputs, std::vector<Array> outputs,
-                              BackwardFn backward, Attrs attrs, bool differentiable) {
+std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& inputs,
+                              std::vector<Array> outputs, BackwardFn backward, Attrs attrs,
+                              bool differentiable) {
   std::vector<Tensor> outs;
   outs.reserve(outputs.size());
   for (Array& a : outputs) outs.emplace_back(std::move(a));
@@ -101,13 +118,15 @@ std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& 
       }
     }
   }
-  if (Tracer* tr = t_tracer) tr->record(TraceEvent{std::string(name), std::move(attrs), inputs, outs});
+  if (Tracer* tr = t_tracer)
+    tr->record(TraceEvent{std::string(name), std::move(attrs), inputs, outs});
   return outs;
 }
 
 }  // namespace detail
 
-Tensor make_nondiff_op(std::string_view name, const std::vector<Tensor>& inputs, Array out, Attrs attrs) {
+Tensor make_nondiff_op(std::string_view name, const std::vector<Tensor>& inputs, Array out,
+                       Attrs attrs) {
   std::vector<Array> outs;
   outs.push_back(std::move(out));
   return detail::record_op(name, inputs, std::move(outs), nullptr, std::move(attrs), false)[0];

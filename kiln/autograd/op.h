@@ -21,8 +21,12 @@ namespace kiln {
 using Needs = std::vector<bool>;
 
 /// Saves an input's values for backward with its version (see Saved).
-inline Saved save(const Tensor& t, const char* op = "") { return Saved(t.data(), op); }
-inline Saved save(const Array& a, const char* op = "") { return Saved(a, op); }
+inline Saved save(const Tensor& t, const char* op = "") {
+  return Saved(t.data(), op);
+}
+inline Saved save(const Array& a, const char* op = "") {
+  return Saved(a, op);
+}
 
 /// One recorded op call as a Tracer sees it.
 struct TraceEvent {
@@ -51,15 +55,18 @@ class Tracer {
 
 namespace detail {
 Edge gradient_edge(const Tensor& t);
-std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& inputs, std::vector<Array> outputs,
-                              BackwardFn backward, Attrs attrs, bool differentiable);
+std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& inputs,
+                              std::vector<Array> outputs, BackwardFn backward, Attrs attrs,
+                              bool differentiable);
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 Needs needs_of(const std::vector<Tensor>& inputs);
 }  // namespace detail
 
-/// Records a single-output op. `bw` is `Grads(const Array& dy)` or `Grads(const Array& dy, const Needs&)`.
+/// Records a single-output op. `bw` is `Grads(const Array& dy)` or `Grads(const Array& dy, const
+/// Needs&)`.
 template <typename F>
-Tensor make_op(std::string_view name, const std::vector<Tensor>& inputs, Array out, F bw, Attrs attrs = {}) {
+Tensor make_op(std::string_view name, const std::vector<Tensor>& inputs, Array out, F bw,
+               Attrs attrs = {}) {
   BackwardFn fn;
   if (detail::any_requires_grad(inputs)) {
     if constexpr (std::is_invocable_v<F, const Array&, const Needs&>) {
@@ -75,18 +82,21 @@ Tensor make_op(std::string_view name, const std::vector<Tensor>& inputs, Array o
   return detail::record_op(name, inputs, std::move(outs), std::move(fn), std::move(attrs), true)[0];
 }
 
-/// Records a multi-output op. `bw(grads_out, needs)` gets one gradient per output (zero-filled when an
-/// output got none).
+/// Records a multi-output op. `bw(grads_out, needs)` gets one gradient per output (zero-filled when
+/// an output got none).
 template <typename F>
-std::vector<Tensor> make_multi_op(std::string_view name, const std::vector<Tensor>& inputs, std::vector<Array> outs,
-                                  F bw, Attrs attrs = {}) {
+std::vector<Tensor> make_multi_op(std::string_view name, const std::vector<Tensor>& inputs,
+                                  std::vector<Array> outs, F bw, Attrs attrs = {}) {
   BackwardFn fn;
   if (detail::any_requires_grad(inputs))
-    fn = [bw = std::move(bw), needs = detail::needs_of(inputs)](const std::vector<Array>& g) { return bw(g, needs); };
+    fn = [bw = std::move(bw), needs = detail::needs_of(inputs)](const std::vector<Array>& g) {
+      return bw(g, needs);
+    };
   return detail::record_op(name, inputs, std::move(outs), std::move(fn), std::move(attrs), true);
 }
 
 /// Records a non-differentiable op (argmax, comparisons, ...): traced, never in the backward graph.
-Tensor make_nondiff_op(std::string_view name, const std::vector<Tensor>& inputs, Array out, Attrs attrs = {});
+Tensor make_nondiff_op(std::string_view name, const std::vector<Tensor>& inputs, Array out,
+                       Attrs attrs = {});
 
 }  // namespace kiln

@@ -1,6 +1,6 @@
 #pragma once
-// kiln::Tensor — the one tensor type users hold (LibTorch-like): values (an Array) plus autograd state.
-// Copying a Tensor copies a handle; both refer to the same values and gradient.
+// kiln::Tensor — the one tensor type users hold (LibTorch-like): values (an Array) plus autograd
+// state. Copying a Tensor copies a handle; both refer to the same values and gradient.
 //
 //   kiln::Tensor w = kiln::randn({784, 10}).requires_grad_();
 //   kiln::Tensor loss = kiln::mean(kiln::matmul(x, w));
@@ -17,7 +17,7 @@ namespace kiln {
 
 struct TensorImpl {
   Array data;
-  Array grad;                              // accumulated gradient (leaves, or retain_grad)
+  Array grad;  // accumulated gradient (leaves, or retain_grad)
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;           // the op that produced this tensor (null for leaves)
   uint32_t output_nr = 0;                  // which output of grad_fn
@@ -42,9 +42,13 @@ class Tensor {
   /// The raw values (no autograd). Writing through it is an in-place edit autograd does not see.
   const Array& data() const { return impl_->data; }
   template <typename T>
-  T* data_ptr() const { return impl_->data.data<T>(); }
+  T* data_ptr() const {
+    return impl_->data.data<T>();
+  }
   template <typename T>
-  T item() const { return impl_->data.item<T>(); }
+  T item() const {
+    return impl_->data.item<T>();
+  }
   /// The values as a flat std::vector<T> (converted).
   template <typename T>
   std::vector<T> to_vector() const;

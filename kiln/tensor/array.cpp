@@ -11,8 +11,7 @@
 
 namespace kiln {
 
-Array::Array(Shape shape, DType dtype)
-    : shape_(std::move(shape)), offset_(0), dtype_(dtype) {
+Array::Array(Shape shape, DType dtype) : shape_(std::move(shape)), offset_(0), dtype_(dtype) {
   for (int64_t d : shape_)
     KILN_CHECK_SHAPE(d >= 0, "empty: negative dimension in shape {}", shape_);
   strides_ = contiguous_strides(shape_);
@@ -20,12 +19,21 @@ Array::Array(Shape shape, DType dtype)
   storage_ = std::make_shared<Storage>(static_cast<size_t>(numel_) * dtype_size(dtype));
 }
 
-Array::Array(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset, DType dtype)
-    : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)),
-      offset_(offset), numel_(shape_numel(shape_)), dtype_(dtype) {}
+Array::Array(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset,
+             DType dtype)
+    : storage_(std::move(storage)),
+      shape_(std::move(shape)),
+      strides_(std::move(strides)),
+      offset_(offset),
+      numel_(shape_numel(shape_)),
+      dtype_(dtype) {}
 
-int64_t Array::size(int64_t d) const { return shape_[wrap_dim(d, dim(), "size")]; }
-int64_t Array::stride(int64_t d) const { return strides_[wrap_dim(d, dim(), "stride")]; }
+int64_t Array::size(int64_t d) const {
+  return shape_[wrap_dim(d, dim(), "size")];
+}
+int64_t Array::stride(int64_t d) const {
+  return strides_[wrap_dim(d, dim(), "stride")];
+}
 
 bool Array::is_contiguous() const {
   int64_t expected = 1;
@@ -43,9 +51,11 @@ void Array::check_dtype(DType t) const {
 
 template <typename T>
 T Array::item() const {
-  KILN_CHECK_SHAPE(numel_ == 1, "item: array has {} elements (shape {}), expected exactly 1", numel_, shape_);
+  KILN_CHECK_SHAPE(numel_ == 1, "item: array has {} elements (shape {}), expected exactly 1",
+                   numel_, shape_);
   T out{};
-  KILN_DISPATCH_ALL(dtype_, "item", [&] { out = static_cast<T>(*static_cast<const scalar_t*>(raw_data())); });
+  KILN_DISPATCH_ALL(dtype_, "item",
+                    [&] { out = static_cast<T>(*static_cast<const scalar_t*>(raw_data())); });
   return out;
 }
 template float Array::item<float>() const;
@@ -56,13 +66,13 @@ template uint8_t Array::item<uint8_t>() const;
 template bool Array::item<bool>() const;
 
 double Array::at(const std::vector<int64_t>& index) const {
-  KILN_CHECK_SHAPE(index.size() == shape_.size(), "at: index has {} entries, array has {} dims", index.size(),
-                   shape_.size());
+  KILN_CHECK_SHAPE(index.size() == shape_.size(), "at: index has {} entries, array has {} dims",
+                   index.size(), shape_.size());
   int64_t off = 0;
   for (size_t d = 0; d < index.size(); ++d) {
     int64_t i = index[d] < 0 ? index[d] + shape_[d] : index[d];
-    KILN_CHECK_SHAPE(i >= 0 && i < shape_[d], "at: index {} out of range for dim {} of size {}", index[d], d,
-                     shape_[d]);
+    KILN_CHECK_SHAPE(i >= 0 && i < shape_[d], "at: index {} out of range for dim {} of size {}",
+                     index[d], d, shape_[d]);
     off += i * strides_[d];
   }
   double out = 0;
@@ -88,18 +98,22 @@ Shape infer_shape(Shape shape, int64_t numel, const char* op, const Shape& from)
   }
   if (infer >= 0) {
     KILN_CHECK_SHAPE(known != 0 && numel % known == 0,
-                     "{}: shape {} is invalid for input of size {} (from shape {})", op, shape, numel, from);
+                     "{}: shape {} is invalid for input of size {} (from shape {})", op, shape,
+                     numel, from);
     shape[infer] = numel / known;
   } else {
-    KILN_CHECK_SHAPE(known == numel, "{}: shape {} is invalid for input of size {} (from shape {}; element counts must match)",
-                     op, shape, numel, from);
+    KILN_CHECK_SHAPE(
+        known == numel,
+        "{}: shape {} is invalid for input of size {} (from shape {}; element counts must match)",
+        op, shape, numel, from);
   }
   return shape;
 }
 
 // Strides for viewing (shape, strides) as new_shape without a copy, or empty if impossible.
 // (The algorithm of PyTorch's computeStride: split the old dims into contiguous chunks.)
-std::optional<Strides> view_strides(const Shape& old_shape, const Strides& old_strides, const Shape& new_shape) {
+std::optional<Strides> view_strides(const Shape& old_shape, const Strides& old_strides,
+                                    const Shape& new_shape) {
   Strides ns(new_shape.size());
   if (old_shape.empty()) {
     std::fill(ns.begin(), ns.end(), 1);
@@ -112,7 +126,8 @@ std::optional<Strides> view_strides(const Shape& old_shape, const Strides& old_s
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t td = static_cast<int64_t>(old_shape.size()) - 1; td >= 0; --td) {
     tensor_numel *= old_shape[td];
-    if (td == 0 || (old_shape[td - 1] != 1 && old_strides[td - 1] != tensor_numel * chunk_base_stride)) {
+    if (td == 0 ||
+        (old_shape[td - 1] != 1 && old_strides[td - 1] != tensor_numel * chunk_base_stride)) {
       while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
         ns[view_d] = view_numel * chunk_base_stride;
         view_numel *= new_shape[view_d];
@@ -135,16 +150,18 @@ std::optional<Strides> view_strides(const Shape& old_shape, const Strides& old_s
 Array Array::view(Shape shape) const {
   shape = infer_shape(std::move(shape), numel_, "view", shape_);
   auto st = view_strides(shape_, strides_, shape);
-  KILN_CHECK_SHAPE(st.has_value(),
-                   "view: shape {} is not compatible with the input's layout (shape {}, strides {}); use "
-                   "reshape(), which copies when needed",
-                   shape, shape_, strides_);
+  KILN_CHECK_SHAPE(
+      st.has_value(),
+      "view: shape {} is not compatible with the input's layout (shape {}, strides {}); use "
+      "reshape(), which copies when needed",
+      shape, shape_, strides_);
   return Array(storage_, std::move(shape), std::move(*st), offset_, dtype_);
 }
 
 Array Array::reshape(Shape shape) const {
   shape = infer_shape(std::move(shape), numel_, "reshape", shape_);
-  if (auto st = view_strides(shape_, strides_, shape)) return Array(storage_, shape, std::move(*st), offset_, dtype_);
+  if (auto st = view_strides(shape_, strides_, shape))
+    return Array(storage_, shape, std::move(*st), offset_, dtype_);
   return contiguous().view(std::move(shape));
 }
 
@@ -160,8 +177,8 @@ Array Array::transpose(int64_t d0, int64_t d1) const {
 
 Array Array::permute(const std::vector<int64_t>& dims) const {
   KILN_CHECK_SHAPE(static_cast<int64_t>(dims.size()) == dim(),
-                   "permute: got {} dims {} for a tensor of shape {} (one entry per dim required)", dims.size(),
-                   dims, shape_);
+                   "permute: got {} dims {} for a tensor of shape {} (one entry per dim required)",
+                   dims.size(), dims, shape_);
   Shape s(dims.size());
   Strides st(dims.size());
   std::vector<bool> seen(dims.size(), false);
@@ -194,16 +211,17 @@ Array Array::narrow(int64_t d, int64_t start, int64_t length) const {
   d = wrap_dim(d, dim(), "narrow");
   if (start < 0) start += shape_[d];
   KILN_CHECK_SHAPE(start >= 0 && length >= 0 && start + length <= shape_[d],
-                   "narrow: start {} + length {} exceeds dim {} of size {} (shape {})", start, length, d, shape_[d],
-                   shape_);
+                   "narrow: start {} + length {} exceeds dim {} of size {} (shape {})", start,
+                   length, d, shape_[d], shape_);
   return slice(d, start, start + length);
 }
 
 Array Array::select(int64_t d, int64_t index) const {
   d = wrap_dim(d, dim(), "select");
   int64_t n = shape_[d];
-  KILN_CHECK_SHAPE(index >= -n && index < n, "select: index {} out of range for dim {} of size {} (shape {})",
-                   index, d, n, shape_);
+  KILN_CHECK_SHAPE(index >= -n && index < n,
+                   "select: index {} out of range for dim {} of size {} (shape {})", index, d, n,
+                   shape_);
   if (index < 0) index += n;
   Shape s = shape_;
   Strides st = strides_;
@@ -213,23 +231,26 @@ Array Array::select(int64_t d, int64_t index) const {
 }
 
 Array Array::expand(const Shape& shape) const {
-  KILN_CHECK_SHAPE(shape.size() >= shape_.size(),
-                   "expand: target {} has fewer dims than the input {} (dims can only be added in front)", shape,
-                   shape_);
+  KILN_CHECK_SHAPE(
+      shape.size() >= shape_.size(),
+      "expand: target {} has fewer dims than the input {} (dims can only be added in front)", shape,
+      shape_);
   size_t off = shape.size() - shape_.size();
   Shape s(shape.size());
   Strides st(shape.size(), 0);
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i < off) {
-      KILN_CHECK_SHAPE(shape[i] >= 0, "expand: new leading dim {} must be given a size, got {}", i, shape[i]);
+      KILN_CHECK_SHAPE(shape[i] >= 0, "expand: new leading dim {} must be given a size, got {}", i,
+                       shape[i]);
       s[i] = shape[i];
       continue;
     }
     int64_t have = shape_[i - off];
     int64_t want = shape[i] == -1 ? have : shape[i];
-    KILN_CHECK_SHAPE(have == want || have == 1,
-                     "expand: input {} cannot be expanded to {} (dim {}: size {} must equal {} or be 1)", shape_,
-                     shape, i, have, want);
+    KILN_CHECK_SHAPE(
+        have == want || have == 1,
+        "expand: input {} cannot be expanded to {} (dim {}: size {} must equal {} or be 1)", shape_,
+        shape, i, have, want);
     s[i] = want;
     st[i] = have == want ? strides_[i - off] : 0;
   }
@@ -271,7 +292,8 @@ Array Array::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
   start_dim = wrap_dim(start_dim, dim(), "flatten");
   end_dim = wrap_dim(end_dim, dim(), "flatten");
-  KILN_CHECK_SHAPE(start_dim <= end_dim, "flatten: start_dim {} must not come after end_dim {}", start_dim, end_dim);
+  KILN_CHECK_SHAPE(start_dim <= end_dim, "flatten: start_dim {} must not come after end_dim {}",
+                   start_dim, end_dim);
   Shape s(shape_.begin(), shape_.begin() + start_dim);
   int64_t m = 1;
   for (int64_t i = start_dim; i <= end_dim; ++i) m *= shape_[i];
@@ -301,15 +323,18 @@ Array Array::to(DType dtype) const {
 namespace {
 template <typename D, typename S>
 D convert(S v) {
-  if constexpr (std::is_same_v<D, bool>) return v != S(0);
-  else return static_cast<D>(v);
+  if constexpr (std::is_same_v<D, bool>)
+    return v != S(0);
+  else
+    return static_cast<D>(v);
 }
 }  // namespace
 
 void Array::copy_(const Array& src) const {
   KILN_CHECK(defined() && src.defined(), "copy_: undefined array");
   Shape bs = broadcast_shapes(shape_, src.shape_, "copy_");
-  KILN_CHECK_SHAPE(bs == shape_, "copy_: source {} cannot be broadcast to destination {}", src.shape_, shape_);
+  KILN_CHECK_SHAPE(bs == shape_, "copy_: source {} cannot be broadcast to destination {}",
+                   src.shape_, shape_);
   bump_version();
   if (numel_ == 0) return;
   if (src.dtype_ == dtype_ && is_contiguous() && src.is_contiguous() && src.numel_ == numel_) {
@@ -323,7 +348,8 @@ void Array::copy_(const Array& src) const {
       using S = scalar_t;
       detail::run_plan(plan, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
         for (int64_t i = 0; i < n; ++i)
-          *reinterpret_cast<D*>(p[0] + i * s[0]) = convert<D>(*reinterpret_cast<const S*>(p[1] + i * s[1]));
+          *reinterpret_cast<D*>(p[0] + i * s[0]) =
+              convert<D>(*reinterpret_cast<const S*>(p[1] + i * s[1]));
       });
     });
   });
@@ -336,7 +362,8 @@ void Array::fill_(double value) const {
   KILN_DISPATCH_ALL(dtype_, "fill_", [&] {
     scalar_t v = convert<scalar_t>(value);
     detail::run_plan(plan, [v](std::array<char*, 1> p, std::array<int64_t, 1> s, int64_t n) {
-      if (s[0] == sizeof(scalar_t)) std::fill_n(reinterpret_cast<scalar_t*>(p[0]), n, v);
+      if (s[0] == sizeof(scalar_t))
+        std::fill_n(reinterpret_cast<scalar_t*>(p[0]), n, v);
       else
         for (int64_t i = 0; i < n; ++i) *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) = v;
     });

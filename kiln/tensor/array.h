@@ -19,7 +19,8 @@ class Array {
   /// A new contiguous array; contents uninitialised.
   Array(Shape shape, DType dtype);
   /// A view: `storage` seen through shape/strides starting at element `offset`.
-  Array(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset, DType dtype);
+  Array(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset,
+        DType dtype);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

@@ -24,11 +24,14 @@ template <typename T>
 Array from_vector(const std::vector<T>& values, Shape shape = {});
 
 /// Uniform in [low, high).
-Array rand(const Shape& shape, double low = 0.0, double high = 1.0, DType dtype = kFloat32, Generator* gen = nullptr);
+Array rand(const Shape& shape, double low = 0.0, double high = 1.0, DType dtype = kFloat32,
+           Generator* gen = nullptr);
 /// Normal(mean, std) by Box–Muller on counter pairs.
-Array randn(const Shape& shape, double mean = 0.0, double std = 1.0, DType dtype = kFloat32, Generator* gen = nullptr);
+Array randn(const Shape& shape, double mean = 0.0, double std = 1.0, DType dtype = kFloat32,
+            Generator* gen = nullptr);
 /// Integers uniform in [low, high).
-Array randint(int64_t low, int64_t high, const Shape& shape, DType dtype = kInt64, Generator* gen = nullptr);
+Array randint(int64_t low, int64_t high, const Shape& shape, DType dtype = kInt64,
+              Generator* gen = nullptr);
 /// 1 with probability p, else 0.
 Array bernoulli(const Shape& shape, double p, DType dtype = kFloat32, Generator* gen = nullptr);
 /// A random permutation of 0..n-1 (int64), seeded.

@@ -1,5 +1,6 @@
 #pragma once
-// Errors thrown at Kiln's API boundaries. Messages name the op, what differs, the values and the rule:
+// Errors thrown at Kiln's API boundaries. Messages name the op, what differs, the values and the
+// rule:
 //   matmul: inner dimensions differ: lhs [32, 784] vs rhs [256, 10] (lhs[-1] must equal rhs[-2])
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -33,11 +34,11 @@ class IOError : public Error {
 }  // namespace kiln
 
 /// Throws `kind` with a fmt-formatted message when `cond` is false.
-#define KILN_CHECK_AS(kind, cond, ...)                   \
-  do {                                                   \
-    if (!(cond)) [[unlikely]] {                          \
-      throw kind(fmt::format(__VA_ARGS__));              \
-    }                                                    \
+#define KILN_CHECK_AS(kind, cond, ...)      \
+  do {                                      \
+    if (!(cond)) [[unlikely]] {             \
+      throw kind(fmt::format(__VA_ARGS__)); \
+    }                                       \
   } while (0)
 #define KILN_CHECK(cond, ...) KILN_CHECK_AS(::kiln::Error, cond, __VA_ARGS__)
 #define KILN_CHECK_SHAPE(cond, ...) KILN_CHECK_AS(::kiln::ShapeError, cond, __VA_ARGS__)

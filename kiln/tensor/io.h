@@ -12,8 +12,8 @@ std::string format_array(const Array& a, int precision = 4);
 
 /// Writes a .npy (format 1.0, little-endian, C order) atomically (temp file + rename).
 void save_npy(const Array& a, const std::string& path);
-/// Reads a .npy of dtype <f4, <f8, <i8, <i4, |u1 or |b1 (C or Fortran order). Throws IOError naming the
-/// file on anything malformed, truncated or unsupported.
+/// Reads a .npy of dtype <f4, <f8, <i8, <i4, |u1 or |b1 (C or Fortran order). Throws IOError naming
+/// the file on anything malformed, truncated or unsupported.
 Array load_npy(const std::string& path);
 
 }  // namespace kiln

@@ -1,6 +1,7 @@
 #pragma once
 // Matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm). Transposes are passed to BLAS as
-// flags, never materialised; a transposed view (strides swapped) is recognised and passed the same way.
+// flags, never materialised; a transposed view (strides swapped) is recognised and passed the same
+// way.
 #include "kiln/tensor/array.h"
 
 namespace kiln::kernels {

@@ -1,20 +1,54 @@
 #pragma once
 // Elementwise math on Arrays (no autograd): unary, binary with NumPy broadcasting and PyTorch type
 // promotion, comparisons, where/masked_fill/clamp, and the fused backward helpers activations need.
-// Float32 contiguous paths are vectorised (Eigen packet math) and split across threads above kGrainSize.
+// Float32 contiguous paths are vectorised (Eigen packet math) and split across threads above
+// kGrainSize.
 #include "kiln/tensor/array.h"
 
 namespace kiln::kernels {
 
 enum class UnaryOp {
-  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu,
+  Neg,
+  Abs,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Sin,
+  Cos,
+  Tanh,
+  Sigmoid,
+  Relu,
   GeluErf,   // 0.5·x·(1 + erf(x/√2))
   GeluTanh,  // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-  Sign, Reciprocal, Square, Log1p, Expm1, Erf, Floor, Ceil, Round, LogicalNot, Silu
+  Sign,
+  Reciprocal,
+  Square,
+  Log1p,
+  Expm1,
+  Erf,
+  Floor,
+  Ceil,
+  Round,
+  LogicalNot,
+  Silu
 };
 enum class BinaryOp {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
-  Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  LogicalAnd,
+  LogicalOr,
   // Fused backward helpers, (dy, saved) -> dx:
   ReluGrad,      // dy · [x > 0]
   GeluErfGrad,   // dy · (Φ(x) + x·φ(x))
@@ -40,13 +74,27 @@ void binary_(BinaryOp op, Array& a, double s);
 /// A 0-d array holding `v`.
 Array scalar(double v, DType dtype = kFloat32);
 
-inline Array add(const Array& a, const Array& b) { return binary(BinaryOp::Add, a, b); }
-inline Array sub(const Array& a, const Array& b) { return binary(BinaryOp::Sub, a, b); }
-inline Array mul(const Array& a, const Array& b) { return binary(BinaryOp::Mul, a, b); }
-inline Array div(const Array& a, const Array& b) { return binary(BinaryOp::Div, a, b); }
-inline Array add(const Array& a, double s) { return binary(BinaryOp::Add, a, s); }
-inline Array mul(const Array& a, double s) { return binary(BinaryOp::Mul, a, s); }
-inline Array neg(const Array& a) { return unary(UnaryOp::Neg, a); }
+inline Array add(const Array& a, const Array& b) {
+  return binary(BinaryOp::Add, a, b);
+}
+inline Array sub(const Array& a, const Array& b) {
+  return binary(BinaryOp::Sub, a, b);
+}
+inline Array mul(const Array& a, const Array& b) {
+  return binary(BinaryOp::Mul, a, b);
+}
+inline Array div(const Array& a, const Array& b) {
+  return binary(BinaryOp::Div, a, b);
+}
+inline Array add(const Array& a, double s) {
+  return binary(BinaryOp::Add, a, s);
+}
+inline Array mul(const Array& a, double s) {
+  return binary(BinaryOp::Mul, a, s);
+}
+inline Array neg(const Array& a) {
+  return unary(UnaryOp::Neg, a);
+}
 
 /// out[i] = cond[i] ? a[i] : b[i], all three broadcast together.
 Array where(const Array& cond, const Array& a, const Array& b);

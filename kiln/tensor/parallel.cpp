@@ -65,7 +65,8 @@ int get_num_threads() {
   return state().n;
 }
 
-void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> body) {
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  FunctionRef<void(int64_t, int64_t)> body) {
   if (end <= begin) return;
   grain = std::max<int64_t>(grain, 1);
   int n = get_num_threads();
@@ -76,12 +77,15 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(in
   // At most a few chunks per thread: small bodies stay cheap, and the split is deterministic.
   int64_t chunks = std::min<int64_t>((end - begin + grain - 1) / grain, int64_t{4} * n);
   int64_t step = (end - begin + chunks - 1) / chunks;
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, chunks, 1), [&](const tbb::blocked_range<int64_t>& r) {
-    for (int64_t c = r.begin(); c != r.end(); ++c) {
-      int64_t b = begin + c * step, e = std::min(end, b + step);
-      if (b < e) body(b, e);
-    }
-  }, tbb::simple_partitioner());
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, chunks, 1),
+      [&](const tbb::blocked_range<int64_t>& r) {
+        for (int64_t c = r.begin(); c != r.end(); ++c) {
+          int64_t b = begin + c * step, e = std::min(end, b + step);
+          if (b < e) body(b, e);
+        }
+      },
+      tbb::simple_partitioner());
 }
 
 struct AsyncTask::Impl {

@@ -1,6 +1,6 @@
 #pragma once
-// Threading. One setting governs oneTBB and OpenBLAS together. Kernels never call BLAS from inside a
-// parallel_for body, so the two pools are never nested (no oversubscription).
+// Threading. One setting governs oneTBB and OpenBLAS together. Kernels never call BLAS from inside
+// a parallel_for body, so the two pools are never nested (no oversubscription).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,8 +22,9 @@ class FunctionRef<R(A...)> {
  public:
   template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
   FunctionRef(F&& f)  // NOLINT(google-explicit-constructor)
-      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
-        call_([](void* o, A... a) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...); }) {}
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, A... a) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...);
+        }) {}
   R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
 
  private:
@@ -37,7 +38,8 @@ constexpr int64_t kGrainSize = 32768;
 /// Calls body(b, e) over disjoint chunks covering [begin, end). Serial when the range is at most
 /// `grain` or one thread is set; otherwise oneTBB splits it. Chunk boundaries never change results
 /// of elementwise work; reductions combine chunk results in a fixed order.
-void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> body);
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  FunctionRef<void(int64_t, int64_t)> body);
 
 /// Runs `fn` on a oneTBB worker (the data loader's background prefetch). wait() blocks until it has
 /// finished and rethrows anything it threw; the destructor waits too. With one thread set, the task

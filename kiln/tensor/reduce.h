@@ -33,7 +33,8 @@ ValuesIndices min(const Array& x, int64_t dim, bool keepdim = false);
 Array argmax(const Array& x, int64_t dim, bool keepdim = false);
 Array argmin(const Array& x, int64_t dim, bool keepdim = false);
 
-/// Sums `grad` down to `shape` (the inverse of broadcasting): autograd's reduction for broadcast inputs.
+/// Sums `grad` down to `shape` (the inverse of broadcasting): autograd's reduction for broadcast
+/// inputs.
 Array sum_to(const Array& grad, const Shape& shape);
 /// The output shape of reducing `shape` over `dims` (sorted, wrapped) with keepdim.
 Shape reduced_shape(const Shape& shape, const Dims& dims, bool keepdim);

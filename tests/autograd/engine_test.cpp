@@ -1,5 +1,5 @@
-// The backward engine's contract: accumulation, shared subgraphs, retain_graph, version checks, hooks,
-// no-grad mode and error messages.
+// The backward engine's contract: accumulation, shared subgraphs, retain_graph, version checks,
+// hooks, no-grad mode and error messages.
 #include <gtest/gtest.h>
 
 #include "kiln/autograd/functions.h"
@@ -13,7 +13,7 @@ namespace {
 
 TEST(Engine, SharedSubgraphAccumulates) {
   Tensor x = tensor({1.0, 2.0, 3.0}).requires_grad_();
-  Tensor y = x * x;           // dy/dx = 2x
+  Tensor y = x * x;             // dy/dx = 2x
   Tensor z = sum(y + y * 3.0);  // d/dx = 4 · 2x = 8x
   z.backward();
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{8, 16, 24}));
@@ -70,7 +70,8 @@ TEST(Engine, InPlaceModificationOfSavedTensorIsAnError) {
     w.backward();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("modified by an in-place operation"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("modified by an in-place operation"), std::string::npos)
+        << e.what();
   }
   (void)z;
 }
@@ -150,7 +151,8 @@ TEST(Engine, ShapeErrorsNameTheOpAndBothShapes) {
     FAIL();
   } catch (const ShapeError& e) {
     EXPECT_STREQ(e.what(),
-                 "matmul: inner dimensions differ: lhs [32, 784] vs rhs [256, 10] (lhs[-1] must equal rhs[-2])");
+                 "matmul: inner dimensions differ: lhs [32, 784] vs rhs [256, 10] (lhs[-1] must "
+                 "equal rhs[-2])");
   }
   try {
     add(ones({2, 3}), ones({4}));
@@ -165,8 +167,9 @@ TEST(Engine, ShapeErrorsNameTheOpAndBothShapes) {
     linear(ones({2, 5}), ones({3, 4}));
     FAIL();
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("linear: input features differ: input [2, 5] vs weight [3, 4]"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("linear: input features differ: input [2, 5] vs weight [3, 4]"),
+        std::string::npos)
         << e.what();
   }
   EXPECT_THROW(sum(ones({2, 3}), {2}), ShapeError);

@@ -14,7 +14,7 @@ namespace kiln::testing {
 struct GradcheckCase {
   std::string op;     // the name the op records (make_op's first argument)
   std::string label;  // what this case exercises
-  std::function<std::vector<Tensor>()> inputs;           // float64, seeded; requires_grad on checked ones
+  std::function<std::vector<Tensor>()> inputs;  // float64, seeded; requires_grad on checked ones
   std::function<Tensor(const std::vector<Tensor>&)> fn;  // returns one tensor
   GradcheckOptions options = {};
 };

@@ -36,20 +36,23 @@ TEST(GradcheckTable, EveryCasePasses) {
 TEST(GradcheckTable, EveryOpHasACase) {
   std::set<std::string> recorded;
   std::regex re(R"re(make_(?:multi_)?op\(\s*"([a-z0-9_]+)")re");
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(KILN_SOURCE_DIR) + "/kiln")) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(KILN_SOURCE_DIR) + "/kiln")) {
     if (entry.path().extension() != ".cpp") continue;
     std::ifstream f(entry.path());
     std::stringstream ss;
     ss << f.rdbuf();
     std::string text = ss.str();
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+         ++it)
       recorded.insert((*it)[1]);
   }
   // Ops whose name is passed through a variable are listed by the regex below as well.
   std::set<std::string> covered;
   for (const GradcheckCase& c : gradcheck_cases()) covered.insert(c.op);
   ASSERT_GT(recorded.size(), 20u);
-  for (const std::string& op : recorded) EXPECT_TRUE(covered.count(op)) << "op '" << op << "' has no gradcheck case";
+  for (const std::string& op : recorded)
+    EXPECT_TRUE(covered.count(op)) << "op '" << op << "' has no gradcheck case";
 }
 
 }  // namespace kiln::testing

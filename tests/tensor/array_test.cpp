@@ -153,7 +153,8 @@ TEST(Npy, CorruptFilesGiveIOErrorNotACrash) {
     if (trial % 2 == 0) {
       mutated.resize(r % bytes.size());  // truncation
     } else {
-      for (int k = 0; k < 4; ++k) mutated[Generator::hash(trial, k) % 128] = static_cast<char>(Generator::hash(k, trial));
+      for (int k = 0; k < 4; ++k)
+        mutated[Generator::hash(trial, k) % 128] = static_cast<char>(Generator::hash(k, trial));
     }
     std::string bad = ::testing::TempDir() + "/bad.npy";
     std::ofstream(bad, std::ios::binary) << mutated;

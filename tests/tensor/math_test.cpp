@@ -31,10 +31,17 @@ TEST(Elementwise, UnaryMatchesPyTorch) {
     const char* file;
     bool positive;
   };
-  for (Case c : {Case{UnaryOp::Exp, "exp", false}, {UnaryOp::Tanh, "tanh", false}, {UnaryOp::Sigmoid, "sigmoid", false},
-                 {UnaryOp::GeluErf, "gelu", false}, {UnaryOp::GeluTanh, "gelu_tanh", false},
-                 {UnaryOp::Silu, "silu", false}, {UnaryOp::Erf, "erf", false}, {UnaryOp::Sin, "sin", false},
-                 {UnaryOp::Log, "log", true}, {UnaryOp::Sqrt, "sqrt", true}, {UnaryOp::Rsqrt, "rsqrt", true}}) {
+  for (Case c : {Case{UnaryOp::Exp, "exp", false},
+                 {UnaryOp::Tanh, "tanh", false},
+                 {UnaryOp::Sigmoid, "sigmoid", false},
+                 {UnaryOp::GeluErf, "gelu", false},
+                 {UnaryOp::GeluTanh, "gelu_tanh", false},
+                 {UnaryOp::Silu, "silu", false},
+                 {UnaryOp::Erf, "erf", false},
+                 {UnaryOp::Sin, "sin", false},
+                 {UnaryOp::Log, "log", true},
+                 {UnaryOp::Sqrt, "sqrt", true},
+                 {UnaryOp::Rsqrt, "rsqrt", true}}) {
     SCOPED_TRACE(c.file);
     Array y = kernels::unary(c.op, c.positive ? xp : x);
     EXPECT_TRUE(all_close(y, golden(std::string("core/") + c.file + ".npy"), kElementwiseF32));
@@ -48,16 +55,21 @@ TEST(Elementwise, UnaryMatchesPyTorch) {
 TEST(Elementwise, ActivationGradientsMatchPyTorch) {
   Array x = golden("core/x.npy");
   Array ones = kernels::ones(x.shape());
-  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluErfGrad, ones, x), golden("core/gelu_grad.npy"), kElementwiseF32));
-  // PyTorch evaluates this in float32, where tanh saturates to exactly −1 for x < −4.5 and the gradient
-  // becomes 0; Kiln evaluates the formula in float64, giving the true value there (about −1e−6).
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluErfGrad, ones, x),
+                        golden("core/gelu_grad.npy"), kElementwiseF32));
+  // PyTorch evaluates this in float32, where tanh saturates to exactly −1 for x < −4.5 and the
+  // gradient becomes 0; Kiln evaluates the formula in float64, giving the true value there (about
+  // −1e−6).
   constexpr Tol kGeluTanhGrad{1e-5, 2e-6};
-  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluTanhGrad, ones, x), golden("core/gelu_tanh_grad.npy"), kGeluTanhGrad));
-  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::SiluGrad, ones, x), golden("core/silu_grad.npy"), kElementwiseF32));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::GeluTanhGrad, ones, x),
+                        golden("core/gelu_tanh_grad.npy"), kGeluTanhGrad));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::SiluGrad, ones, x), golden("core/silu_grad.npy"),
+                        kElementwiseF32));
   EXPECT_TRUE(all_close(kernels::binary(BinaryOp::TanhGrad, ones, kernels::unary(UnaryOp::Tanh, x)),
                         golden("core/tanh_grad.npy"), kElementwiseF32));
-  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::SigmoidGrad, ones, kernels::unary(UnaryOp::Sigmoid, x)),
-                        golden("core/sigmoid_grad.npy"), kElementwiseF32));
+  EXPECT_TRUE(
+      all_close(kernels::binary(BinaryOp::SigmoidGrad, ones, kernels::unary(UnaryOp::Sigmoid, x)),
+                golden("core/sigmoid_grad.npy"), kElementwiseF32));
 }
 
 TEST(Elementwise, BroadcastBinaryMatchesPyTorch) {
@@ -66,13 +78,14 @@ TEST(Elementwise, BroadcastBinaryMatchesPyTorch) {
   EXPECT_TRUE(all_close(kernels::mul(a, b), golden("core/bin_mul.npy"), kElementwiseF32));
   Array bd = kernels::add(kernels::unary(UnaryOp::Abs, b), 0.5);
   EXPECT_TRUE(all_close(kernels::div(a, bd), golden("core/bin_div.npy"), kElementwiseF32));
-  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::Pow, kernels::unary(UnaryOp::Abs, a), b), golden("core/bin_pow.npy"),
-                        {1e-5, 1e-6}));
+  EXPECT_TRUE(all_close(kernels::binary(BinaryOp::Pow, kernels::unary(UnaryOp::Abs, a), b),
+                        golden("core/bin_pow.npy"), {1e-5, 1e-6}));
 }
 
 TEST(Elementwise, LargeParallelResultsEqualSerial) {
   Generator g(5);
-  Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g), b = kernels::randn({1 << 20}, 0, 1, kFloat32, &g);
+  Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g),
+        b = kernels::randn({1 << 20}, 0, 1, kFloat32, &g);
   set_num_threads(1);
   Array s1 = kernels::add(a, b), g1 = kernels::unary(UnaryOp::GeluErf, a), r1 = kernels::sum(a);
   set_num_threads(2);
@@ -97,7 +110,8 @@ TEST(Reduce, MatchesPyTorch) {
   EXPECT_TRUE(all_close(kernels::mean(r, {1}), golden("core/red_mean_1.npy"), kReduceF32));
   EXPECT_TRUE(all_close(kernels::var(r, {2}), golden("core/red_var_2.npy"), kReduceF32));
   EXPECT_TRUE(all_close(kernels::std(r), golden("core/red_std_all.npy"), kReduceF32));
-  EXPECT_TRUE(all_close(kernels::logsumexp(r, {1}), golden("core/red_logsumexp_1.npy"), kReduceF32));
+  EXPECT_TRUE(
+      all_close(kernels::logsumexp(r, {1}), golden("core/red_logsumexp_1.npy"), kReduceF32));
   EXPECT_TRUE(all_close(kernels::norm(r, 2.0, {2}), golden("core/red_norm_2.npy"), kReduceF32));
   EXPECT_TRUE(all_close(kernels::amax(r, {0}), golden("core/red_amax_0.npy"), {0, 0}));
   EXPECT_TRUE(all_close(kernels::argmax(r, 1), golden("core/red_argmax_1.npy"), {0, 0}));
@@ -115,7 +129,8 @@ TEST(Reduce, KeepdimAndLeadingDimPathAgreeWithNaive) {
         for (int64_t k = 0; k < 7; ++k) {
           std::vector<int64_t> o{i, j, k};
           for (int64_t d : (dims.empty() ? kernels::Dims{0, 1, 2} : dims)) o[d] = 0;
-          ref.data<double>()[(o[0] * ref.shape()[1] + o[1]) * ref.shape()[2] + o[2]] += x.at({i, j, k});
+          ref.data<double>()[(o[0] * ref.shape()[1] + o[1]) * ref.shape()[2] + o[2]] +=
+              x.at({i, j, k});
         }
     EXPECT_TRUE(all_close(s, ref, {1e-12, 1e-12}));
   }
@@ -125,14 +140,16 @@ TEST(Reduce, KeepdimAndLeadingDimPathAgreeWithNaive) {
 
 TEST(Gemm, AllTransposeCombinationsAndOddSizesMatchReference) {
   Generator g(11);
-  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {128, 3, 200}}) {
+  for (auto [M, N, K] :
+       {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {128, 3, 200}}) {
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         SCOPED_TRACE(fmt::format("M={} N={} K={} ta={} tb={}", M, N, K, ta, tb));
         Array a = kernels::randn(ta ? Shape{K, M} : Shape{M, K}, 0, 1, kFloat32, &g);
         Array b = kernels::randn(tb ? Shape{N, K} : Shape{K, N}, 0, 1, kFloat32, &g);
         Array out = kernels::matmul(a, b, ta, tb);
-        Array ref = kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+        Array ref =
+            kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
         // K up to 200 float32 products: error grows like √K·ε·|a||b|.
         EXPECT_TRUE(all_close(out, ref, {1e-4, 1e-4}));
       }

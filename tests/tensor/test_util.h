@@ -17,7 +17,8 @@ struct Tol {
 
 inline ::testing::AssertionResult all_close(const Array& a, const Array& b, Tol tol) {
   if (a.shape() != b.shape())
-    return ::testing::AssertionFailure() << "shapes differ: " << fmt::format("{} vs {}", a.shape(), b.shape());
+    return ::testing::AssertionFailure()
+           << "shapes differ: " << fmt::format("{} vs {}", a.shape(), b.shape());
   Array x = a.to(kFloat64).contiguous(), y = b.to(kFloat64).contiguous();
   const double* p = x.data<double>();
   const double* q = y.data<double>();
@@ -30,6 +31,8 @@ inline ::testing::AssertionResult all_close(const Array& a, const Array& b, Tol 
   return ::testing::AssertionSuccess();
 }
 
-inline Array golden(const std::string& rel) { return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/" + rel); }
+inline Array golden(const std::string& rel) {
+  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/" + rel);
+}
 
 }  // namespace kiln::testing

@@ -1,8 +1,8 @@
 // Matrix products. dA = dC · Bᵀ, dB = Aᵀ · dC; batch dims broadcast and are summed back.
+#include "kiln/tensor/linalg.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/op.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/linalg.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/reduce.h"
 
@@ -10,48 +10,57 @@ namespace kiln {
 
 // matmul: (*, M, K) x (*, K, N) -> (*, M, N)
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  KILN_CHECK_SHAPE(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got lhs {} and rhs {}",
-                   a.shape(), b.shape());
+  KILN_CHECK_SHAPE(a.dim() >= 1 && b.dim() >= 1,
+                   "matmul: both operands need at least 1 dim, got lhs {} and rhs {}", a.shape(),
+                   b.shape());
   KILN_CHECK_SHAPE(a.shape().back() == (b.dim() == 1 ? b.shape()[0] : b.shape()[b.dim() - 2]),
-                   "matmul: inner dimensions differ: lhs {} vs rhs {} (lhs[-1] must equal rhs[-2])", a.shape(), b.shape());
+                   "matmul: inner dimensions differ: lhs {} vs rhs {} (lhs[-1] must equal rhs[-2])",
+                   a.shape(), b.shape());
   Shape sa = a.shape(), sb = b.shape();
-  return make_op("matmul", {a, b}, kernels::matmul(a.data(), b.data()),
-                 [A = save(a, "matmul"), B = save(b, "matmul"), sa, sb](const Array& dy, const Needs& n) -> Grads {
-                   // Promote 1-D operands to matrices so the same formulas apply, then shape back.
-                   Array av = A.get(), bv = B.get();
-                   if (sa.size() == 1) av = av.unsqueeze(0);
-                   if (sb.size() == 1) bv = bv.unsqueeze(1);
-                   Shape ba(av.shape().begin(), av.shape().end() - 2), bb(bv.shape().begin(), bv.shape().end() - 2);
-                   Shape full = broadcast_shapes(ba, bb, "matmul");
-                   full.push_back(av.shape()[av.dim() - 2]);
-                   full.push_back(bv.shape()[bv.dim() - 1]);
-                   Array g = dy.reshape(full);
-                   Array da, db;
-                   if (n[0]) da = kernels::sum_to(kernels::matmul(g, bv, false, true), av.shape()).reshape(sa);
-                   if (n[1]) db = kernels::sum_to(kernels::matmul(av, g, true, false), bv.shape()).reshape(sb);
-                   return {da, db};
-                 });
+  return make_op(
+      "matmul", {a, b}, kernels::matmul(a.data(), b.data()),
+      [A = save(a, "matmul"), B = save(b, "matmul"), sa, sb](const Array& dy,
+                                                             const Needs& n) -> Grads {
+        // Promote 1-D operands to matrices so the same formulas apply, then shape back.
+        Array av = A.get(), bv = B.get();
+        if (sa.size() == 1) av = av.unsqueeze(0);
+        if (sb.size() == 1) bv = bv.unsqueeze(1);
+        Shape ba(av.shape().begin(), av.shape().end() - 2),
+            bb(bv.shape().begin(), bv.shape().end() - 2);
+        Shape full = broadcast_shapes(ba, bb, "matmul");
+        full.push_back(av.shape()[av.dim() - 2]);
+        full.push_back(bv.shape()[bv.dim() - 1]);
+        Array g = dy.reshape(full);
+        Array da, db;
+        if (n[0]) da = kernels::sum_to(kernels::matmul(g, bv, false, true), av.shape()).reshape(sa);
+        if (n[1]) db = kernels::sum_to(kernels::matmul(av, g, true, false), bv.shape()).reshape(sb);
+        return {da, db};
+      });
 }
 
 // linear: y = x·Wᵀ + b.   x: (*, in)  W: (out, in)  b: (out)
 // dx = dy·W, dW = dyᵀ·x (batch folded into rows), db = Σ dy over rows.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  KILN_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}", weight.shape());
-  KILN_CHECK_SHAPE(x.dim() >= 1 && x.shape().back() == weight.shape()[1],
-                   "linear: input features differ: input {} vs weight {} (input[-1] must equal weight[1])", x.shape(),
+  KILN_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}",
                    weight.shape());
+  KILN_CHECK_SHAPE(
+      x.dim() >= 1 && x.shape().back() == weight.shape()[1],
+      "linear: input features differ: input {} vs weight {} (input[-1] must equal weight[1])",
+      x.shape(), weight.shape());
   KILN_CHECK_SHAPE(!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]),
-                   "linear: bias {} does not match weight {} (bias must be (out))", bias.defined() ? bias.shape() : Shape{},
-                   weight.shape());
+                   "linear: bias {} does not match weight {} (bias must be (out))",
+                   bias.defined() ? bias.shape() : Shape{}, weight.shape());
   int64_t in = weight.shape()[1], out = weight.shape()[0];
   Array x2 = x.data().reshape({-1, in});
   int64_t rows = x2.shape()[0];
   Array y({rows, out}, x.dtype());
   if (bias.defined()) {
     y.copy_(bias.data().to(x.dtype()).unsqueeze(0));
-    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(), in, 1.0, y, out);
+    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(),
+                  in, 1.0, y, out);
   } else {
-    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(), in, 0.0, y, out);
+    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(),
+                  in, 0.0, y, out);
   }
   Shape ys = x.shape();
   ys.back() = out;
@@ -59,8 +68,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   return make_op("linear", inputs, y.view(ys),
-                 [X = save(x2.contiguous(), "linear"), W = save(weight, "linear"), xs, rows, in, out](
-                     const Array& dy_in, const Needs& n) -> Grads {
+                 [X = save(x2.contiguous(), "linear"), W = save(weight, "linear"), xs, rows, in,
+                  out](const Array& dy_in, const Needs& n) -> Grads {
                    Array dy = dy_in.reshape({rows, out}).contiguous();
                    Grads g(n.size());
                    if (n[0]) g[0] = kernels::matmul(dy, W.get()).reshape(xs);

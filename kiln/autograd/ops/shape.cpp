@@ -19,25 +19,29 @@ Tensor view(const Tensor& x, Shape shape) {
   Shape s = x.shape();
   Array y = x.data().view(std::move(shape));
   Shape ys = y.shape();
-  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; }, {{"shape", ys}});
+  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; },
+                 {{"shape", ys}});
 }
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   Shape s = x.shape();
   Array y = x.data().flatten(start_dim, end_dim);
   Shape ys = y.shape();
-  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; }, {{"shape", ys}});
+  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; },
+                 {{"shape", ys}});
 }
 Tensor squeeze(const Tensor& x, int64_t dim) {
   Shape s = x.shape();
   Array y = x.data().squeeze(dim);
   Shape ys = y.shape();
-  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; }, {{"shape", ys}});
+  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; },
+                 {{"shape", ys}});
 }
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
   Shape s = x.shape();
   Array y = x.data().unsqueeze(dim);
   Shape ys = y.shape();
-  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; }, {{"shape", ys}});
+  return make_op("reshape", {x}, y, [s](const Array& dy) -> Grads { return {dy.reshape(s)}; },
+                 {{"shape", ys}});
 }
 
 // transpose: dx = dyᵀ (same dims swapped back).
@@ -48,7 +52,8 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
   for (int64_t i = 0; i < x.dim(); ++i) perm[i] = i;
   std::swap(perm[d0], perm[d1]);
   return make_op("transpose", {x}, x.data().transpose(d0, d1),
-                 [d0, d1](const Array& dy) -> Grads { return {dy.transpose(d0, d1)}; }, {{"perm", perm}});
+                 [d0, d1](const Array& dy) -> Grads { return {dy.transpose(d0, d1)}; },
+                 {{"perm", perm}});
 }
 
 // permute: dx = dy permuted by the inverse permutation.
@@ -59,7 +64,8 @@ Tensor permute(const Tensor& x, std::vector<int64_t> dims) {
     perm[i] = wrap_dim(dims[i], x.dim(), "permute");
     inv[perm[i]] = static_cast<int64_t>(i);
   }
-  return make_op("transpose", {x}, y, [inv](const Array& dy) -> Grads { return {dy.permute(inv)}; }, {{"perm", perm}});
+  return make_op("transpose", {x}, y, [inv](const Array& dy) -> Grads { return {dy.permute(inv)}; },
+                 {{"perm", perm}});
 }
 
 // slice: dx = zeros with dy written into the sliced region.
@@ -72,19 +78,23 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   int64_t st = start < 0 ? start + n : start, en = end < 0 ? end + n : end;
   st = std::clamp<int64_t>(st, 0, n);
   en = std::clamp<int64_t>(en, st, n);
-  return make_op("slice", {x}, y, [s, dim, st, en, step](const Array& dy) -> Grads {
-    Array dx = kernels::zeros(s, dy.dtype());
-    dx.slice(dim, st, en, step).copy_(dy);
-    return {dx};
-  }, {{"starts", std::vector<int64_t>{st}}, {"ends", std::vector<int64_t>{en}}, {"axes", std::vector<int64_t>{dim}},
-      {"steps", std::vector<int64_t>{step}}});
+  return make_op("slice", {x}, y,
+                 [s, dim, st, en, step](const Array& dy) -> Grads {
+                   Array dx = kernels::zeros(s, dy.dtype());
+                   dx.slice(dim, st, en, step).copy_(dy);
+                   return {dx};
+                 },
+                 {{"starts", std::vector<int64_t>{st}},
+                  {"ends", std::vector<int64_t>{en}},
+                  {"axes", std::vector<int64_t>{dim}},
+                  {"steps", std::vector<int64_t>{step}}});
 }
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   dim = wrap_dim(dim, x.dim(), "narrow");
   if (start < 0) start += x.shape()[dim];
   KILN_CHECK_SHAPE(start >= 0 && length >= 0 && start + length <= x.shape()[dim],
-                   "narrow: start {} + length {} exceeds dim {} of size {} (shape {})", start, length, dim,
-                   x.shape()[dim], x.shape());
+                   "narrow: start {} + length {} exceeds dim {} of size {} (shape {})", start,
+                   length, dim, x.shape()[dim], x.shape());
   return slice(x, dim, start, start + length, 1);
 }
 
@@ -92,16 +102,19 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   dim = wrap_dim(dim, x.dim(), "select");
   int64_t n = x.shape()[dim];
-  KILN_CHECK_SHAPE(index >= -n && index < n, "select: index {} out of range for dim {} of size {} (shape {})", index,
-                   dim, n, x.shape());
+  KILN_CHECK_SHAPE(index >= -n && index < n,
+                   "select: index {} out of range for dim {} of size {} (shape {})", index, dim, n,
+                   x.shape());
   if (index < 0) index += n;
   Array y = x.data().select(dim, index);
   Shape s = x.shape();
-  return make_op("select", {x}, y, [s, dim, index](const Array& dy) -> Grads {
-    Array dx = kernels::zeros(s, dy.dtype());
-    dx.select(dim, index).copy_(dy);
-    return {dx};
-  }, {{"axis", dim}, {"index", index}});
+  return make_op("select", {x}, y,
+                 [s, dim, index](const Array& dy) -> Grads {
+                   Array dx = kernels::zeros(s, dy.dtype());
+                   dx.select(dim, index).copy_(dy);
+                   return {dx};
+                 },
+                 {{"axis", dim}, {"index", index}});
 }
 
 // expand: dx = dy summed over the broadcast dims.
@@ -109,13 +122,15 @@ Tensor expand(const Tensor& x, Shape shape) {
   Shape s = x.shape();
   Array y = x.data().expand(shape);
   Shape ys = y.shape();
-  return make_op("expand", {x}, y, [s](const Array& dy) -> Grads { return {kernels::sum_to(dy, s)}; },
+  return make_op("expand", {x}, y,
+                 [s](const Array& dy) -> Grads { return {kernels::sum_to(dy, s)}; },
                  {{"shape", ys}});
 }
 
 Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
-  return make_op("identity", {x}, x.data().contiguous(), [](const Array& dy) -> Grads { return {dy}; });
+  return make_op("identity", {x}, x.data().contiguous(),
+                 [](const Array& dy) -> Grads { return {dy}; });
 }
 Tensor clone(const Tensor& x) {
   return make_op("identity", {x}, x.data().clone(), [](const Array& dy) -> Grads { return {dy}; });
@@ -127,7 +142,8 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   DType from = x.dtype();
   if (!is_floating(dtype) || !is_floating(from))
     return make_nondiff_op("cast", {x}, x.data().to(dtype), {{"to", static_cast<int64_t>(dtype)}});
-  return make_op("cast", {x}, x.data().to(dtype), [from](const Array& dy) -> Grads { return {dy.to(from)}; },
+  return make_op("cast", {x}, x.data().to(dtype),
+                 [from](const Array& dy) -> Grads { return {dy.to(from)}; },
                  {{"to", static_cast<int64_t>(dtype)}});
 }
 

@@ -13,13 +13,21 @@ Generator& default_generator() {
   static Generator g;
   return g;
 }
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().manual_seed(seed);
+}
 
 namespace kernels {
 
-Array empty(const Shape& shape, DType dtype) { return Array(shape, dtype); }
-Array zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
-Array ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Array empty(const Shape& shape, DType dtype) {
+  return Array(shape, dtype);
+}
+Array zeros(const Shape& shape, DType dtype) {
+  return full(shape, 0.0, dtype);
+}
+Array ones(const Shape& shape, DType dtype) {
+  return full(shape, 1.0, dtype);
+}
 Array full(const Shape& shape, double value, DType dtype) {
   Array a(shape, dtype);
   a.fill_(value);
@@ -28,12 +36,14 @@ Array full(const Shape& shape, double value, DType dtype) {
 
 Array arange(double start, double end, double step, DType dtype) {
   KILN_CHECK(step != 0, "arange: step must be non-zero");
-  KILN_CHECK((end - start) / step >= 0, "arange: range [{}, {}) with step {} has the wrong sign", start, end, step);
+  KILN_CHECK((end - start) / step >= 0, "arange: range [{}, {}) with step {} has the wrong sign",
+             start, end, step);
   int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
   Array a({n}, dtype);
   KILN_DISPATCH_NUMERIC(dtype, "arange", [&] {
     scalar_t* p = a.data<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<scalar_t>(start + static_cast<double>(i) * step);
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = static_cast<scalar_t>(start + static_cast<double>(i) * step);
   });
   return a;
 }
@@ -67,8 +77,8 @@ template <typename T>
 Array from_vector(const std::vector<T>& values, Shape shape) {
   if (shape.empty()) shape = {static_cast<int64_t>(values.size())};
   KILN_CHECK_SHAPE(shape_numel(shape) == static_cast<int64_t>(values.size()),
-                   "from_vector: {} values do not fill shape {} ({} elements)", values.size(), shape,
-                   shape_numel(shape));
+                   "from_vector: {} values do not fill shape {} ({} elements)", values.size(),
+                   shape, shape_numel(shape));
   Array a(shape, dtype_v<T>);
   std::copy(values.begin(), values.end(), a.data<T>());
   return a;
@@ -96,7 +106,8 @@ void fill_counter(Array& a, uint64_t base, uint64_t seed, F f) {
   KILN_DISPATCH_NUMERIC(a.dtype(), "random", [&] {
     scalar_t* p = a.data<scalar_t>();
     parallel_for(0, a.numel(), kGrainSize / 8, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) p[i] = static_cast<scalar_t>(f(seed, base + static_cast<uint64_t>(i)));
+      for (int64_t i = s; i < e; ++i)
+        p[i] = static_cast<scalar_t>(f(seed, base + static_cast<uint64_t>(i)));
     });
   });
 }
@@ -133,7 +144,8 @@ Array randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Genera
   uint64_t range = static_cast<uint64_t>(high - low);
   fill_counter(a, base, g.seed(), [low, range](uint64_t s, uint64_t c) {
     // 128-bit multiply maps the hash onto [0, range) with negligible bias.
-    return low + static_cast<int64_t>((static_cast<unsigned __int128>(Generator::hash(s, c)) * range) >> 64);
+    return low + static_cast<int64_t>(
+                     (static_cast<unsigned __int128>(Generator::hash(s, c)) * range) >> 64);
   });
   return a;
 }
@@ -143,7 +155,8 @@ Array bernoulli(const Shape& shape, double p, DType dtype, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   Array a(shape, dtype);
   uint64_t base = g.advance(static_cast<uint64_t>(a.numel()));
-  fill_counter(a, base, g.seed(), [p](uint64_t s, uint64_t c) { return Generator::uniform(s, c) < p ? 1.0 : 0.0; });
+  fill_counter(a, base, g.seed(),
+               [p](uint64_t s, uint64_t c) { return Generator::uniform(s, c) < p ? 1.0 : 0.0; });
   return a;
 }
 
@@ -155,7 +168,8 @@ Array randperm(int64_t n, Generator* gen) {
   // Fisher–Yates with counter-based draws.
   for (int64_t i = n - 1; i > 0; --i) {
     uint64_t r = Generator::hash(g.seed(), base + static_cast<uint64_t>(i));
-    int64_t j = static_cast<int64_t>((static_cast<unsigned __int128>(r) * static_cast<uint64_t>(i + 1)) >> 64);
+    int64_t j = static_cast<int64_t>(
+        (static_cast<unsigned __int128>(r) * static_cast<uint64_t>(i + 1)) >> 64);
     std::swap(p[i], p[j]);
   }
   return a;

@@ -18,8 +18,14 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 bool is_float_only(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Square:
-    case UnaryOp::Relu: case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round:
+    case UnaryOp::Neg:
+    case UnaryOp::Abs:
+    case UnaryOp::Sign:
+    case UnaryOp::Square:
+    case UnaryOp::Relu:
+    case UnaryOp::Floor:
+    case UnaryOp::Ceil:
+    case UnaryOp::Round:
     case UnaryOp::LogicalNot:
       return false;
     default:
@@ -34,31 +40,55 @@ struct UnaryFn {
     using A = std::conditional_t<std::is_floating_point_v<T>, T, double>;
     A x = static_cast<A>(v);
     switch (op) {
-      case UnaryOp::Neg: return static_cast<T>(-x);
-      case UnaryOp::Abs: return static_cast<T>(std::abs(x));
-      case UnaryOp::Exp: return static_cast<T>(std::exp(x));
-      case UnaryOp::Log: return static_cast<T>(std::log(x));
-      case UnaryOp::Sqrt: return static_cast<T>(std::sqrt(x));
-      case UnaryOp::Rsqrt: return static_cast<T>(A(1) / std::sqrt(x));
-      case UnaryOp::Sin: return static_cast<T>(std::sin(x));
-      case UnaryOp::Cos: return static_cast<T>(std::cos(x));
-      case UnaryOp::Tanh: return static_cast<T>(std::tanh(x));
-      case UnaryOp::Sigmoid: return static_cast<T>(A(1) / (A(1) + std::exp(-x)));
-      case UnaryOp::Relu: return static_cast<T>(x > A(0) ? x : A(0));
-      case UnaryOp::GeluErf: return static_cast<T>(A(0.5) * x * (A(1) + std::erf(x * A(kSqrt1_2))));
+      case UnaryOp::Neg:
+        return static_cast<T>(-x);
+      case UnaryOp::Abs:
+        return static_cast<T>(std::abs(x));
+      case UnaryOp::Exp:
+        return static_cast<T>(std::exp(x));
+      case UnaryOp::Log:
+        return static_cast<T>(std::log(x));
+      case UnaryOp::Sqrt:
+        return static_cast<T>(std::sqrt(x));
+      case UnaryOp::Rsqrt:
+        return static_cast<T>(A(1) / std::sqrt(x));
+      case UnaryOp::Sin:
+        return static_cast<T>(std::sin(x));
+      case UnaryOp::Cos:
+        return static_cast<T>(std::cos(x));
+      case UnaryOp::Tanh:
+        return static_cast<T>(std::tanh(x));
+      case UnaryOp::Sigmoid:
+        return static_cast<T>(A(1) / (A(1) + std::exp(-x)));
+      case UnaryOp::Relu:
+        return static_cast<T>(x > A(0) ? x : A(0));
+      case UnaryOp::GeluErf:
+        return static_cast<T>(A(0.5) * x * (A(1) + std::erf(x * A(kSqrt1_2))));
       case UnaryOp::GeluTanh:
-        return static_cast<T>(A(0.5) * x * (A(1) + std::tanh(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x))));
-      case UnaryOp::Sign: return static_cast<T>((x > A(0)) - (x < A(0)));
-      case UnaryOp::Reciprocal: return static_cast<T>(A(1) / x);
-      case UnaryOp::Square: return static_cast<T>(x * x);
-      case UnaryOp::Log1p: return static_cast<T>(std::log1p(x));
-      case UnaryOp::Expm1: return static_cast<T>(std::expm1(x));
-      case UnaryOp::Erf: return static_cast<T>(std::erf(x));
-      case UnaryOp::Floor: return static_cast<T>(std::floor(x));
-      case UnaryOp::Ceil: return static_cast<T>(std::ceil(x));
-      case UnaryOp::Round: return static_cast<T>(std::nearbyint(x));
-      case UnaryOp::LogicalNot: return static_cast<T>(x == A(0));
-      case UnaryOp::Silu: return static_cast<T>(x / (A(1) + std::exp(-x)));
+        return static_cast<T>(A(0.5) * x *
+                              (A(1) + std::tanh(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x))));
+      case UnaryOp::Sign:
+        return static_cast<T>((x > A(0)) - (x < A(0)));
+      case UnaryOp::Reciprocal:
+        return static_cast<T>(A(1) / x);
+      case UnaryOp::Square:
+        return static_cast<T>(x * x);
+      case UnaryOp::Log1p:
+        return static_cast<T>(std::log1p(x));
+      case UnaryOp::Expm1:
+        return static_cast<T>(std::expm1(x));
+      case UnaryOp::Erf:
+        return static_cast<T>(std::erf(x));
+      case UnaryOp::Floor:
+        return static_cast<T>(std::floor(x));
+      case UnaryOp::Ceil:
+        return static_cast<T>(std::ceil(x));
+      case UnaryOp::Round:
+        return static_cast<T>(std::nearbyint(x));
+      case UnaryOp::LogicalNot:
+        return static_cast<T>(x == A(0));
+      case UnaryOp::Silu:
+        return static_cast<T>(x / (A(1) + std::exp(-x)));
     }
     return T{};
   }
@@ -70,28 +100,57 @@ bool eigen_unary(UnaryOp op, const T* xp, T* yp, int64_t n) {
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
-  Eigen::Map<const Eigen::ArrayXf> x(xp, n);
-  Eigen::Map<Eigen::ArrayXf> y(yp, n);
-  switch (op) {
-    case UnaryOp::Neg: y = -x; return true;
-    case UnaryOp::Abs: y = x.abs(); return true;
-    case UnaryOp::Exp: y = x.exp(); return true;
-    case UnaryOp::Log: y = x.log(); return true;
-    case UnaryOp::Sqrt: y = x.sqrt(); return true;
-    case UnaryOp::Rsqrt: y = x.rsqrt(); return true;
-    case UnaryOp::Tanh: y = x.tanh(); return true;
-    case UnaryOp::Sigmoid: y = (1.0f + (-x).exp()).inverse(); return true;
-    case UnaryOp::Relu: y = x.max(0.0f); return true;
-    case UnaryOp::GeluErf: y = 0.5f * x * (1.0f + (x * float(kSqrt1_2)).erf()); return true;
-    case UnaryOp::GeluTanh:
-      y = 0.5f * x * (1.0f + (float(kSqrt2OverPi) * (x + 0.044715f * x.cube())).tanh());
-      return true;
-    case UnaryOp::Reciprocal: y = x.inverse(); return true;
-    case UnaryOp::Square: y = x.square(); return true;
-    case UnaryOp::Erf: y = x.erf(); return true;
-    case UnaryOp::Silu: y = x * (1.0f + (-x).exp()).inverse(); return true;
-    default: return false;
-  }
+    Eigen::Map<const Eigen::ArrayXf> x(xp, n);
+    Eigen::Map<Eigen::ArrayXf> y(yp, n);
+    switch (op) {
+      case UnaryOp::Neg:
+        y = -x;
+        return true;
+      case UnaryOp::Abs:
+        y = x.abs();
+        return true;
+      case UnaryOp::Exp:
+        y = x.exp();
+        return true;
+      case UnaryOp::Log:
+        y = x.log();
+        return true;
+      case UnaryOp::Sqrt:
+        y = x.sqrt();
+        return true;
+      case UnaryOp::Rsqrt:
+        y = x.rsqrt();
+        return true;
+      case UnaryOp::Tanh:
+        y = x.tanh();
+        return true;
+      case UnaryOp::Sigmoid:
+        y = (1.0f + (-x).exp()).inverse();
+        return true;
+      case UnaryOp::Relu:
+        y = x.max(0.0f);
+        return true;
+      case UnaryOp::GeluErf:
+        y = 0.5f * x * (1.0f + (x * float(kSqrt1_2)).erf());
+        return true;
+      case UnaryOp::GeluTanh:
+        y = 0.5f * x * (1.0f + (float(kSqrt2OverPi) * (x + 0.044715f * x.cube())).tanh());
+        return true;
+      case UnaryOp::Reciprocal:
+        y = x.inverse();
+        return true;
+      case UnaryOp::Square:
+        y = x.square();
+        return true;
+      case UnaryOp::Erf:
+        y = x.erf();
+        return true;
+      case UnaryOp::Silu:
+        y = x * (1.0f + (-x).exp()).inverse();
+        return true;
+      default:
+        return false;
+    }
   }
 }
 
@@ -103,29 +162,45 @@ DType unary_result_dtype(UnaryOp op, DType in) {
 
 bool is_comparison(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Eq: case BinaryOp::Ne: case BinaryOp::Lt: case BinaryOp::Le:
-    case BinaryOp::Gt: case BinaryOp::Ge: case BinaryOp::LogicalAnd: case BinaryOp::LogicalOr:
+    case BinaryOp::Eq:
+    case BinaryOp::Ne:
+    case BinaryOp::Lt:
+    case BinaryOp::Le:
+    case BinaryOp::Gt:
+    case BinaryOp::Ge:
+    case BinaryOp::LogicalAnd:
+    case BinaryOp::LogicalOr:
       return true;
     default:
       return false;
   }
 }
-bool is_grad_op(BinaryOp op) { return op >= BinaryOp::ReluGrad; }
+bool is_grad_op(BinaryOp op) {
+  return op >= BinaryOp::ReluGrad;
+}
 
 template <typename T>
 inline T binop(BinaryOp op, T a, T b) {
-  // Arithmetic in T for floats; the gradient formulas below use double (A), where float32 rounding of
-  // saturated tanh/erf would otherwise leave ~1e-6 residues that PyTorch does not have.
+  // Arithmetic in T for floats; the gradient formulas below use double (A), where float32 rounding
+  // of saturated tanh/erf would otherwise leave ~1e-6 residues that PyTorch does not have.
   using A = double;
   switch (op) {
-    case BinaryOp::Add: return static_cast<T>(a + b);
-    case BinaryOp::Sub: return static_cast<T>(a - b);
-    case BinaryOp::Mul: return static_cast<T>(a * b);
-    case BinaryOp::Div: return static_cast<T>(static_cast<A>(a) / static_cast<A>(b));
-    case BinaryOp::Pow: return static_cast<T>(std::pow(static_cast<A>(a), static_cast<A>(b)));
-    case BinaryOp::Maximum: return a > b || a != a ? a : b;  // NaN propagates, as torch.maximum
-    case BinaryOp::Minimum: return a < b || a != a ? a : b;
-    case BinaryOp::ReluGrad: return b > T(0) ? a : T(0);
+    case BinaryOp::Add:
+      return static_cast<T>(a + b);
+    case BinaryOp::Sub:
+      return static_cast<T>(a - b);
+    case BinaryOp::Mul:
+      return static_cast<T>(a * b);
+    case BinaryOp::Div:
+      return static_cast<T>(static_cast<A>(a) / static_cast<A>(b));
+    case BinaryOp::Pow:
+      return static_cast<T>(std::pow(static_cast<A>(a), static_cast<A>(b)));
+    case BinaryOp::Maximum:
+      return a > b || a != a ? a : b;  // NaN propagates, as torch.maximum
+    case BinaryOp::Minimum:
+      return a < b || a != a ? a : b;
+    case BinaryOp::ReluGrad:
+      return b > T(0) ? a : T(0);
     case BinaryOp::GeluErfGrad: {
       A x = b;
       A cdf = A(0.5) * (A(1) + std::erf(x * A(kSqrt1_2)));
@@ -139,29 +214,41 @@ inline T binop(BinaryOp op, T a, T b) {
       A dinner = A(kSqrt2OverPi) * (A(1) + A(3 * 0.044715) * x * x);
       return static_cast<T>(a * (A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner));
     }
-    case BinaryOp::SigmoidGrad: return static_cast<T>(a * b * (T(1) - b));
-    case BinaryOp::TanhGrad: return static_cast<T>(a * (T(1) - b * b));
+    case BinaryOp::SigmoidGrad:
+      return static_cast<T>(a * b * (T(1) - b));
+    case BinaryOp::TanhGrad:
+      return static_cast<T>(a * (T(1) - b * b));
     case BinaryOp::SiluGrad: {
       A x = b;
       A s = A(1) / (A(1) + std::exp(-x));
       return static_cast<T>(a * s * (A(1) + x * (A(1) - s)));
     }
-    default: return T{};
+    default:
+      return T{};
   }
 }
 
 template <typename T>
 inline bool cmpop(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    case BinaryOp::LogicalAnd: return a != T(0) && b != T(0);
-    case BinaryOp::LogicalOr: return a != T(0) || b != T(0);
-    default: return false;
+    case BinaryOp::Eq:
+      return a == b;
+    case BinaryOp::Ne:
+      return a != b;
+    case BinaryOp::Lt:
+      return a < b;
+    case BinaryOp::Le:
+      return a <= b;
+    case BinaryOp::Gt:
+      return a > b;
+    case BinaryOp::Ge:
+      return a >= b;
+    case BinaryOp::LogicalAnd:
+      return a != T(0) && b != T(0);
+    case BinaryOp::LogicalOr:
+      return a != T(0) || b != T(0);
+    default:
+      return false;
   }
 }
 
@@ -171,22 +258,38 @@ bool eigen_binary(BinaryOp op, const T* ap, const T* bp, Z* zp, int64_t n) {
   if constexpr (!std::is_same_v<T, float> || !std::is_same_v<Z, float>) {
     return false;
   } else {
-  Eigen::Map<const Eigen::ArrayXf> a(ap, n), b(bp, n);
-  Eigen::Map<Eigen::ArrayXf> z(zp, n);
-  switch (op) {
-    case BinaryOp::Add: z = a + b; return true;
-    case BinaryOp::Sub: z = a - b; return true;
-    case BinaryOp::Mul: z = a * b; return true;
-    case BinaryOp::Div: z = a / b; return true;
-    case BinaryOp::ReluGrad: z = (b > 0.0f).select(a, 0.0f); return true;
-    case BinaryOp::SigmoidGrad: z = a * b * (1.0f - b); return true;
-    case BinaryOp::TanhGrad: z = a * (1.0f - b.square()); return true;
-    case BinaryOp::GeluErfGrad: {
-      z = a * (0.5f * (1.0f + (b * float(kSqrt1_2)).erf()) + b * (-0.5f * b.square()).exp() * float(kInvSqrt2Pi));
-      return true;
+    Eigen::Map<const Eigen::ArrayXf> a(ap, n), b(bp, n);
+    Eigen::Map<Eigen::ArrayXf> z(zp, n);
+    switch (op) {
+      case BinaryOp::Add:
+        z = a + b;
+        return true;
+      case BinaryOp::Sub:
+        z = a - b;
+        return true;
+      case BinaryOp::Mul:
+        z = a * b;
+        return true;
+      case BinaryOp::Div:
+        z = a / b;
+        return true;
+      case BinaryOp::ReluGrad:
+        z = (b > 0.0f).select(a, 0.0f);
+        return true;
+      case BinaryOp::SigmoidGrad:
+        z = a * b * (1.0f - b);
+        return true;
+      case BinaryOp::TanhGrad:
+        z = a * (1.0f - b.square());
+        return true;
+      case BinaryOp::GeluErfGrad: {
+        z = a * (0.5f * (1.0f + (b * float(kSqrt1_2)).erf()) +
+                 b * (-0.5f * b.square()).exp() * float(kInvSqrt2Pi));
+        return true;
+      }
+      default:
+        return false;
     }
-    default: return false;
-  }
   }
 }
 
@@ -231,8 +334,8 @@ void binary_kernel(BinaryOp op, const Array& a, const Array& b, Array& z) {
       for (int64_t i = 0; i < n; ++i) zp[i] = f(av, bp[i]);
     } else {
       for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<Z*>(p[0] + i * s[0]) =
-            f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+        *reinterpret_cast<Z*>(p[0] + i * s[0]) = f(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+                                                   *reinterpret_cast<const T*>(p[2] + i * s[2]));
     }
   });
 }
@@ -240,15 +343,33 @@ void binary_kernel(BinaryOp op, const Array& a, const Array& b, Array& z) {
 }  // namespace
 
 const char* op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
-                                "sigmoid", "relu", "gelu", "gelu_tanh", "sign", "reciprocal", "square",
-                                "log1p", "expm1", "erf", "floor", "ceil", "round", "logical_not", "silu"};
+  static const char* names[] = {
+      "neg",   "abs",     "exp",  "log",   "sqrt",      "rsqrt", "sin",         "cos",
+      "tanh",  "sigmoid", "relu", "gelu",  "gelu_tanh", "sign",  "reciprocal",  "square",
+      "log1p", "expm1",   "erf",  "floor", "ceil",      "round", "logical_not", "silu"};
   return names[static_cast<int>(op)];
 }
 const char* op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt",
-                                "le", "gt", "ge", "logical_and", "logical_or", "relu_backward",
-                                "gelu_backward", "gelu_tanh_backward", "sigmoid_backward", "tanh_backward",
+  static const char* names[] = {"add",
+                                "sub",
+                                "mul",
+                                "div",
+                                "pow",
+                                "maximum",
+                                "minimum",
+                                "eq",
+                                "ne",
+                                "lt",
+                                "le",
+                                "gt",
+                                "ge",
+                                "logical_and",
+                                "logical_or",
+                                "relu_backward",
+                                "gelu_backward",
+                                "gelu_tanh_backward",
+                                "sigmoid_backward",
+                                "tanh_backward",
                                 "silu_backward"};
   return names[static_cast<int>(op)];
 }
@@ -287,7 +408,8 @@ Array unary(UnaryOp op, const Array& x_in) {
       auto plan = detail::make_plan<2>(y.shape(), {&y, &x});
       detail::run_plan(plan, [&](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
         for (int64_t i = 0; i < n; ++i)
-          *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) = f(*reinterpret_cast<const scalar_t*>(p[1] + i * s[1]));
+          *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) =
+              f(*reinterpret_cast<const scalar_t*>(p[1] + i * s[1]));
       });
     }
   });
@@ -306,7 +428,8 @@ Array binary(BinaryOp op, const Array& a_in, const Array& b_in) {
   if (out_t == kBool) {
     KILN_DISPATCH_ALL(compute_t, op_name(op), [&] { binary_kernel<scalar_t, bool>(op, a, b, z); });
   } else {
-    KILN_DISPATCH_NUMERIC(compute_t, op_name(op), [&] { binary_kernel<scalar_t, scalar_t>(op, a, b, z); });
+    KILN_DISPATCH_NUMERIC(compute_t, op_name(op),
+                          [&] { binary_kernel<scalar_t, scalar_t>(op, a, b, z); });
   }
   return z;
 }
@@ -322,8 +445,8 @@ Array binary(BinaryOp op, const Array& a, double s) {
 
 void binary_(BinaryOp op, Array& a, const Array& b) {
   Shape bs = broadcast_shapes(a.shape(), b.shape(), op_name(op));
-  KILN_CHECK_SHAPE(bs == a.shape(), "{}_: operand {} cannot be broadcast to the in-place target {}", op_name(op),
-                   b.shape(), a.shape());
+  KILN_CHECK_SHAPE(bs == a.shape(), "{}_: operand {} cannot be broadcast to the in-place target {}",
+                   op_name(op), b.shape(), a.shape());
   Array bb = b.to(a.dtype());
   a.bump_version();
   if (a.numel() == 0) return;
@@ -331,13 +454,17 @@ void binary_(BinaryOp op, Array& a, const Array& b) {
     a.copy_(binary(op, a, bb));
     return;
   }
-  KILN_DISPATCH_NUMERIC(a.dtype(), op_name(op), [&] { binary_kernel<scalar_t, scalar_t>(op, a, bb, a); });
+  KILN_DISPATCH_NUMERIC(a.dtype(), op_name(op),
+                        [&] { binary_kernel<scalar_t, scalar_t>(op, a, bb, a); });
 }
 
-void binary_(BinaryOp op, Array& a, double s) { binary_(op, a, scalar(s, a.dtype())); }
+void binary_(BinaryOp op, Array& a, double s) {
+  binary_(op, a, scalar(s, a.dtype()));
+}
 
 Array where(const Array& cond, const Array& a_in, const Array& b_in) {
-  Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a_in.shape(), "where"), b_in.shape(), "where");
+  Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a_in.shape(), "where"), b_in.shape(),
+                             "where");
   DType t = promote_types(a_in.dtype(), b_in.dtype());
   Array c = cond.to(kBool), a = a_in.to(t), b = b_in.to(t);
   Array z(s, t);
@@ -346,9 +473,10 @@ Array where(const Array& cond, const Array& a_in, const Array& b_in) {
   KILN_DISPATCH_ALL(t, "where", [&] {
     detail::run_plan(plan, [](std::array<char*, 4> p, std::array<int64_t, 4> st, int64_t n) {
       for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<scalar_t*>(p[0] + i * st[0]) = *reinterpret_cast<const bool*>(p[1] + i * st[1])
-                                                            ? *reinterpret_cast<const scalar_t*>(p[2] + i * st[2])
-                                                            : *reinterpret_cast<const scalar_t*>(p[3] + i * st[3]);
+        *reinterpret_cast<scalar_t*>(p[0] + i * st[0]) =
+            *reinterpret_cast<const bool*>(p[1] + i * st[1])
+                ? *reinterpret_cast<const scalar_t*>(p[2] + i * st[2])
+                : *reinterpret_cast<const scalar_t*>(p[3] + i * st[3]);
     });
   });
   return z;
@@ -357,7 +485,8 @@ Array where(const Array& cond, const Array& a_in, const Array& b_in) {
 Array masked_fill(const Array& a, const Array& mask, double value) {
   KILN_CHECK_TYPE(mask.dtype() == kBool, "masked_fill: mask must be bool, got {}", mask.dtype());
   Shape s = broadcast_shapes(a.shape(), mask.shape(), "masked_fill");
-  KILN_CHECK_SHAPE(s == a.shape(), "masked_fill: mask {} cannot be broadcast to input {}", mask.shape(), a.shape());
+  KILN_CHECK_SHAPE(s == a.shape(), "masked_fill: mask {} cannot be broadcast to input {}",
+                   mask.shape(), a.shape());
   return where(mask, scalar(value, a.dtype()), a);
 }
 
@@ -386,13 +515,15 @@ Array clamp_backward(const Array& dy, const Array& x, double lo, double hi) {
     const scalar_t* g = dyc.data<scalar_t>();
     const scalar_t* xp = xc.data<scalar_t>();
     scalar_t* o = out.data<scalar_t>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = (xp[i] >= lo && xp[i] <= hi) ? g[i] : scalar_t(0);
+    for (int64_t i = 0; i < out.numel(); ++i)
+      o[i] = (xp[i] >= lo && xp[i] <= hi) ? g[i] : scalar_t(0);
   });
   return out;
 }
 
 void axpy_(Array& y, double alpha, const Array& x) {
-  KILN_CHECK_SHAPE(y.shape() == x.shape(), "axpy_: shapes differ: y {} vs x {} (must be equal)", y.shape(), x.shape());
+  KILN_CHECK_SHAPE(y.shape() == x.shape(), "axpy_: shapes differ: y {} vs x {} (must be equal)",
+                   y.shape(), x.shape());
   if (!(y.is_contiguous() && x.is_contiguous() && x.dtype() == y.dtype())) {
     binary_(BinaryOp::Add, y, mul(x, alpha));
     return;

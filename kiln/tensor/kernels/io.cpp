@@ -11,8 +11,8 @@
 namespace kiln {
 namespace {
 
-void format_rec(const Array& a, std::string& out, int64_t d, std::vector<int64_t>& idx, int precision, bool summarize,
-                int indent) {
+void format_rec(const Array& a, std::string& out, int64_t d, std::vector<int64_t>& idx,
+                int precision, bool summarize, int indent) {
   out += '[';
   int64_t n = a.shape()[d];
   for (int64_t i = 0; i < n; ++i) {
@@ -24,9 +24,12 @@ void format_rec(const Array& a, std::string& out, int64_t d, std::vector<int64_t
     idx[d] = i;
     if (d + 1 == a.dim()) {
       double v = a.at(idx);
-      if (is_floating(a.dtype())) out += fmt::format("{:.{}f}", v, precision);
-      else if (a.dtype() == kBool) out += v != 0 ? "true" : "false";
-      else out += fmt::format("{}", static_cast<int64_t>(v));
+      if (is_floating(a.dtype()))
+        out += fmt::format("{:.{}f}", v, precision);
+      else if (a.dtype() == kBool)
+        out += v != 0 ? "true" : "false";
+      else
+        out += fmt::format("{}", static_cast<int64_t>(v));
     } else {
       format_rec(a, out, d + 1, idx, precision, summarize, indent + 1);
     }
@@ -37,12 +40,18 @@ void format_rec(const Array& a, std::string& out, int64_t d, std::vector<int64_t
 
 const char* npy_descr(DType t) {
   switch (t) {
-    case DType::Float32: return "<f4";
-    case DType::Float64: return "<f8";
-    case DType::Int64: return "<i8";
-    case DType::Int32: return "<i4";
-    case DType::UInt8: return "|u1";
-    case DType::Bool: return "|b1";
+    case DType::Float32:
+      return "<f4";
+    case DType::Float64:
+      return "<f8";
+    case DType::Int64:
+      return "<i8";
+    case DType::Int32:
+      return "<i4";
+    case DType::UInt8:
+      return "|u1";
+    case DType::Bool:
+      return "|b1";
   }
   return "";
 }
@@ -54,7 +63,8 @@ std::string format_array(const Array& a, int precision) {
   if (a.dim() == 0) {
     std::vector<int64_t> idx;
     double v = a.at(idx);
-    return is_floating(a.dtype()) ? fmt::format("{:.{}f}", v, precision) : fmt::format("{}", static_cast<int64_t>(v));
+    return is_floating(a.dtype()) ? fmt::format("{:.{}f}", v, precision)
+                                  : fmt::format("{}", static_cast<int64_t>(v));
   }
   if (a.numel() == 0) return "[]";
   std::string out;
@@ -65,9 +75,12 @@ std::string format_array(const Array& a, int precision) {
 
 void save_npy(const Array& a, const std::string& path) {
   std::string shape = "(";
-  for (size_t i = 0; i < a.shape().size(); ++i) shape += fmt::format("{}{}", a.shape()[i], a.dim() == 1 ? "," : (i + 1 < a.shape().size() ? ", " : ""));
+  for (size_t i = 0; i < a.shape().size(); ++i)
+    shape += fmt::format("{}{}", a.shape()[i],
+                         a.dim() == 1 ? "," : (i + 1 < a.shape().size() ? ", " : ""));
   shape += ")";
-  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", npy_descr(a.dtype()), shape);
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+                                   npy_descr(a.dtype()), shape);
   // Pad so magic(6) + version(2) + len(2) + header + '\n' is a multiple of 64.
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
@@ -85,7 +98,8 @@ void save_npy(const Array& a, const std::string& path) {
     f.write(static_cast<const char*>(c.raw_data()), static_cast<std::streamsize>(c.nbytes()));
     KILN_CHECK_AS(IOError, f.good(), "save_npy: write to {} failed", tmp);
   }
-  KILN_CHECK_AS(IOError, std::rename(tmp.c_str(), path.c_str()) == 0, "save_npy: cannot rename {} to {}", tmp, path);
+  KILN_CHECK_AS(IOError, std::rename(tmp.c_str(), path.c_str()) == 0,
+                "save_npy: cannot rename {} to {}", tmp, path);
 }
 
 Array load_npy(const std::string& path) {
@@ -105,10 +119,12 @@ Array load_npy(const std::string& path) {
     f.read(reinterpret_cast<char*>(b), 4);
     hlen = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint32_t>(b[3]) << 24);
   }
-  KILN_CHECK_AS(IOError, f.good() && hlen < (1u << 20), "load_npy: {}: truncated or oversized header", path);
+  KILN_CHECK_AS(IOError, f.good() && hlen < (1u << 20),
+                "load_npy: {}: truncated or oversized header", path);
   std::string header(hlen, '\0');
   f.read(header.data(), hlen);
-  KILN_CHECK_AS(IOError, static_cast<uint32_t>(f.gcount()) == hlen, "load_npy: {}: truncated header", path);
+  KILN_CHECK_AS(IOError, static_cast<uint32_t>(f.gcount()) == hlen,
+                "load_npy: {}: truncated header", path);
   auto field = [&](const std::string& key) -> std::string {
     size_t p = header.find("'" + key + "'");
     KILN_CHECK_AS(IOError, p != std::string::npos, "load_npy: {}: header lacks '{}'", path, key);
@@ -121,17 +137,25 @@ Array load_npy(const std::string& path) {
   KILN_CHECK_AS(IOError, q2 != std::string::npos, "load_npy: {}: malformed descr", path);
   descr = descr.substr(q1 + 1, q2 - q1 - 1);
   DType t;
-  if (descr == "<f4") t = kFloat32;
-  else if (descr == "<f8") t = kFloat64;
-  else if (descr == "<i8") t = kInt64;
-  else if (descr == "<i4") t = kInt32;
-  else if (descr == "|u1") t = kUInt8;
-  else if (descr == "|b1") t = kBool;
-  else throw IOError(fmt::format("load_npy: {}: unsupported dtype '{}'", path, descr));
+  if (descr == "<f4")
+    t = kFloat32;
+  else if (descr == "<f8")
+    t = kFloat64;
+  else if (descr == "<i8")
+    t = kInt64;
+  else if (descr == "<i4")
+    t = kInt32;
+  else if (descr == "|u1")
+    t = kUInt8;
+  else if (descr == "|b1")
+    t = kBool;
+  else
+    throw IOError(fmt::format("load_npy: {}: unsupported dtype '{}'", path, descr));
   bool fortran = field("fortran_order").find("True") < field("fortran_order").find('}');
   std::string sh = field("shape");
   size_t l = sh.find('('), r = sh.find(')');
-  KILN_CHECK_AS(IOError, l != std::string::npos && r != std::string::npos && l < r, "load_npy: {}: malformed shape", path);
+  KILN_CHECK_AS(IOError, l != std::string::npos && r != std::string::npos && l < r,
+                "load_npy: {}: malformed shape", path);
   Shape shape;
   std::stringstream ss(sh.substr(l + 1, r - l - 1));
   std::string tok;
@@ -144,12 +168,14 @@ Array load_npy(const std::string& path) {
     } catch (...) {
       throw IOError(fmt::format("load_npy: {}: malformed shape entry '{}'", path, tok));
     }
-    KILN_CHECK_AS(IOError, v >= 0 && v < (int64_t{1} << 40), "load_npy: {}: invalid dim {}", path, v);
+    KILN_CHECK_AS(IOError, v >= 0 && v < (int64_t{1} << 40), "load_npy: {}: invalid dim {}", path,
+                  v);
     shape.push_back(v);
   }
   int64_t numel = 1;
   for (int64_t d : shape) {
-    KILN_CHECK_AS(IOError, d == 0 || numel <= (int64_t{1} << 40) / d, "load_npy: {}: shape too large", path);
+    KILN_CHECK_AS(IOError, d == 0 || numel <= (int64_t{1} << 40) / d,
+                  "load_npy: {}: shape too large", path);
     numel *= d;
   }
   Shape storage_shape = shape;
@@ -159,9 +185,11 @@ Array load_npy(const std::string& path) {
   f.seekg(0, std::ios::end);
   auto end = f.tellg();
   f.seekg(pos);
-  KILN_CHECK_AS(IOError, end - pos >= static_cast<std::streamoff>(numel * static_cast<int64_t>(dtype_size(t))),
-                "load_npy: {}: truncated data ({} bytes, {} needed)", path, static_cast<int64_t>(end - pos),
-                numel * static_cast<int64_t>(dtype_size(t)));
+  KILN_CHECK_AS(
+      IOError,
+      end - pos >= static_cast<std::streamoff>(numel * static_cast<int64_t>(dtype_size(t))),
+      "load_npy: {}: truncated data ({} bytes, {} needed)", path, static_cast<int64_t>(end - pos),
+      numel * static_cast<int64_t>(dtype_size(t)));
   Array a(storage_shape, t);
   f.read(static_cast<char*>(a.raw_data()), static_cast<std::streamsize>(a.nbytes()));
   if (fortran && a.dim() > 1) {

@@ -8,25 +8,29 @@
 
 namespace kiln::kernels {
 
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Array& A, int64_t lda,
-          const Array& B, int64_t ldb, double beta, Array& C, int64_t ldc) {
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Array& A,
+          int64_t lda, const Array& B, int64_t ldb, double beta, Array& C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   C.bump_version();
   if (K == 0) {
-    if (beta == 0) C.zero_();
-    else binary_(BinaryOp::Mul, C, beta);
+    if (beta == 0)
+      C.zero_();
+    else
+      binary_(BinaryOp::Mul, C, beta);
     return;
   }
-  KILN_CHECK_TYPE(A.dtype() == B.dtype() && A.dtype() == C.dtype(), "gemm: dtypes differ: {} {} {}", A.dtype(),
-                  B.dtype(), C.dtype());
+  KILN_CHECK_TYPE(A.dtype() == B.dtype() && A.dtype() == C.dtype(), "gemm: dtypes differ: {} {} {}",
+                  A.dtype(), B.dtype(), C.dtype());
   if (A.dtype() == kFloat32) {
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, static_cast<float>(alpha), static_cast<const float*>(A.raw_data()),
-                lda, static_cast<const float*>(B.raw_data()), ldb, static_cast<float>(beta),
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, static_cast<float>(alpha),
+                static_cast<const float*>(A.raw_data()), lda,
+                static_cast<const float*>(B.raw_data()), ldb, static_cast<float>(beta),
                 static_cast<float*>(C.raw_data()), ldc);
   } else if (A.dtype() == kFloat64) {
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, static_cast<const double*>(A.raw_data()), lda,
-                static_cast<const double*>(B.raw_data()), ldb, beta, static_cast<double*>(C.raw_data()), ldc);
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, static_cast<const double*>(A.raw_data()),
+                lda, static_cast<const double*>(B.raw_data()), ldb, beta,
+                static_cast<double*>(C.raw_data()), ldc);
   } else {
     KILN_CHECK_TYPE(false, "gemm: dtype {} is not supported (float32 or float64)", A.dtype());
   }
@@ -34,8 +38,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 namespace {
 
-// A matrix operand as BLAS sees it: base array (contiguous in its last two dims, possibly transposed)
-// plus the flag and leading dimension.
+// A matrix operand as BLAS sees it: base array (contiguous in its last two dims, possibly
+// transposed) plus the flag and leading dimension.
 struct MatView {
   Array arr;   // (*, r, c) with either row-major or column-major last two dims
   bool trans;  // true if the stored layout is the transpose of the logical one
@@ -47,8 +51,10 @@ MatView as_blas(const Array& x) {
   int64_t d = x.dim();
   int64_t r = x.shape()[d - 2], c = x.shape()[d - 1];
   int64_t sr = x.strides()[d - 2], sc = x.strides()[d - 1];
-  if ((sc == 1 || c == 1) && sr >= std::max<int64_t>(c, 1)) return {x, false, std::max<int64_t>(sr, 1)};
-  if ((sr == 1 || r == 1) && sc >= std::max<int64_t>(r, 1)) return {x, true, std::max<int64_t>(sc, 1)};
+  if ((sc == 1 || c == 1) && sr >= std::max<int64_t>(c, 1))
+    return {x, false, std::max<int64_t>(sr, 1)};
+  if ((sr == 1 || r == 1) && sc >= std::max<int64_t>(r, 1))
+    return {x, true, std::max<int64_t>(sc, 1)};
   Array cx = x.contiguous();
   return {cx, false, std::max<int64_t>(c, 1)};
 }
@@ -56,11 +62,14 @@ MatView as_blas(const Array& x) {
 }  // namespace
 
 Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
-  KILN_CHECK_SHAPE(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: both operands need at least 1 dim, got lhs {} and rhs {}",
-                   a_in.shape(), b_in.shape());
-  KILN_CHECK_TYPE(a_in.dtype() == b_in.dtype(), "matmul: dtypes differ: lhs {} vs rhs {} (cast one first)",
-                  a_in.dtype(), b_in.dtype());
-  KILN_CHECK_TYPE(is_floating(a_in.dtype()), "matmul: dtype {} is not supported (float32 or float64)", a_in.dtype());
+  KILN_CHECK_SHAPE(a_in.dim() >= 1 && b_in.dim() >= 1,
+                   "matmul: both operands need at least 1 dim, got lhs {} and rhs {}", a_in.shape(),
+                   b_in.shape());
+  KILN_CHECK_TYPE(a_in.dtype() == b_in.dtype(),
+                  "matmul: dtypes differ: lhs {} vs rhs {} (cast one first)", a_in.dtype(),
+                  b_in.dtype());
+  KILN_CHECK_TYPE(is_floating(a_in.dtype()),
+                  "matmul: dtype {} is not supported (float32 or float64)", a_in.dtype());
   Array a = a_in, b = b_in;
   bool squeeze_a = false, squeeze_b = false;
   if (a.dim() == 1) {
@@ -75,7 +84,8 @@ Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
   if (trans_b) b = b.transpose(-1, -2);
   int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
   int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
-  KILN_CHECK_SHAPE(K == K2, "matmul: inner dimensions differ: lhs {} vs rhs {} (lhs[-1] must equal rhs[-2])",
+  KILN_CHECK_SHAPE(K == K2,
+                   "matmul: inner dimensions differ: lhs {} vs rhs {} (lhs[-1] must equal rhs[-2])",
                    a_in.shape(), b_in.shape());
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(ba, bb, "matmul");
@@ -93,8 +103,10 @@ Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
     gemm(false, B.trans, nb * M, N, K, 1.0, a2, K, B.arr, B.ld, 0.0, o2, N);
   } else {
     Shape ea = batch, eb = batch;
-    ea.push_back(M); ea.push_back(K);
-    eb.push_back(K); eb.push_back(N);
+    ea.push_back(M);
+    ea.push_back(K);
+    eb.push_back(K);
+    eb.push_back(N);
     Array ax = a.expand(ea), bx = b.expand(eb);
     for (int64_t i = 0; i < nb; ++i) {
       // Index the i-th batch entry of each operand.
@@ -118,7 +130,8 @@ Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
 
 Array matmul_reference(const Array& a_in, const Array& b_in) {
   KILN_CHECK_SHAPE(a_in.dim() == 2 && b_in.dim() == 2 && a_in.size(1) == b_in.size(0),
-                   "matmul_reference: needs (M, K) x (K, N), got {} and {}", a_in.shape(), b_in.shape());
+                   "matmul_reference: needs (M, K) x (K, N), got {} and {}", a_in.shape(),
+                   b_in.shape());
   Array a = a_in.to(kFloat64).contiguous(), b = b_in.to(kFloat64).contiguous();
   int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   Array out({M, N}, kFloat64);

@@ -15,8 +15,8 @@ namespace kiln::detail {
 /// Operand layouts over a common (broadcast) shape, in bytes.
 template <size_t N>
 struct LoopPlan {
-  Shape shape;                          // collapsed shape, innermost last (at least 1 dim)
-  std::array<char*, N> base;            // first element of each operand
+  Shape shape;                                  // collapsed shape, innermost last (at least 1 dim)
+  std::array<char*, N> base;                    // first element of each operand
   std::array<std::vector<int64_t>, N> strides;  // byte strides per collapsed dim
 };
 
@@ -32,7 +32,8 @@ LoopPlan<N> make_plan(const Shape& shape, const std::array<const Array*, N>& arr
     st[i].assign(nd, 0);
     size_t off = nd - a.shape().size();
     for (size_t d = 0; d < a.shape().size(); ++d)
-      st[i][off + d] = a.shape()[d] == 1 && shape[off + d] != 1 ? 0 : a.strides()[d] * int64_t(a.itemsize());
+      st[i][off + d] =
+          a.shape()[d] == 1 && shape[off + d] != 1 ? 0 : a.strides()[d] * int64_t(a.itemsize());
   }
   // Collapse dim d into d+1 when, for every operand, stride[d] == stride[d+1] * size[d+1].
   Shape cs;
@@ -61,8 +62,9 @@ LoopPlan<N> make_plan(const Shape& shape, const std::array<const Array*, N>& arr
   return p;
 }
 
-/// Calls inner(ptrs, inner_strides, n) for every innermost row of the plan, rows split across threads
-/// when the plan has more than `grain` elements. `ptrs` point at the row's first element per operand.
+/// Calls inner(ptrs, inner_strides, n) for every innermost row of the plan, rows split across
+/// threads when the plan has more than `grain` elements. `ptrs` point at the row's first element
+/// per operand.
 template <size_t N, typename Inner>
 void run_plan(const LoopPlan<N>& p, Inner&& inner, int64_t grain = kGrainSize) {
   const int64_t nd = static_cast<int64_t>(p.shape.size());
