@@ -518,37 +518,48 @@ Array one_hot(const Array& ids, int64_t num_classes) {
 
 // ---------------------------------------------------------------- sorting
 
-ValuesIndices sort(const Array& x, int64_t dim, bool descending) {
-  if (x.dim() == 0) return {x.clone(), zeros({}, kInt64)};
-  dim = wrap_dim(dim, x.dim(), "sort");
+namespace {
+// The first k entries of every row along `dim` in order (descending: largest first), ties broken
+// by the lower original index — a total order, so the result is the stable sort's and the k chosen
+// are unique. k == size(dim) is a full sort.
+ValuesIndices first_k_sorted(const Array& x, int64_t k, int64_t dim, bool descending) {
   Rows rows = rows_along(x, dim);
   const int64_t O = rows.O, R = rows.R;
-  Array vals({O, R}, x.dtype()), inds({O, R}, kInt64);
+  Array vals({O, k}, x.dtype()), inds({O, k}, kInt64);
   KILN_DISPATCH_ALL(x.dtype(), "sort", [&] {
     const scalar_t* xp = rows.data.data<scalar_t>();
     scalar_t* vp = vals.data<scalar_t>();
     int64_t* ip = inds.data<int64_t>();
+    const auto before = [descending](const auto& a, const auto& b) {
+      if (sorts_before(a.first, b.first, descending)) return true;
+      if (sorts_before(b.first, a.first, descending)) return false;
+      return a.second < b.second;
+    };
     parallel_for(0, O, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(R, 1)),
                  [&](int64_t o0, int64_t o1) {
                    std::vector<std::pair<scalar_t, int64_t>> buf(static_cast<size_t>(R));
                    for (int64_t o = o0; o < o1; ++o) {
                      const scalar_t* row = xp + o * R;
                      for (int64_t r = 0; r < R; ++r) buf[r] = {row[r], r};
-                     // Ties fall back to the original index: a total order, so std::sort gives the
-                     // stable result.
-                     std::sort(buf.begin(), buf.end(), [descending](const auto& a, const auto& b) {
-                       if (sorts_before(a.first, b.first, descending)) return true;
-                       if (sorts_before(b.first, a.first, descending)) return false;
-                       return a.second < b.second;
-                     });
-                     for (int64_t r = 0; r < R; ++r) {
-                       vp[o * R + r] = buf[r].first;
-                       ip[o * R + r] = buf[r].second;
+                     if (k == R)
+                       std::sort(buf.begin(), buf.end(), before);
+                     else
+                       std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), before);
+                     for (int64_t r = 0; r < k; ++r) {
+                       vp[o * k + r] = buf[r].first;
+                       ip[o * k + r] = buf[r].second;
                      }
                    }
                  });
   });
-  return {unrows(vals, x, rows.perm, dim, R), unrows(inds, x, rows.perm, dim, R)};
+  return {unrows(vals, x, rows.perm, dim, k), unrows(inds, x, rows.perm, dim, k)};
+}
+}  // namespace
+
+ValuesIndices sort(const Array& x, int64_t dim, bool descending) {
+  if (x.dim() == 0) return {x.clone(), zeros({}, kInt64)};
+  dim = wrap_dim(dim, x.dim(), "sort");
+  return first_k_sorted(x, x.size(dim), dim, descending);
 }
 
 ValuesIndices topk(const Array& x, int64_t k, int64_t dim, bool largest) {
@@ -562,35 +573,7 @@ ValuesIndices topk(const Array& x, int64_t k, int64_t dim, bool largest) {
   KILN_CHECK_SHAPE(k >= 0 && k <= n,
                    "topk: k {} out of range for dim {} of size {} in {} (k must be in [0, {}])", k,
                    dim, n, x.shape(), n);
-  Rows rows = rows_along(x, dim);
-  const int64_t O = rows.O, R = rows.R;
-  Array vals({O, k}, x.dtype()), inds({O, k}, kInt64);
-  KILN_DISPATCH_ALL(x.dtype(), "topk", [&] {
-    const scalar_t* xp = rows.data.data<scalar_t>();
-    scalar_t* vp = vals.data<scalar_t>();
-    int64_t* ip = inds.data<int64_t>();
-    parallel_for(0, O, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(R, 1)),
-                 [&](int64_t o0, int64_t o1) {
-                   std::vector<std::pair<scalar_t, int64_t>> buf(static_cast<size_t>(R));
-                   for (int64_t o = o0; o < o1; ++o) {
-                     const scalar_t* row = xp + o * R;
-                     for (int64_t r = 0; r < R; ++r) buf[r] = {row[r], r};
-                     // Best first, lower index first among equals: a total order, so the k chosen
-                     // are unique.
-                     std::partial_sort(buf.begin(), buf.begin() + k, buf.end(),
-                                       [largest](const auto& a, const auto& b) {
-                                         if (sorts_before(a.first, b.first, largest)) return true;
-                                         if (sorts_before(b.first, a.first, largest)) return false;
-                                         return a.second < b.second;
-                                       });
-                     for (int64_t r = 0; r < k; ++r) {
-                       vp[o * k + r] = buf[r].first;
-                       ip[o * k + r] = buf[r].second;
-                     }
-                   }
-                 });
-  });
-  return {unrows(vals, x, rows.perm, dim, k), unrows(inds, x, rows.perm, dim, k)};
+  return first_k_sorted(x, k, dim, largest);
 }
 
 // ---------------------------------------------------------------- padding
