@@ -10,10 +10,10 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "kiln/onnx/reader.h"
+#include "kiln/train/json.h"
 #include "ort_runner.h"
 
 namespace kiln::onnx {
@@ -21,211 +21,30 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---------------------------------------------------------------------------------------------
-// A minimal JSON reader for the golden file and for parsing summary_to_json() back.
-// ---------------------------------------------------------------------------------------------
+// summary_to_json() output and the golden file are read with Kiln's JSON parser.
+using json::Value;
 
-struct Json {
-  using Object = std::vector<std::pair<std::string, Json>>;
-  std::variant<std::nullptr_t, bool, int64_t, double, std::string, std::vector<Json>, Object> v;
-
-  bool is_object() const { return std::holds_alternative<Object>(v); }
-  const Object& object() const { return std::get<Object>(v); }
-  const std::vector<Json>& array() const { return std::get<std::vector<Json>>(v); }
-  const std::string& str() const { return std::get<std::string>(v); }
-  int64_t integer() const { return std::get<int64_t>(v); }
-  const Json& operator[](std::string_view key) const {
-    for (const auto& [k, val] : object()) {
-      if (k == key) return val;
-    }
-    throw std::out_of_range("no key " + std::string(key));
-  }
-  const Json& at(size_t i) const { return array().at(i); }
-  bool has(std::string_view key) const {
-    for (const auto& [k, val] : object()) {
-      if (k == key) return true;
-    }
-    return false;
-  }
-};
+Value parse_json(std::string_view s) {
+  return json::parse(s, "summary");
+}
 
 // Equality with object keys in any order (the ops histogram is sorted differently in Python).
-bool operator==(const Json& a, const Json& b) {
+bool same(const Value& a, const Value& b) {
   if (a.is_object() && b.is_object()) {
-    if (a.object().size() != b.object().size()) return false;
-    for (const auto& [k, val] : a.object()) {
-      if (!b.has(k) || !(val == b[k])) return false;
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a.members()) {
+      const Value* w = b.find(k);
+      if (w == nullptr || !same(v, *w)) return false;
     }
     return true;
   }
-  return a.v == b.v;
-}
-
-std::string dump(const Json& j) {
-  struct Visitor {
-    std::string operator()(std::nullptr_t) const { return "null"; }
-    std::string operator()(bool b) const { return b ? "true" : "false"; }
-    std::string operator()(int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return fmt::format("{}", d); }
-    std::string operator()(const std::string& s) const { return "\"" + s + "\""; }
-    std::string operator()(const std::vector<Json>& a) const {
-      std::vector<std::string> parts;
-      for (const auto& x : a) parts.push_back(dump(x));
-      return fmt::format("[{}]", fmt::join(parts, ", "));
-    }
-    std::string operator()(const Json::Object& o) const {
-      std::vector<std::string> parts;
-      for (const auto& [k, x] : o) parts.push_back("\"" + k + "\": " + dump(x));
-      return fmt::format("{{{}}}", fmt::join(parts, ", "));
-    }
-  };
-  return std::visit(Visitor{}, j.v);
-}
-
-class JsonParser {
- public:
-  explicit JsonParser(std::string_view s) : s_(s) {}
-  Json parse() {
-    Json j = value();
-    ws();
-    if (i_ != s_.size()) fail("trailing characters");
-    return j;
+  if (a.is_array() && b.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!same(a.at(i), b.at(i))) return false;
+    return true;
   }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error(fmt::format("JSON: {} at offset {}", what, i_));
-  }
-  void ws() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-  }
-  bool eat(char c) {
-    ws();
-    if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
-    return false;
-  }
-  void expect(char c) {
-    if (!eat(c)) fail(fmt::format("expected '{}'", c));
-  }
-  Json value() {
-    ws();
-    if (i_ >= s_.size()) fail("unexpected end");
-    const char c = s_[i_];
-    if (c == '{') {
-      ++i_;
-      Json::Object o;
-      if (eat('}')) return Json{o};
-      do {
-        ws();
-        std::string k = string();
-        expect(':');
-        o.emplace_back(std::move(k), value());
-      } while (eat(','));
-      expect('}');
-      return Json{o};
-    }
-    if (c == '[') {
-      ++i_;
-      std::vector<Json> a;
-      if (eat(']')) return Json{a};
-      do a.push_back(value());
-      while (eat(','));
-      expect(']');
-      return Json{a};
-    }
-    if (c == '"') return Json{string()};
-    for (auto [word, val] : {std::pair<std::string_view, Json>{"null", Json{nullptr}},
-                             {"true", Json{true}},
-                             {"false", Json{false}}}) {
-      if (s_.substr(i_, word.size()) == word) return i_ += word.size(), val;
-    }
-    const size_t start = i_;
-    while (i_ < s_.size() && std::strchr("+-0123456789.eE", s_[i_])) ++i_;
-    const std::string num(s_.substr(start, i_ - start));
-    if (num.empty()) fail("unexpected character");
-    if (num.find_first_of(".eE") != std::string::npos) return Json{std::stod(num)};
-    return Json{static_cast<int64_t>(std::stoll(num))};
-  }
-  void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-  uint32_t hex4() {
-    if (i_ + 4 > s_.size()) fail("short \\u escape");
-    const uint32_t cp = std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16);
-    i_ += 4;
-    return cp;
-  }
-  std::string string() {
-    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
-    ++i_;
-    std::string out;
-    while (true) {
-      if (i_ >= s_.size()) fail("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) fail("unterminated escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out += e;
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
-            i_ += 2;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default:
-          fail("bad escape");
-      }
-    }
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
-
-Json parse_json(std::string_view s) {
-  return JsonParser(s).parse();
+  return a == b;
 }
 
 std::string read_text(const std::string& path) {
@@ -250,9 +69,10 @@ std::string golden_model_path(const std::string& model) {
 // ---------------------------------------------------------------------------------------------
 
 TEST(OnnxReader, MatchesPythonOnnxOnGoldenModels) {
-  const Json golden = parse_json(read_text(fixture("inspect_golden.json")));
-  ASSERT_EQ(golden["@generated"].str().rfind("by tests/onnx/make_inspect_golden.py", 0), 0u);
-  const auto& models = golden["models"].array();
+  const Value golden = parse_json(read_text(fixture("inspect_golden.json")));
+  ASSERT_EQ(golden.at("@generated").as_string().rfind("by tests/onnx/make_inspect_golden.py", 0),
+            0u);
+  const auto& models = golden.at("models").as_array();
   ASSERT_GE(models.size(), 50u);
   // Every key the generator writes must match what summary_to_json() says.
   const char* keys[] = {"file_bytes",
@@ -268,15 +88,15 @@ TEST(OnnxReader, MatchesPythonOnnxOnGoldenModels) {
                         "parameters",
                         "parameter_bytes",
                         "external_data_files"};
-  for (const Json& expected : models) {
-    const std::string model = expected["model"].str();
+  for (const Value& expected : models) {
+    const std::string model = expected.at("model").as_string();
     SCOPED_TRACE(model);
     const ModelSummary s = inspect_model(golden_model_path(model));
-    const Json actual = parse_json(summary_to_json(s));
+    const Value actual = parse_json(summary_to_json(s));
     for (const char* key : keys) {
-      EXPECT_TRUE(actual[key] == expected[key])
-          << model << ": " << key << "\n  kiln:   " << dump(actual[key])
-          << "\n  python: " << dump(expected[key])
+      EXPECT_TRUE(same(actual.at(key), expected.at(key)))
+          << model << ": " << key << "\n  kiln:   " << actual.at(key).dump()
+          << "\n  python: " << expected.at(key).dump()
           << "\n(if libonnx-testdata changed, rerun /usr/bin/python3 "
              "tests/onnx/make_inspect_golden.py)";
     }
@@ -319,12 +139,12 @@ TEST(OnnxReader, ShowsSymbolicDimsByName) {
   EXPECT_EQ(s.metadata_props.size(), 1u);
   EXPECT_FALSE(s.uses_external_data());
 
-  const Json j = parse_json(summary_to_json(s));
-  EXPECT_EQ(dump(j["inputs"]), R"([{"name": "x", "type": "float32", "shape": ["batch", 8]}])");
-  EXPECT_EQ(dump(j["outputs"].at(1)["shape"]), R"(["batch", null])");
-  EXPECT_EQ(dump(j["ops"]), R"({"Gemm": 2, "Relu": 1, "Softmax": 1})");
-  EXPECT_EQ(j["opset_import"].array().size(), 1u);
-  EXPECT_EQ(j["opset_import"].at(0)["version"].integer(), 17);
+  const Value j = parse_json(summary_to_json(s));
+  EXPECT_EQ(j.at("inputs").dump(), R"([{"name":"x","type":"float32","shape":["batch",8]}])");
+  EXPECT_EQ(j.at("outputs").at(1).at("shape").dump(), R"(["batch",null])");
+  EXPECT_EQ(j.at("ops").dump(), R"({"Gemm":2,"Relu":1,"Softmax":1})");
+  EXPECT_EQ(j.at("opset_import").as_array().size(), 1u);
+  EXPECT_EQ(j.at("opset_import").at(0).at("version").as_int(), 17);
 }
 
 TEST(OnnxReader, ListsExternalDataWithoutReadingIt) {
@@ -352,8 +172,8 @@ TEST(OnnxReader, LeavesInitializersOutOfOldModelsInputs) {
 TEST(OnnxReader, CountsOpsInsideSubgraphs) {
   const ModelSummary s = inspect_model(test::onnx_testdata_dir() + "/node/test_if/model.onnx");
   std::map<std::string, int64_t> ops(s.ops.begin(), s.ops.end());
-  EXPECT_EQ(ops["If"], 1);
-  EXPECT_EQ(ops["Constant"], 2);  // one in each branch
+  EXPECT_EQ(ops.at("If"), 1);
+  EXPECT_EQ(ops.at("Constant"), 2);  // one in each branch
   EXPECT_EQ(s.node_count, 3);
 }
 
@@ -380,9 +200,9 @@ TEST(OnnxReader, CheckerAcceptsGoodAndReportsBadModels) {
 
   const ModelSummary s = inspect_model(fixture("invalid_graph.onnx"));
   EXPECT_NE(format_summary(s, &bad).find("checker        FAILED: "), std::string::npos);
-  const Json j = parse_json(summary_to_json(s, &bad));
-  EXPECT_EQ(std::get<bool>(j["check"]["ok"].v), false);
-  EXPECT_EQ(j["check"]["message"].str(), bad.message);
+  const Value j = parse_json(summary_to_json(s, &bad));
+  EXPECT_EQ(j.at("check").at("ok").as_bool(), false);
+  EXPECT_EQ(j.at("check").at("message").as_string(), bad.message);
 }
 
 TEST(OnnxReader, TextSummaryListsEverything) {
@@ -416,19 +236,24 @@ TEST(OnnxReader, JsonEscapesAndRoundTripsAnyName) {
   const std::string name = "q\"b\\s\n\t\x01 é 漢 😀";
   const std::string json = summary_to_json(summary_with_name(name));
   EXPECT_EQ(json.find('\n'), std::string::npos) << "one line";
-  const Json j = parse_json(json);
-  EXPECT_EQ(j["inputs"].at(0)["name"].str(), name);
-  EXPECT_EQ(dump(j["inputs"].at(0)["shape"]), "[\"" + name + "\", 3, null]");
-  EXPECT_EQ(j["ops"][name].integer(), 1);
-  EXPECT_EQ(j["metadata"][name].str(), name);
+  const Value j = parse_json(json);
+  EXPECT_EQ(j.at("inputs").at(0).at("name").as_string(), name);
+  const Value& shape = j.at("inputs").at(0).at("shape");
+  ASSERT_EQ(shape.size(), 3u);
+  EXPECT_EQ(shape.at(0).as_string(), name);
+  EXPECT_EQ(shape.at(1).as_int(), 3);
+  EXPECT_TRUE(shape.at(2).is_null());
+  EXPECT_EQ(j.at("ops").at(name).as_int(), 1);
+  EXPECT_EQ(j.at("metadata").at(name).as_string(), name);
 }
 
 TEST(OnnxReader, JsonReplacesInvalidUtf8) {
   // Lone continuation byte, truncated 3-byte sequence, overlong '/', a UTF-16 surrogate.
   const std::string bad = std::string("a\x80") + "b\xE6\xBC" + "c\xC0\xAF" + "d\xED\xA0\x80";
-  const Json j = parse_json(summary_to_json(summary_with_name(bad)));
+  const Value j = parse_json(summary_to_json(summary_with_name(bad)));
   const std::string r = "\xEF\xBF\xBD";  // U+FFFD
-  EXPECT_EQ(j["inputs"].at(0)["name"].str(), "a" + r + "b" + r + r + "c" + r + r + "d" + r + r + r);
+  EXPECT_EQ(j.at("inputs").at(0).at("name").as_string(),
+            "a" + r + "b" + r + r + "c" + r + r + "d" + r + r + r);
 }
 
 TEST(OnnxReader, TextEscapesControlBytes) {
