@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "kiln/kiln.h"
 #include "kiln/optim/adam.h"
 #include "kiln/text/nasbert.h"
@@ -43,18 +44,8 @@ constexpr int64_t kVocab = 8192, kPad = 1, kHidden = 256, kLayers = 4, kHeads = 
 constexpr double kDropout = 0.1, kLr = 1e-4;
 constexpr int64_t kTrainB = 16, kT = 128;
 
-// 2 threads; KILN_BENCH_THREADS overrides it (1 on a loaded machine, where LibTorch's OpenMP
-// workers spin against other processes and its 2-thread wall time stops meaning anything).
-int bench_threads() {
-  const char* env = std::getenv("KILN_BENCH_THREADS");
-  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
-}
-void set_threads() {
-  set_num_threads(bench_threads());
-#ifdef KILN_WITH_TORCH
-  at::set_num_threads(bench_threads());
-#endif
-}
+using kiln_bench::bench_threads;
+using kiln_bench::set_threads;
 
 double peak_rss_mb() {
   rusage u{};

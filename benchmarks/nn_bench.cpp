@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/nn_kernels.h"
@@ -31,18 +32,8 @@ constexpr int64_t kR = 4096, kD = 1024;  // rows × row length
 constexpr int64_t kB = 8, kH = 12, kT = 128,
                   kHeadDim = 64;  // attention: BERT-base heads, 128 tokens
 
-// 2 threads, as the other benchmarks; KILN_BENCH_THREADS overrides it (e.g. 1 on a loaded machine,
-// where the CPU-time table is the steadier comparison).
-int bench_threads() {
-  const char* env = std::getenv("KILN_BENCH_THREADS");
-  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
-}
-void set_threads() {
-  set_num_threads(bench_threads());
-#ifdef KILN_WITH_TORCH
-  at::set_num_threads(bench_threads());
-#endif
-}
+using kiln_bench::bench_threads;
+using kiln_bench::set_threads;
 void rows_per_second(benchmark::State& st, int64_t rows) {
   st.counters["rows/s"] =
       benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <cstdlib>
 
+#include "bench_common.h"
 #include "kiln/kiln.h"
 #include "kiln/nn/nn.h"
 #include "kiln/optim/adam.h"
@@ -31,18 +32,8 @@ using namespace kiln;
 
 namespace {
 
-// 2 threads; KILN_BENCH_THREADS overrides it (1 on a loaded machine, where LibTorch's OpenMP
-// workers spin against other processes and its 2-thread wall time stops meaning anything).
-int bench_threads() {
-  const char* env = std::getenv("KILN_BENCH_THREADS");
-  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
-}
-void set_threads() {
-  set_num_threads(bench_threads());
-#ifdef KILN_WITH_TORCH
-  at::set_num_threads(bench_threads());
-#endif
-}
+using kiln_bench::bench_threads;
+using kiln_bench::set_threads;
 
 void report_rss(benchmark::State& st) {
   rusage u{};

@@ -8,7 +8,8 @@ bash scripts/install_deps.sh
 jobs=$(nproc)
 
 echo "== Release build (-Werror)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_WITH_TORCH=OFF >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_WITH_TORCH=OFF \
+  -DKILN_BUILD_BENCHMARKS=ON -DKILN_BUILD_EXAMPLES=ON >/dev/null
 cmake --build build -j "$jobs"
 echo "== Tests, 2 threads"
 KILN_NUM_THREADS=2 ctest --test-dir build --output-on-failure -j 1
