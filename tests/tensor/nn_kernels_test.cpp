@@ -259,6 +259,45 @@ TEST(NnDropout, InvertedMaskIsReproducible) {
   expect_identical(dropout(v, 0.5, 4, 8), dropout(v.contiguous(), 0.5, 4, 8), "view vs copy");
 }
 
+// The vectorised kernel against its scalar definition, element by element, across a run boundary
+// of the counter's high word (offset 2³² − 1000), for float32 and float64 and several p.
+TEST(NnDropout, KernelMatchesScalarKeepRuleAcrossCounterRuns) {
+  const uint64_t offset = (uint64_t{1} << 32) - 1000;
+  for (DType dt : {kFloat32, kFloat64})
+    for (double p : {0.1, 0.5, 0.9}) {
+      SCOPED_TRACE(fmt::format("{} p={}", dt, p));
+      Array x = randn_seeded({3000}, 5).to(dt);
+      Array y = dropout(x, p, 77, offset).to(kFloat64);
+      Array xd = x.to(kFloat64);
+      // The kernel scales in the array's dtype: 1/(1 − p) rounded to float for float32.
+      const double scale = dt == kFloat32 ? static_cast<float>(1.0 / (1.0 - p)) : 1.0 / (1.0 - p);
+      int64_t mismatches = 0;
+      for (int64_t i = 0; i < 3000; ++i) {
+        const bool keep = dropout_keep(77, offset + static_cast<uint64_t>(i), p);
+        const double want = keep ? xd.data<double>()[i] * scale : 0.0;
+        // float32 products round once: well inside 1e-6 relative.
+        if (std::abs(y.data<double>()[i] - want) > 1e-6 * std::abs(want)) ++mismatches;
+      }
+      EXPECT_EQ(mismatches, 0);
+    }
+}
+
+// The keep rule as a random source: the kept fraction for several p, and no dependence between
+// neighbours (the four keep/drop patterns of consecutive pairs at p = 0.5 each near 1/4).
+TEST(NnDropout, KeepRuleIsUnbiasedAndNeighboursAreIndependent) {
+  constexpr int64_t n = 200000;  // binomial standard error of a fraction: <= 0.0011
+  for (double p : {0.1, 0.3, 0.5, 0.9}) {
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; ++i) kept += dropout_keep(3, static_cast<uint64_t>(i), p);
+    EXPECT_NEAR(static_cast<double>(kept) / n, 1.0 - p, 0.005) << "p=" << p;
+  }
+  int64_t pairs[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < n; i += 2)
+    ++pairs[2 * dropout_keep(11, static_cast<uint64_t>(i), 0.5) +
+            dropout_keep(11, static_cast<uint64_t>(i + 1), 0.5)];
+  for (int64_t k : pairs) EXPECT_NEAR(static_cast<double>(k) / (n / 2), 0.25, 0.01);
+}
+
 TEST(NnBatchNorm, StatsMatchReductions) {
   Array x = randn_seeded({6, 5, 4, 3}, 51, 2.0);
   BatchNormStats st = batch_norm_stats(x);
