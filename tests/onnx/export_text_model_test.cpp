@@ -245,5 +245,50 @@ TEST(ExportTextModel, SimilarityScoreMatchesPredictInOrtAndInspectShowsTheInputs
       << json;
 }
 
+// The full-size default architecture, as ML.NET ships it: NAS-BERT 5M (12 layers: separable convs
+// with k 3/5/7 and 3-head attention at hidden 192) over GPT-2's 50,265-id vocabulary, seeded random
+// weights. The raw logits of a right-padded batch from ONNX Runtime against Kiln's masked forward.
+TEST(ExportTextModel, FullSizeNasBert5mLogitsMatchInOrt) {
+  manual_seed(21);
+  text::EncoderConfig cfg = text::EncoderConfig::preset("nasbert-5m", 50265, 1);
+  text::TextClassifier module(cfg, 3);
+  module.eval();
+  const std::string path = export_path("nasbert5m_full");
+  const onnx::ExportInfo info = text::export_text_classifier(module, path, false);
+  EXPECT_GT(info.nodes, 300);
+  expect_checker_passes(path);
+
+  // 3 rows of 40 ids in [2, V), the last 0 / 9 / 23 positions padding.
+  Generator g(5);
+  Tensor ids = randint(2, 50265, {3, 40}, kInt64, &g);
+  std::vector<int64_t> idv = ids.to_vector<int64_t>(), maskv(idv.size(), 1);
+  const int64_t pads[3] = {0, 9, 23};
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t t = 40 - pads[r]; t < 40; ++t) {
+      idv[static_cast<size_t>(r * 40 + t)] = 1;
+      maskv[static_cast<size_t>(r * 40 + t)] = 0;
+    }
+  ids = from_vector(idv, {3, 40});
+  const Tensor mask = from_vector(maskv, {3, 40});
+  auto out = run_in_ort(path, {{"input_ids", to_npy(ids)}, {"attention_mask", to_npy(mask)}});
+  const NpyArray& logits = out.at("logits");
+  EXPECT_EQ(logits.shape, (std::vector<int64_t>{3, 3}));
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = module.forward(ids, mask);
+  }
+  const std::vector<double> w = want.to(kFloat64).to_vector<double>();
+  double scale = 0;
+  for (double v : w) scale = std::max(scale, std::abs(v));
+  const double d = max_abs_diff(as_doubles(logits), w);
+  // 12 fp32 layers summed in another order by ORT: a few ulps of the logits' scale per layer.
+  EXPECT_LE(d, kFp32Tol * std::max(1.0, scale));
+  std::printf(
+      "nasbert-5m full size (3, 40): %lld nodes, max |ORT - Kiln| = %.3g (logits up to %.3g)\n",
+      static_cast<long long>(info.nodes), d, scale);
+  EXPECT_GT(std::abs(w[0] - w[3]) + std::abs(w[3] - w[6]), 1e-4) << "rows should differ";
+}
+
 }  // namespace
 }  // namespace kiln::test
