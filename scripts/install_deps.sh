@@ -8,7 +8,8 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
       libopenblas-dev libtbb-dev libeigen3-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-      libpng-dev libjpeg-dev zlib1g-dev)
+      libpng-dev libjpeg-dev zlib1g-dev
+      fortunes sword-text-kjv sword-text-web)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)
 fi
