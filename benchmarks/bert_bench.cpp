@@ -46,6 +46,9 @@ constexpr int64_t kTrainB = 16, kT = 128;
 
 using kiln_bench::bench_threads;
 using kiln_bench::set_threads;
+#ifdef KILN_WITH_TORCH
+using kiln_bench::set_torch_threads;
+#endif
 
 double peak_rss_mb() {
   rusage u{};
@@ -163,7 +166,7 @@ struct TorchBertImpl : torch::nn::Module {
 TORCH_MODULE(TorchBert);
 
 void W5_train_step_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   torch::manual_seed(0);
   TorchBert model;
   model->train();
@@ -181,7 +184,7 @@ void W5_train_step_torch(benchmark::State& st) {
 }
 
 void infer_torch(benchmark::State& st, int64_t B) {
-  set_threads();
+  set_torch_threads();
   torch::manual_seed(0);
   TorchBert model;
   model->eval();

@@ -6,6 +6,8 @@
 // Legend: B batch, C / K input / output channels, H × W image, L sequence length.
 #include <benchmark/benchmark.h>
 
+#include "bench_common.h"
+
 #include <cstdio>
 #include <map>
 #include <string>
@@ -21,15 +23,12 @@
 namespace {
 
 using namespace kiln;
+using kiln_bench::set_threads;
+#ifdef KILN_WITH_TORCH
+using kiln_bench::set_torch_threads;
+#endif
 
 constexpr int64_t kB = 32, kC = 64, kH = 32, kW = 32, kK = 64;
-
-void set_threads() {
-  set_num_threads(2);
-#ifdef KILN_WITH_TORCH
-  at::set_num_threads(2);
-#endif
-}
 
 // W2 shapes: x (B, C, H, W), w (K, C, 3, 3), b (K).
 struct KilnW2 {
@@ -92,14 +91,14 @@ struct TorchW2 {
 };
 
 void W2_conv2d_forward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   TorchW2 t(false);
   torch::NoGradGuard no_grad;
   for (auto _ : st) benchmark::DoNotOptimize(torch::conv2d(t.x, t.w, t.b, 1, 1));
 }
 
 void W2_conv2d_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   TorchW2 t(true);
   for (auto _ : st) {
     for (auto* p : {&t.x, &t.w, &t.b}) p->mutable_grad() = torch::Tensor();
@@ -109,7 +108,7 @@ void W2_conv2d_forward_backward_torch(benchmark::State& st) {
 }
 
 void SepConv1d_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   torch::manual_seed(2);
   auto x = torch::randn({32, 512, 128}).requires_grad_();
   auto dw = (torch::randn({512, 1, 7}) * 0.3).requires_grad_();

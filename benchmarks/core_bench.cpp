@@ -3,6 +3,8 @@
 // GFLOP/s and GB/s are reported as counters; compare the *_median rows.
 #include <benchmark/benchmark.h>
 
+#include "bench_common.h"
+
 #include <cstring>
 
 #include "kiln/kiln.h"
@@ -13,13 +15,10 @@
 #endif
 
 using namespace kiln;
-
-static void set_threads() {
-  set_num_threads(2);
+using kiln_bench::set_threads;
 #ifdef KILN_WITH_TORCH
-  at::set_num_threads(2);
+using kiln_bench::set_torch_threads;
 #endif
-}
 
 // W1: C = A·B for N×N float32.
 static void W1_sgemm_kiln(benchmark::State& st) {
@@ -42,7 +41,7 @@ BENCHMARK(W1_sgemm_kiln)
 
 #ifdef KILN_WITH_TORCH
 static void W1_sgemm_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   int64_t n = st.range(0);
   torch::manual_seed(1);
   auto a = torch::randn({n, n}), b = torch::randn({n, n});
@@ -97,7 +96,7 @@ BENCHMARK(Elementwise_kiln)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecon
 
 #ifdef KILN_WITH_TORCH
 static void Elementwise_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto a = torch::randn({kElems}), b = torch::randn({kElems});
   int which = static_cast<int>(st.range(0));
   for (auto _ : st) {

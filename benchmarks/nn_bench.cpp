@@ -34,6 +34,9 @@ constexpr int64_t kB = 8, kH = 12, kT = 128,
 
 using kiln_bench::bench_threads;
 using kiln_bench::set_threads;
+#ifdef KILN_WITH_TORCH
+using kiln_bench::set_torch_threads;
+#endif
 void rows_per_second(benchmark::State& st, int64_t rows) {
   st.counters["rows/s"] =
       benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);
@@ -132,13 +135,13 @@ torch::Tensor wrap(const Array& a) {
       .clone();
 }
 void Softmax_forward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x);
   for (auto _ : st) benchmark::DoNotOptimize(torch::softmax(x, -1));
   rows_per_second(st, kR);
 }
 void Softmax_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x).requires_grad_(), dy = wrap(inputs().dy);
   for (auto _ : st) {
     x.mutable_grad() = torch::Tensor();
@@ -148,14 +151,14 @@ void Softmax_forward_backward_torch(benchmark::State& st) {
   rows_per_second(st, kR);
 }
 void LayerNorm_forward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x), w = wrap(inputs().w), b = wrap(inputs().b);
   torch::NoGradGuard ng;
   for (auto _ : st) benchmark::DoNotOptimize(torch::layer_norm(x, {kD}, w, b, 1e-5));
   rows_per_second(st, kR);
 }
 void LayerNorm_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x).requires_grad_(), w = wrap(inputs().w).requires_grad_(),
        b = wrap(inputs().b).requires_grad_(), dy = wrap(inputs().dy);
   for (auto _ : st) {
@@ -166,13 +169,13 @@ void LayerNorm_forward_backward_torch(benchmark::State& st) {
   rows_per_second(st, kR);
 }
 void CrossEntropy_forward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x), t = wrap(inputs().target);
   for (auto _ : st) benchmark::DoNotOptimize(torch::nn::functional::cross_entropy(x, t));
   rows_per_second(st, kR);
 }
 void CrossEntropy_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   auto x = wrap(inputs().x).requires_grad_(), t = wrap(inputs().target);
   for (auto _ : st) {
     x.mutable_grad() = torch::Tensor();
@@ -184,7 +187,7 @@ void CrossEntropy_forward_backward_torch(benchmark::State& st) {
 // LibTorch 1.13 has no fused attention on CPU: the same math as its Python reference
 // implementation.
 void Attention_forward_backward_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   const Inputs& in = inputs();
   auto q = wrap(in.q).requires_grad_(), k = wrap(in.k).requires_grad_(),
        v = wrap(in.v).requires_grad_();

@@ -34,6 +34,9 @@ namespace {
 
 using kiln_bench::bench_threads;
 using kiln_bench::set_threads;
+#ifdef KILN_WITH_TORCH
+using kiln_bench::set_torch_threads;
+#endif
 
 void report_rss(benchmark::State& st) {
   rusage u{};
@@ -86,7 +89,7 @@ BENCHMARK(W3_mlp_step_kiln_nn)->Unit(benchmark::kMillisecond)->UseRealTime()->Mi
 
 #ifdef KILN_WITH_TORCH
 void W3_mlp_step_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   torch::manual_seed(0);
   auto x = torch::randn({128, 784});
   auto y = torch::randint(0, 10, {128}, torch::kLong);
@@ -171,7 +174,7 @@ struct LeNetImpl : torch::nn::Module {
 };
 
 void W4_lenet_step_torch(benchmark::State& st) {
-  set_threads();
+  set_torch_threads();
   torch::manual_seed(0);
   auto x = torch::randn({64, 1, 28, 28});
   auto y = torch::randint(0, 10, {64}, torch::kLong);

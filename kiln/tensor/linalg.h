@@ -7,7 +7,8 @@
 namespace kiln::kernels {
 
 /// C = alpha · op(A) · op(B) + beta · C for row-major float32/float64 buffers (BLAS semantics).
-/// op(A) is (M, K), op(B) is (K, N), C is (M, N). Never call from inside a parallel_for body.
+/// op(A) is (M, K), op(B) is (K, N), C is (M, N). Large products are split into one panel of C per
+/// thread (OpenBLAS itself runs single-threaded); safe to call from inside a parallel_for body.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Array& A,
           int64_t lda, const Array& B, int64_t ldb, double beta, Array& C, int64_t ldc);
 

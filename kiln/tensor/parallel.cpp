@@ -42,7 +42,10 @@ void apply(ThreadState& s, int n) {
   s.n = n;
   s.control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                     static_cast<size_t>(n));
-  openblas_set_num_threads(n);
+  // OpenBLAS stays single-threaded: kernels::gemm splits its work over oneTBB's workers, so one
+  // pool owns the cores (two pools spinning against each other on 2 cores cost more than BLAS's
+  // own split gains).
+  openblas_set_num_threads(1);
 }
 
 void ensure_init() {

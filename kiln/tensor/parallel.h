@@ -1,6 +1,7 @@
 #pragma once
-// Threading. One setting governs oneTBB and OpenBLAS together. Kernels never call BLAS from inside
-// a parallel_for body, so the two pools are never nested (no oversubscription).
+// Threading. One pool: oneTBB's. OpenBLAS is kept single-threaded and kernels::gemm splits large
+// products over oneTBB's workers, so BLAS may be called from inside a parallel_for body and two
+// thread pools never compete for the cores.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,7 +10,7 @@
 
 namespace kiln {
 
-/// Sets the threads used by Kiln's loops (oneTBB) and by OpenBLAS. n >= 1.
+/// Sets the threads used by Kiln's loops and GEMMs (oneTBB). n >= 1.
 void set_num_threads(int n);
 /// Current thread count (defaults to the hardware concurrency, or KILN_NUM_THREADS if set).
 int get_num_threads();

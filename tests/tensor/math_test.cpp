@@ -156,6 +156,36 @@ TEST(Gemm, AllTransposeCombinationsAndOddSizesMatchReference) {
   }
 }
 
+// Products large enough that kernels::gemm splits C into one panel per thread, along M (first
+// two) or N (last two), with sizes that are not multiples of the 16-wide panels, every transpose
+// combination, and operands that are views into wider buffers (leading dimension > width).
+TEST(Gemm, SplitPanelsMatchReferenceAtOneAndTwoThreads) {
+  Generator g(12);
+  const int saved = get_num_threads();
+  for (auto [M, N, K] : {std::tuple{301, 97, 40}, {1000, 33, 17}, {45, 310, 33}, {37, 2000, 9}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE(fmt::format("M={} N={} K={} ta={} tb={}", M, N, K, ta, tb));
+        // Wider buffers, sliced: lda / ldb exceed the logical widths by 5.
+        Array a_buf = kernels::randn(ta ? Shape{K, M + 5} : Shape{M, K + 5}, 0, 1, kFloat32, &g);
+        Array b_buf = kernels::randn(tb ? Shape{N, K + 5} : Shape{K, N + 5}, 0, 1, kFloat32, &g);
+        Array a = ta ? a_buf.slice(1, 0, M) : a_buf.slice(1, 0, K);
+        Array b = tb ? b_buf.slice(1, 0, K) : b_buf.slice(1, 0, N);
+        set_num_threads(2);
+        Array two = kernels::matmul(a, b, ta, tb);
+        set_num_threads(1);
+        Array one = kernels::matmul(a, b, ta, tb);
+        set_num_threads(saved);
+        Array ref =
+            kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+        // Split (2 threads) and whole (1 thread) products both match the float64 reference. They
+        // are not bitwise equal: elements at a panel's edge go through BLAS's edge micro-kernel.
+        EXPECT_TRUE(all_close(two, ref, {1e-4, 1e-4}));
+        EXPECT_TRUE(all_close(one, ref, {1e-4, 1e-4}));
+      }
+  }
+}
+
 TEST(Gemm, BatchedBroadcastMatchesPyTorch) {
   Array a = golden("core/mm_a.npy"), b = golden("core/mm_b.npy");
   Array out = kernels::matmul(a, b);

@@ -3,15 +3,68 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/ops.h"
+#include "kiln/tensor/parallel.h"
 
 namespace kiln::kernels {
+
+namespace {
+
+// Below this many multiply-adds a GEMM runs on the calling thread: splitting costs more than it
+// saves.
+constexpr int64_t kSplitMacs = int64_t{1} << 18;
+
+template <typename T>
+void blas_gemm(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N, int64_t K, T alpha,
+               const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// OpenBLAS runs single-threaded (parallel.cpp); Kiln splits C into one panel per thread, along
+// the longer of M and N, and each panel is an independent BLAS call on a oneTBB worker. Each panel
+// computes exactly the dot products the whole call would (K is never split), so results do not
+// depend on the thread count.
+template <typename T>
+void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  const int threads = get_num_threads();
+  if (threads == 1 || M * N * K < kSplitMacs || std::max(M, N) < 32) {
+    blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Panels are multiples of 16 rows/columns (the BLAS micro-kernel's width).
+  const bool split_m = M >= N;
+  const int64_t extent = split_m ? M : N;
+  const int64_t parts = std::min<int64_t>(threads, (extent + 15) / 16);
+  const int64_t step = ((extent + parts - 1) / parts + 15) / 16 * 16;
+  parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p * step, e = std::min(extent, b + step);
+      if (b >= e) continue;
+      if (split_m) {
+        const T* a = ta ? A + b : A + b * lda;
+        blas_gemm<T>(TA, TB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+      } else {
+        const T* bp = tb ? B + b * ldb : B + b;
+        blas_gemm<T>(TA, TB, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
+      }
+    }
+  });
+}
+
+}  // namespace
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Array& A,
           int64_t lda, const Array& B, int64_t ldb, double beta, Array& C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   C.bump_version();
   if (K == 0) {
     if (beta == 0)
@@ -23,14 +76,14 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
   KILN_CHECK_TYPE(A.dtype() == B.dtype() && A.dtype() == C.dtype(), "gemm: dtypes differ: {} {} {}",
                   A.dtype(), B.dtype(), C.dtype());
   if (A.dtype() == kFloat32) {
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, static_cast<float>(alpha),
-                static_cast<const float*>(A.raw_data()), lda,
-                static_cast<const float*>(B.raw_data()), ldb, static_cast<float>(beta),
-                static_cast<float*>(C.raw_data()), ldc);
+    split_gemm<float>(ta, tb, M, N, K, static_cast<float>(alpha),
+                      static_cast<const float*>(A.raw_data()), lda,
+                      static_cast<const float*>(B.raw_data()), ldb, static_cast<float>(beta),
+                      static_cast<float*>(C.raw_data()), ldc);
   } else if (A.dtype() == kFloat64) {
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, static_cast<const double*>(A.raw_data()),
-                lda, static_cast<const double*>(B.raw_data()), ldb, beta,
-                static_cast<double*>(C.raw_data()), ldc);
+    split_gemm<double>(ta, tb, M, N, K, alpha, static_cast<const double*>(A.raw_data()), lda,
+                       static_cast<const double*>(B.raw_data()), ldb, beta,
+                       static_cast<double*>(C.raw_data()), ldc);
   } else {
     KILN_CHECK_TYPE(false, "gemm: dtype {} is not supported (float32 or float64)", A.dtype());
   }
@@ -108,20 +161,24 @@ Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
     eb.push_back(K);
     eb.push_back(N);
     Array ax = a.expand(ea), bx = b.expand(eb);
-    for (int64_t i = 0; i < nb; ++i) {
-      // Index the i-th batch entry of each operand.
-      Array ai = ax, bi = bx, oi = out;
-      int64_t rem = i;
-      for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
-        int64_t idx = rem % batch[d];
-        rem /= batch[d];
-        ai = ai.select(d, idx);
-        bi = bi.select(d, idx);
-        oi = oi.select(d, idx);
+    // Batch entries are independent products: one task per entry (attention's many small GEMMs
+    // gain more from this than from splitting each one).
+    parallel_for(0, nb, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        // Index the i-th batch entry of each operand.
+        Array ai = ax, bi = bx, oi = out;
+        int64_t rem = i;
+        for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+          int64_t idx = rem % batch[d];
+          rem /= batch[d];
+          ai = ai.select(d, idx);
+          bi = bi.select(d, idx);
+          oi = oi.select(d, idx);
+        }
+        MatView A = as_blas(ai), B = as_blas(bi);
+        gemm(A.trans, B.trans, M, N, K, 1.0, A.arr, A.ld, B.arr, B.ld, 0.0, oi, N);
       }
-      MatView A = as_blas(ai), B = as_blas(bi);
-      gemm(A.trans, B.trans, M, N, K, 1.0, A.arr, A.ld, B.arr, B.ld, 0.0, oi, N);
-    }
+    });
   }
   if (squeeze_a) out = out.squeeze(-2);
   if (squeeze_b) out = out.squeeze(-1);
