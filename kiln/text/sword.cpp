@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "kiln/tensor/error.h"
+#include "kiln/text/unicode.h"
 
 namespace kiln::text {
 
@@ -107,24 +108,6 @@ size_t skip_element(std::string_view s, size_t pos, std::string_view name) {
   return s.size();
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Decodes the entity at s[pos] == '&' into `out`; returns the index after it. Unknown or
 // malformed entities are kept literally.
 size_t decode_entity(std::string_view s, size_t pos, std::string& out) {
@@ -150,7 +133,7 @@ size_t decode_entity(std::string_view s, size_t pos, std::string& out) {
         std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
     if (ec == std::errc() && end == digits.data() + digits.size() && cp > 0 && cp <= 0x10FFFF &&
         !(cp >= 0xD800 && cp <= 0xDFFF)) {
-      append_utf8(out, cp);
+      append_utf8(out, static_cast<char32_t>(cp));
       return semi + 1;
     }
   }
