@@ -40,9 +40,9 @@ void blas_gemm(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N, int
 }
 
 // OpenBLAS runs single-threaded (parallel.cpp); Kiln splits C into one panel per thread, along
-// the longer of M and N, and each panel is an independent BLAS call on a oneTBB worker. Each panel
-// computes exactly the dot products the whole call would (K is never split), so results do not
-// depend on the thread count.
+// the longer of M and N, and each panel is an independent BLAS call on a oneTBB worker. K is never
+// split, but results are not bitwise equal across thread counts: elements at a panel's edge go
+// through BLAS's edge micro-kernel (Gemm.SplitPanelsMatchReferenceAtOneAndTwoThreads).
 template <typename T>
 void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
