@@ -3,8 +3,13 @@
 // the same binary, and for inference also ONNX Runtime (onnxruntime-node through
 // benchmarks/ort_bench.js) running the file Kiln's own exporter writes for the same model.
 //   W5_train_step_*     batch 16 × 128, cross-entropy, backward, AdamW (lr 1e-4, wd 1e-2).
+//   W5_train_full_kiln  the same step with every row of the last layer computed, as LibTorch's
+//                       model does (Kiln's TextClassifier computes only the first row there, the
+//                       one its head reads: NasBertEncoder::first_token).
+//   W5_train_first_torch  LibTorch's last layer written out by hand for the first row alone.
 //   W5_infer_1x128_*    eval mode, no grad, batch 1 × 128.
-//   W5_infer_32x128_*   eval mode, no grad, batch 32 × 128.
+//   W5_infer_32x128_*   eval mode, no grad, batch 32 × 128. (ORT runs Kiln's exported graph, which
+//                       also computes the first row alone in the last layer; LibTorch's all rows.)
 // Prints the medians of the repetitions and a ratio table at the end:
 //   ./build-bench/benchmarks/bert_bench                 (5 repetitions of >= 0.5 s are built in)
 //   KILN_BENCH_THREADS=1 ./build-bench/benchmarks/bert_bench   (on a loaded machine)
@@ -83,7 +88,10 @@ Tensor kiln_ids(int64_t B, int64_t T, uint64_t seed) {
   return randint(2, kVocab, {B, T}, kInt64, &g);
 }
 
-void W5_train_step_kiln(benchmark::State& st) {
+// full = false: the classifier as users call it (its last layer computes the first row alone, see
+// NasBertEncoder::first_token). full = true: every row of every layer, then the first row, the
+// work LibTorch's model below does.
+void train_kiln(benchmark::State& st, bool full) {
   set_threads();
   auto model = kiln_model();
   model->train();
@@ -91,14 +99,25 @@ void W5_train_step_kiln(benchmark::State& st) {
   const Tensor ids = kiln_ids(kTrainB, kT, 1);  // (B, T)
   Generator g(2);
   const Tensor y = randint(0, kClasses, {kTrainB}, kInt64, &g);  // (B)
+  auto logits = [&] {                                             // (B, 2)
+    if (!full) return model->forward(ids);
+    return model->classifier->forward(
+        model->dropout->forward(select(model->encoder->forward(ids), 1, 0)));
+  };
   for (auto _ : st) {
     opt.zero_grad();
-    Tensor loss = cross_entropy(model->forward(ids), y);  // (B, 2) logits -> scalar
+    Tensor loss = cross_entropy(logits(), y);  // (B, 2) logits -> scalar
     loss.backward();
     opt.step();
     benchmark::DoNotOptimize(loss.item<float>());
   }
   report(st, kTrainB);
+}
+void W5_train_step_kiln(benchmark::State& st) {
+  train_kiln(st, false);
+}
+void W5_train_full_kiln(benchmark::State& st) {
+  train_kiln(st, true);
 }
 
 void infer_kiln(benchmark::State& st, int64_t B) {
@@ -147,14 +166,23 @@ struct TorchBertImpl : torch::nn::Module {
     cls = register_module("cls", torch::nn::Linear(kHidden, kClasses));
   }
   // ids: (B, T) int64  ->  (B, 2) logits. The key padding mask (ids == pad) is passed as Kiln's
-  // encoder derives it, so both do the same masking work.
-  torch::Tensor forward(const torch::Tensor& ids) {
+  // encoder derives it, so both do the same masking work. first_only: the last layer written out
+  // by hand for the first row alone (query = that row), the work Kiln's classifier does.
+  torch::Tensor forward(const torch::Tensor& ids, bool first_only = false) {
     const int64_t T = ids.size(1);
     const torch::Tensor pad_mask = ids.eq(kPad);  // (B, T)
     torch::Tensor h =
         tok->forward(ids) + pos->forward(torch::arange(T, torch::kLong));  // (B, T, C)
     h = drop->forward(norm->forward(h)).transpose(0, 1);                   // (T, B, C)
-    for (auto& layer : layers) h = layer->forward(h, {}, pad_mask);
+    const size_t n = first_only ? layers.size() - 1 : layers.size();
+    for (size_t i = 0; i < n; ++i) h = layers[i]->forward(h, {}, pad_mask);
+    if (first_only) {
+      auto& L = layers.back();
+      torch::Tensor x = h.narrow(0, 0, 1);  // (1, B, C)
+      x = L->norm1(x + L->dropout1(std::get<0>(L->self_attn(x, h, h, pad_mask))));
+      h = L->norm2(
+          x + L->dropout2(L->linear2(L->dropout(torch::nn::functional::gelu(L->linear1(x))))));
+    }
     return cls->forward(drop->forward(h[0]));  // first token (B, C) -> (B, 2)
   }
   torch::nn::Embedding tok{nullptr}, pos{nullptr};
@@ -165,7 +193,7 @@ struct TorchBertImpl : torch::nn::Module {
 };
 TORCH_MODULE(TorchBert);
 
-void W5_train_step_torch(benchmark::State& st) {
+void train_torch(benchmark::State& st, bool first_only) {
   set_torch_threads();
   torch::manual_seed(0);
   TorchBert model;
@@ -175,12 +203,19 @@ void W5_train_step_torch(benchmark::State& st) {
   const torch::Tensor y = torch::randint(0, kClasses, {kTrainB}, torch::kLong);
   for (auto _ : st) {
     opt.zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(ids), y);
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(model->forward(ids, first_only), y);
     loss.backward();
     opt.step();
     benchmark::DoNotOptimize(loss.item<float>());
   }
   report(st, kTrainB);
+}
+void W5_train_step_torch(benchmark::State& st) {
+  train_torch(st, false);
+}
+void W5_train_first_torch(benchmark::State& st) {
+  train_torch(st, true);
 }
 
 void infer_torch(benchmark::State& st, int64_t B) {
@@ -282,10 +317,12 @@ void register_all() {
         ->Repetitions(5);
   };
   reg("W5_train_step_kiln", W5_train_step_kiln);
+  reg("W5_train_full_kiln", W5_train_full_kiln);
   reg("W5_infer_1x128_kiln", W5_infer_1x128_kiln);
   reg("W5_infer_32x128_kiln", W5_infer_32x128_kiln);
 #ifdef KILN_WITH_TORCH
   reg("W5_train_step_torch", W5_train_step_torch);
+  reg("W5_train_first_torch", W5_train_first_torch);
   reg("W5_infer_1x128_torch", W5_infer_1x128_torch);
   reg("W5_infer_32x128_torch", W5_infer_32x128_torch);
 #endif
@@ -321,11 +358,20 @@ int main(int argc, char** argv) {
               "Kiln/ORT");
   struct Row {
     const char* name;
+    const char* kiln;   // benchmark names
+    const char* torch;
     int64_t ort_batch;  // 0: no ORT figure
   };
+  // train_step: each framework's model as written (Kiln's classifier skips the rows its head does
+  // not read; LibTorch's computes them). train_full / train_first: both doing the same work, all
+  // rows or the first row alone in the last layer.
   for (const Row& row :
-       {Row{"W5_train_step", 0}, Row{"W5_infer_1x128", 1}, Row{"W5_infer_32x128", 32}}) {
-    const std::string k = std::string(row.name) + "_kiln", t = std::string(row.name) + "_torch";
+       {Row{"W5_train_step", "W5_train_step_kiln", "W5_train_step_torch", 0},
+        Row{"W5_train_full", "W5_train_full_kiln", "W5_train_step_torch", 0},
+        Row{"W5_train_first", "W5_train_step_kiln", "W5_train_first_torch", 0},
+        Row{"W5_infer_1x128", "W5_infer_1x128_kiln", "W5_infer_1x128_torch", 1},
+        Row{"W5_infer_32x128", "W5_infer_32x128_kiln", "W5_infer_32x128_torch", 32}}) {
+    const std::string k = row.kiln, t = row.torch;
     if (!reporter.median_ms.count(k) && !reporter.median_ms.count(t)) continue;
     const double km = reporter.median_ms.count(k) ? reporter.median_ms[k] : 0;
     const double tm = reporter.median_ms.count(t) ? reporter.median_ms[t] : 0;

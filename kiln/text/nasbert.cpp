@@ -152,6 +152,10 @@ Tensor sep_conv_sublayer(const Tensor& x, const Tensor& keep, const Tensor& dw_w
 
 // ---------------------------------------------------------------- layers
 
+Tensor EncoderLayer::forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) {
+  return narrow(forward(x, pad_mask, keep), 1, 0, 1);
+}
+
 AttentionLayer::AttentionLayer(int64_t hidden, int64_t heads, double p, double eps)
     : EncoderLayer("AttentionLayer") {
   self_attn = register_module(
@@ -165,6 +169,12 @@ AttentionLayer::AttentionLayer(int64_t hidden, int64_t heads, double p, double e
 Tensor AttentionLayer::forward(const Tensor& x, const Tensor& pad_mask, const Tensor&) {
   Tensor a = self_attn->forward(x, x, x, pad_mask);  // (B, T, C)
   return norm->forward(add(x, dropout->forward(a)));
+}
+
+Tensor AttentionLayer::forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor&) {
+  Tensor x0 = narrow(x, 1, 0, 1);                     // (B, 1, C)
+  Tensor a = self_attn->forward(x0, x, x, pad_mask);  // (B, 1, C)
+  return norm->forward(add(x0, dropout->forward(a)));
 }
 
 FeedForwardLayer::FeedForwardLayer(int64_t hidden, int64_t ffn_dim, double p, double eps)
@@ -266,6 +276,22 @@ Tensor NasBertEncoder::forward(const Tensor& ids) {
 
 Tensor NasBertEncoder::forward(const Tensor& ids, const Tensor& attention_mask) {
   if (!attention_mask.defined()) return forward(ids);
+  return forward_with_pad_mask(ids, checked_pad_mask(ids, attention_mask));
+}
+
+Tensor NasBertEncoder::first_token(const Tensor& ids) {
+  check_token_ids(ids, config_, "NasBertEncoder");
+  return squeeze(
+      forward_with_pad_mask(ids, eq(ids, static_cast<double>(config_.padding_id)), true), 1);
+}
+
+Tensor NasBertEncoder::first_token(const Tensor& ids, const Tensor& attention_mask) {
+  if (!attention_mask.defined()) return first_token(ids);
+  return squeeze(forward_with_pad_mask(ids, checked_pad_mask(ids, attention_mask), true), 1);
+}
+
+// (ids == pad) from a Hugging Face attention mask (1 = token, 0 = padding), after checking both.
+Tensor NasBertEncoder::checked_pad_mask(const Tensor& ids, const Tensor& attention_mask) {
   check_token_ids(ids, config_, "NasBertEncoder");
   KILN_CHECK_SHAPE(attention_mask.shape() == ids.shape(),
                    "NasBertEncoder: attention_mask {} must have the shape of the token ids {}",
@@ -276,7 +302,7 @@ Tensor NasBertEncoder::forward(const Tensor& ids, const Tensor& attention_mask) 
                   dtype_name(attention_mask.dtype()));
   const Tensor m =
       attention_mask.dtype() == kInt64 ? attention_mask : attention_mask.to(kInt64);  // (B, T)
-  return forward_with_pad_mask(ids, eq(m, 0.0));
+  return eq(m, 0.0);
 }
 
 Tensor NasBertEncoder::forward(const std::vector<Tensor>& inputs) {
@@ -286,7 +312,8 @@ Tensor NasBertEncoder::forward(const std::vector<Tensor>& inputs) {
   return inputs.size() == 1 ? forward(inputs[0]) : forward(inputs[0], inputs[1]);
 }
 
-Tensor NasBertEncoder::forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask) {
+Tensor NasBertEncoder::forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask,
+                                             bool first_only) {
   const int64_t T = ids.size(1);
   // Positions 0..T-1: the first T rows of the table (a slice, so an ONNX export keeps T dynamic).
   Tensor pos = narrow(position_embedding->weight, 0, 0, T);  // (T, E)
@@ -294,9 +321,22 @@ Tensor NasBertEncoder::forward_with_pad_mask(const Tensor& ids, const Tensor& pa
   h = dropout->forward(embedding_norm->forward(h));
   if (embedding_proj) h = embedding_proj->forward(h);                // (B, T, C)
   Tensor keep = unsqueeze(logical_not(pad_mask), -1).to(h.dtype());  // (B, T, 1)
-  for (const nn::ModulePtr& m : *layers) {
-    h = static_cast<EncoderLayer&>(*m).forward(h, pad_mask, keep);
+  // With first_only, `cut` is the last layer that mixes positions: the layers before it run on
+  // every row, it produces the first row alone, and the position-wise layers after it run on
+  // that row. Without a mixing layer the first row is taken before the layers.
+  const int64_t n = static_cast<int64_t>(layers->size());
+  int64_t cut = first_only ? -1 : n;
+  for (int64_t i = n - 1; first_only && i >= 0; --i)
+    if (!static_cast<EncoderLayer&>(*(*layers)[static_cast<size_t>(i)]).position_wise()) {
+      cut = i;
+      break;
+    }
+  if (cut < 0) h = narrow(h, 1, 0, 1);  // (B, 1, C)
+  for (int64_t i = 0; i < n; ++i) {
+    auto& layer = static_cast<EncoderLayer&>(*(*layers)[static_cast<size_t>(i)]);
+    h = i == cut ? layer.forward_first(h, pad_mask, keep) : layer.forward(h, pad_mask, keep);
   }
+  if (first_only && cut == n) h = narrow(h, 1, 0, 1);
   return h;
 }
 
@@ -318,11 +358,11 @@ TextClassifier::TextClassifier(EncoderConfig config, int64_t num_classes, bool r
 }
 
 Tensor TextClassifier::forward(const Tensor& ids) {
-  return head(encoder->forward(ids));
+  return head(encoder->first_token(ids));
 }
 
 Tensor TextClassifier::forward(const Tensor& ids, const Tensor& attention_mask) {
-  return head(encoder->forward(ids, attention_mask));
+  return head(encoder->first_token(ids, attention_mask));
 }
 
 Tensor TextClassifier::forward(const std::vector<Tensor>& inputs) {
@@ -332,9 +372,8 @@ Tensor TextClassifier::forward(const std::vector<Tensor>& inputs) {
   return inputs.size() == 1 ? forward(inputs[0]) : forward(inputs[0], inputs[1]);
 }
 
-Tensor TextClassifier::head(const Tensor& h) {
-  Tensor first = dropout->forward(select(h, 1, 0));  // (B, C)
-  Tensor out = classifier->forward(first);           // (B, K)
+Tensor TextClassifier::head(const Tensor& first) {
+  Tensor out = classifier->forward(dropout->forward(first));  // (B, K)
   return regression_ ? squeeze(out, 1) : out;        // (B) for regression
 }
 

@@ -109,6 +109,13 @@ class EncoderLayer : public nn::Module {
   explicit EncoderLayer(std::string type_name) : Module(std::move(type_name)) {}
   Tensor forward(const Tensor& x) override { return forward(x, Tensor(), Tensor()); }
   virtual Tensor forward(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) = 0;
+  /// True when each output position depends only on the same input position (F, I), so the layer
+  /// may run on any subset of the rows.
+  virtual bool position_wise() const { return false; }
+  /// The first position's output alone: forward(x, pad_mask, keep) narrowed to position 0,
+  ///   x: (B, T, C)  ->  (B, 1, C).
+  /// The default runs the whole layer and narrows; layers override it to skip the other rows.
+  virtual Tensor forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor& keep);
 };
 
 /// "M": x = LN(x + dropout(MHA(x, x, x, key_padding_mask))).
@@ -118,6 +125,8 @@ class AttentionLayer : public EncoderLayer {
   using EncoderLayer::forward;
   AttentionLayer(int64_t hidden, int64_t heads, double dropout, double eps = 1e-5);
   Tensor forward(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) override;
+  /// The query is position 0 alone; keys and values are every position.
+  Tensor forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) override;
   std::shared_ptr<nn::MultiheadAttention> self_attn;
   std::shared_ptr<nn::Dropout> dropout;
   std::shared_ptr<nn::LayerNorm> norm;
@@ -129,6 +138,7 @@ class FeedForwardLayer : public EncoderLayer {
   using EncoderLayer::forward;
   FeedForwardLayer(int64_t hidden, int64_t ffn_dim, double dropout, double eps = 1e-5);
   Tensor forward(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) override;
+  bool position_wise() const override { return true; }
   std::shared_ptr<nn::Linear> fc1, fc2;
   std::shared_ptr<nn::Dropout> dropout;
   std::shared_ptr<nn::LayerNorm> norm;
@@ -160,6 +170,7 @@ class IdentityLayer : public EncoderLayer {
   using EncoderLayer::forward;
   IdentityLayer() : EncoderLayer("IdentityLayer") {}
   Tensor forward(const Tensor& x, const Tensor&, const Tensor&) override { return x; }
+  bool position_wise() const override { return true; }
 };
 
 /// Builds the layer for one token ("M", "F", "S3", "S5", "S7", "I").
@@ -188,6 +199,13 @@ class NasBertEncoder : public nn::Module {
   /// inputs = {ids (B, T), attention_mask (B, T)}; a one-element list (or an undefined mask)
   /// means forward(ids).
   Tensor forward(const std::vector<Tensor>& inputs) override;
+  /// The first ([CLS]) token's final hidden state, ids (and attention_mask) as above  ->  (B, C).
+  /// Equals select(forward(ids), 1, 0) but skips work no other output needs: layers after the
+  /// last position-mixing one (attention or convolution) run on the first row alone, and when that
+  /// layer is attention it computes the query for the first row alone. For a post-LN BERT of L
+  /// layers that is about 1/(L + 1) less work; a stack ending in a convolution saves nothing.
+  Tensor first_token(const Tensor& ids);
+  Tensor first_token(const Tensor& ids, const Tensor& attention_mask);
   const EncoderConfig& config() const { return config_; }
 
   std::shared_ptr<nn::Embedding> token_embedding, position_embedding;
@@ -198,7 +216,9 @@ class NasBertEncoder : public nn::Module {
 
  private:
   // Embeddings and layers with the padding mask given: pad_mask (B, T) bool, true = pad.
-  Tensor forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask);
+  // first_only: return (B, 1, C), the first position alone (see first_token).
+  Tensor forward_with_pad_mask(const Tensor& ids, const Tensor& pad_mask, bool first_only = false);
+  Tensor checked_pad_mask(const Tensor& ids, const Tensor& attention_mask);
 
   EncoderConfig config_;
 };
@@ -208,6 +228,8 @@ void check_token_ids(const Tensor& ids, const EncoderConfig& config, const char*
 
 /// Encoder -> the first token's hidden state -> dropout -> Linear(C, num_outputs).
 ///   ids: (B, T) int64  ->  (B, K) logits (classification) or (B) scores (regression, K = 1).
+/// The encoder runs through NasBertEncoder::first_token, so the last layers compute only the rows
+/// the head reads; logits and gradients equal those of the full encoder output.
 /// Children: encoder, dropout, classifier. A fresh head has the default Linear init.
 class TextClassifier : public nn::Module {
  public:
@@ -228,7 +250,7 @@ class TextClassifier : public nn::Module {
   std::shared_ptr<nn::Linear> classifier;
 
  private:
-  Tensor head(const Tensor& h);  // (B, T, C) -> (B, K) or (B)
+  Tensor head(const Tensor& first);  // (B, C) -> (B, K) or (B)
   int64_t num_outputs_;
   bool regression_;
 };

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/gradcheck.h"
@@ -171,6 +173,57 @@ TEST(NasBert, AttentionMaskOverloadEqualsThePadIdMask) {
     EXPECT_NE(std::string(e.what()).find("attention_mask"), std::string::npos) << e.what();
   }
   EXPECT_THROW(clf.forward(ids, mask.to(kFloat32)), TypeError);
+}
+
+// The classifier computes only the first row in its last layers (NasBertEncoder::first_token).
+// Its logits and every parameter gradient must equal those of the full encoder output's first
+// row, for stacks ending in attention + FFN, attention alone, a convolution (nothing to skip) and
+// no mixing layer at all. Float32, and the two paths run GEMMs of different row counts, so sums
+// may round differently: a tolerance of a few ulps of the O(1) values.
+TEST(NasBert, FirstTokenPathEqualsTheFullEncoderRow) {
+  for (const char* layers : {"M F | M F", "S3 M", "M S5", "F I", "S3 M F I"}) {
+    SCOPED_TRACE(layers);
+    EncoderConfig c = tiny_config(100, /*pad=*/1);
+    c.layers = layers;
+    c.dropout = 0.0;  // train mode (the graph that trains), without random masks
+    TextClassifier clf(c, 3);
+    const Tensor ids = ids_tensor({0, 11, 42, 17, 2, 1, 1, 0, 5, 6, 7, 8, 9, 2}, 2);  // row 0 pads
+    const Tensor w = from_vector(std::vector<float>{0.3f, -1.2f, 0.7f, 2.0f, 0.1f, -0.4f}, {2, 3});
+    auto grads = [&](const Tensor& logits) {
+      clf.zero_grad();
+      sum(mul(logits, w)).backward();
+      std::map<std::string, std::vector<float>> g;
+      for (const auto& [name, p] : clf.named_parameters())
+        if (p.grad().defined()) g[name] = p.grad().to_vector<float>();
+      return g;
+    };
+    const Tensor fast = clf.forward(ids);  // (2, 3)
+    const Tensor full = clf.classifier->forward(
+        clf.dropout->forward(select(clf.encoder->forward(ids), 1, 0)));
+    const std::vector<float> lf = fast.to_vector<float>(), ll = full.to_vector<float>();
+    ASSERT_EQ(lf.size(), ll.size());
+    for (size_t i = 0; i < lf.size(); ++i) EXPECT_NEAR(lf[i], ll[i], 1e-5f) << "logit " << i;
+    const auto gf = grads(fast), gl = grads(full);
+    ASSERT_EQ(gf.size(), gl.size());
+    for (const auto& [name, a] : gl) {
+      ASSERT_TRUE(gf.count(name)) << name;
+      const std::vector<float>& b = gf.at(name);
+      ASSERT_EQ(a.size(), b.size()) << name;
+      float scale = 1e-3f;
+      for (float v : a) scale = std::max(scale, std::abs(v));
+      for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-5f * scale) << name << " element " << i;
+    }
+  }
+  // The encoder's own entry point: first_token(ids) == forward(ids)[:, 0].
+  TextClassifier clf(tiny_config(), 2);
+  clf.eval();
+  NoGradGuard no_grad;
+  const Tensor ids = ids_tensor({0, 11, 42, 17, 2, 1, 0, 5, 6, 7, 8, 2}, 2);
+  const std::vector<float> a = clf.encoder->first_token(ids).to_vector<float>();
+  const std::vector<float> b = select(clf.encoder->forward(ids), 1, 0).contiguous().to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5f);
 }
 
 TEST(NasBert, SepConvSublayerGradMatchesFiniteDifference) {
