@@ -99,7 +99,7 @@ void train_kiln(benchmark::State& st, bool full) {
   const Tensor ids = kiln_ids(kTrainB, kT, 1);  // (B, T)
   Generator g(2);
   const Tensor y = randint(0, kClasses, {kTrainB}, kInt64, &g);  // (B)
-  auto logits = [&] {                                             // (B, 2)
+  auto logits = [&] {                                            // (B, 2)
     if (!full) return model->forward(ids);
     return model->classifier->forward(
         model->dropout->forward(select(model->encoder->forward(ids), 1, 0)));
@@ -180,8 +180,8 @@ struct TorchBertImpl : torch::nn::Module {
       auto& L = layers.back();
       torch::Tensor x = h.narrow(0, 0, 1);  // (1, B, C)
       x = L->norm1(x + L->dropout1(std::get<0>(L->self_attn(x, h, h, pad_mask))));
-      h = L->norm2(
-          x + L->dropout2(L->linear2(L->dropout(torch::nn::functional::gelu(L->linear1(x))))));
+      h = L->norm2(x +
+                   L->dropout2(L->linear2(L->dropout(torch::nn::functional::gelu(L->linear1(x))))));
     }
     return cls->forward(drop->forward(h[0]));  // first token (B, C) -> (B, 2)
   }
@@ -203,8 +203,7 @@ void train_torch(benchmark::State& st, bool first_only) {
   const torch::Tensor y = torch::randint(0, kClasses, {kTrainB}, torch::kLong);
   for (auto _ : st) {
     opt.zero_grad();
-    torch::Tensor loss =
-        torch::nn::functional::cross_entropy(model->forward(ids, first_only), y);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(ids, first_only), y);
     loss.backward();
     opt.step();
     benchmark::DoNotOptimize(loss.item<float>());
@@ -358,7 +357,7 @@ int main(int argc, char** argv) {
               "Kiln/ORT");
   struct Row {
     const char* name;
-    const char* kiln;   // benchmark names
+    const char* kiln;  // benchmark names
     const char* torch;
     int64_t ort_batch;  // 0: no ORT figure
   };

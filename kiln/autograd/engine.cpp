@@ -18,10 +18,16 @@ struct NewestFirst {
 
 // Adds g into slot (the slot takes g itself when empty: no copy).
 void accumulate(Array& slot, Array g) {
-  if (!slot.defined())
+  if (!slot.defined()) {
     slot = std::move(g);
-  else
+  } else if (slot.storage().use_count() == 1 && slot.is_contiguous() && slot.shape() == g.shape() &&
+             slot.dtype() == g.dtype()) {
+    // The engine's own buffer (no other array shares its storage, so g cannot alias it): add in
+    // place rather than allocate a third buffer.
+    kernels::binary_(kernels::BinaryOp::Add, slot, g);
+  } else {
     slot = kernels::add(slot, g);
+  }
 }
 
 void accumulate_into_leaf(Node& acc, Array g) {

@@ -1,6 +1,7 @@
 #include "kiln/nn/attention.h"
 
 #include <limits>
+#include <vector>
 
 #include "kiln/nn/init.h"
 #include "kiln/tensor/error.h"
@@ -84,10 +85,12 @@ Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& key, const
   // Input projections: one GEMM for self-attention, else W_in's three row blocks separately.
   Tensor q, k, v;
   if (self_attention) {
-    Tensor qkv = linear(q_in, in_proj_weight, in_proj_bias);  // (B, T, 3E)
-    q = qkv.narrow(-1, 0, E);
-    k = qkv.narrow(-1, E, E);
-    v = qkv.narrow(-1, 2 * E, E);
+    // One split (not three narrows): its backward writes the three gradients into one (B, T, 3E)
+    // buffer instead of three zero-filled ones that are then summed.
+    std::vector<Tensor> qkv = chunk(linear(q_in, in_proj_weight, in_proj_bias), 3, -1);
+    q = qkv[0];  // (B, T, E) each
+    k = qkv[1];
+    v = qkv[2];
   } else {
     auto b = [&](int64_t i) {
       return in_proj_bias.defined() ? in_proj_bias.narrow(0, i * E, E) : Tensor();

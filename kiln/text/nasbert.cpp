@@ -281,8 +281,8 @@ Tensor NasBertEncoder::forward(const Tensor& ids, const Tensor& attention_mask) 
 
 Tensor NasBertEncoder::first_token(const Tensor& ids) {
   check_token_ids(ids, config_, "NasBertEncoder");
-  return squeeze(
-      forward_with_pad_mask(ids, eq(ids, static_cast<double>(config_.padding_id)), true), 1);
+  return squeeze(forward_with_pad_mask(ids, eq(ids, static_cast<double>(config_.padding_id)), true),
+                 1);
 }
 
 Tensor NasBertEncoder::first_token(const Tensor& ids, const Tensor& attention_mask) {
@@ -374,7 +374,7 @@ Tensor TextClassifier::forward(const std::vector<Tensor>& inputs) {
 
 Tensor TextClassifier::head(const Tensor& first) {
   Tensor out = classifier->forward(dropout->forward(first));  // (B, K)
-  return regression_ ? squeeze(out, 1) : out;        // (B) for regression
+  return regression_ ? squeeze(out, 1) : out;                 // (B) for regression
 }
 
 std::shared_ptr<TextClassifier> make_text_regressor(const EncoderConfig& config) {

@@ -19,6 +19,25 @@ TEST(Engine, SharedSubgraphAccumulates) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{8, 16, 24}));
 }
 
+// The engine adds a second gradient into a node's buffer in place when nothing else shares that
+// buffer. add's backward hands the same dy to both inputs, so here buffers do share storage: an
+// in-place add into one must not change the other. t = a + (a + b) with a = 2x, b = 3x, and a
+// hook that sees b's gradient before a's buffer is complete.
+TEST(Engine, InPlaceAccumulationLeavesSharedGradientsAlone) {
+  Tensor x = tensor({1.0, 2.0}).requires_grad_();
+  Tensor w = tensor({1.0, 10.0}).requires_grad_();
+  Tensor a = x * 2.0, b = x * 3.0;
+  Tensor t = a + (a + b);  // dt/da = 2, dt/db = 1
+  Tensor seen_b;
+  b.register_hook([&](const Tensor& g) {
+    seen_b = g.clone();
+    return Tensor();
+  });
+  sum(t * w).backward();  // dt = w: x.grad = (2·2 + 3) · w = 7w
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{7, 70}));
+  EXPECT_EQ(seen_b.to_vector<double>(), (std::vector<double>{1, 10}));
+}
+
 TEST(Engine, GradAccumulatesAcrossBackwardCalls) {
   Tensor x = tensor({1.f, -2.f}).requires_grad_();
   sum(x * 2.0).backward();

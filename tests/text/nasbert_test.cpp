@@ -198,8 +198,8 @@ TEST(NasBert, FirstTokenPathEqualsTheFullEncoderRow) {
       return g;
     };
     const Tensor fast = clf.forward(ids);  // (2, 3)
-    const Tensor full = clf.classifier->forward(
-        clf.dropout->forward(select(clf.encoder->forward(ids), 1, 0)));
+    const Tensor full =
+        clf.classifier->forward(clf.dropout->forward(select(clf.encoder->forward(ids), 1, 0)));
     const std::vector<float> lf = fast.to_vector<float>(), ll = full.to_vector<float>();
     ASSERT_EQ(lf.size(), ll.size());
     for (size_t i = 0; i < lf.size(); ++i) EXPECT_NEAR(lf[i], ll[i], 1e-5f) << "logit " << i;
@@ -221,7 +221,8 @@ TEST(NasBert, FirstTokenPathEqualsTheFullEncoderRow) {
   NoGradGuard no_grad;
   const Tensor ids = ids_tensor({0, 11, 42, 17, 2, 1, 0, 5, 6, 7, 8, 2}, 2);
   const std::vector<float> a = clf.encoder->first_token(ids).to_vector<float>();
-  const std::vector<float> b = select(clf.encoder->forward(ids), 1, 0).contiguous().to_vector<float>();
+  const std::vector<float> b =
+      select(clf.encoder->forward(ids), 1, 0).contiguous().to_vector<float>();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5f);
 }

@@ -344,7 +344,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // leading dims work as long as q, k and v share them.
 //   S = q·kᵀ (batched GEMM, transpose as a flag)   P = softmax(S/√d + mask)   P̃ = dropout(P)   O =
 //   P̃·v
-// Backward with the saved P (the dropout mask is regenerated from its seed):
+// Backward with the saved P and P̃ (dP's dropout mask is regenerated from its seed):
 //   dv = P̃ᵀ·dO   dP = dropout(dO·vᵀ)   dS = P ⊙ (dP − Σ dP ⊙ P) / √d   dq = dS·k   dk = dSᵀ·q
 // A query row whose mask is −inf everywhere attends to nothing: its output row and gradients are
 // zero (not NaN). Rows masked with a finite value like −1e9 get the uniform average, as in PyTorch.
@@ -400,14 +400,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   auto dropped = [=](const Array& a) {
     return drop ? kernels::dropout(a, dropout_p, seed, offset) : a;
   };
-  Array out = kernels::matmul(dropped(p), v.data());  // (*, Tq, dv)
+  Array pd = dropped(p);                      // P̃, kept for dv (one mask pass fewer in backward)
+  Array out = kernels::matmul(pd, v.data());  // (*, Tq, dv)
   Shape ms = mask.defined() ? mask.shape() : Shape{};
   return make_op(
       "scaled_dot_product_attention", {q, k, v, mask}, out,
-      [Q = save(q, op), K = save(k, op), V = save(v, op), P = p, dropped, scale, ms](
+      [Q = save(q, op), K = save(k, op), V = save(v, op), P = p, PD = pd, dropped, scale, ms](
           const Array& dout, const Needs& n) -> Grads {
         Grads g(4);
-        if (n[2]) g[2] = kernels::matmul(dropped(P), dout, true, false);  // (*, Tk, dv)
+        if (n[2]) g[2] = kernels::matmul(PD, dout, true, false);  // (*, Tk, dv)
         if (!(n[0] || n[1] || n[3])) return g;
         Array ds =
             dropped(kernels::matmul(dout, V.get(), false, true)).contiguous();  // dP: (*, Tq, Tk)
