@@ -4,6 +4,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 #include <tbb/task_group.h>
 
 #include <exception>
@@ -68,11 +69,41 @@ int get_num_threads() {
   return state().n;
 }
 
+namespace {
+// Inside a parallel_invoke branch: that branch's share of the threads; 0 elsewhere.
+thread_local int t_branch_threads = 0;
+}  // namespace
+
+int available_threads() {
+  return t_branch_threads > 0 ? t_branch_threads : get_num_threads();
+}
+
+void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b) {
+  const int n = available_threads();
+  if (n == 1) {
+    a();
+    b();
+    return;
+  }
+  auto branch = [share = std::max(1, n / 2)](FunctionRef<void()> f) {
+    const int prev = t_branch_threads;
+    t_branch_threads = share;
+    try {
+      f();
+    } catch (...) {
+      t_branch_threads = prev;
+      throw;
+    }
+    t_branch_threads = prev;
+  };
+  tbb::parallel_invoke([&] { branch(a); }, [&] { branch(b); });
+}
+
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   FunctionRef<void(int64_t, int64_t)> body) {
   if (end <= begin) return;
   grain = std::max<int64_t>(grain, 1);
-  int n = get_num_threads();
+  int n = available_threads();
   if (n == 1 || end - begin <= grain) {
     body(begin, end);
     return;

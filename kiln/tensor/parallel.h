@@ -42,6 +42,16 @@ constexpr int64_t kGrainSize = 32768;
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   FunctionRef<void(int64_t, int64_t)> body);
 
+/// Runs a() and b() concurrently and returns when both have finished (rethrowing what either
+/// threw). Each branch gets half of the threads: with two, loops and GEMMs inside a branch run
+/// serially, because two independent products on one core each beat each product split over both
+/// (a split small GEMM loses ~25% to packing and edges). With one thread: a() then b().
+void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b);
+
+/// The threads a loop or GEMM started here may use: get_num_threads(), or inside a
+/// parallel_invoke branch that branch's share of them (at least 1).
+int available_threads();
+
 /// Runs `fn` on a oneTBB worker (the data loader's background prefetch). wait() blocks until it has
 /// finished and rethrows anything it threw; the destructor waits too. With one thread set, the task
 /// runs inside wait() on the calling thread.

@@ -1,6 +1,8 @@
 // Elementwise, reduction and GEMM kernels against PyTorch goldens and naive reference twins.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/linalg.h"
 #include "kiln/tensor/ops.h"
@@ -184,6 +186,42 @@ TEST(Gemm, SplitPanelsMatchReferenceAtOneAndTwoThreads) {
         EXPECT_TRUE(all_close(one, ref, {1e-4, 1e-4}));
       }
   }
+}
+
+// parallel_invoke runs both branches, gives each half the threads (so GEMMs and loops inside run
+// serially at two threads), restores the count afterwards and passes exceptions on. A GEMM large
+// enough to split still matches the float64 reference inside a branch.
+TEST(Parallel, InvokeRunsBothBranchesWithHalfTheThreads) {
+  Generator g(13);
+  const int saved = get_num_threads();
+  const Array a = kernels::randn({96, 80}, 0, 1, kFloat32, &g);  // 96·64·80 MACs: above the split
+  const Array b = kernels::randn({80, 64}, 0, 1, kFloat32, &g);
+  const Array ref = kernels::matmul_reference(a, b);
+  for (int threads : {1, 2, 4}) {
+    SCOPED_TRACE(fmt::format("{} threads", threads));
+    set_num_threads(threads);
+    int seen_a = 0, seen_b = 0;
+    Array ca, cb;
+    parallel_invoke(
+        [&] {
+          seen_a = available_threads();
+          ca = kernels::matmul(a, b);
+        },
+        [&] {
+          seen_b = available_threads();
+          cb = kernels::matmul(a, b);
+        });
+    const int want = threads == 1 ? 1 : threads / 2;
+    EXPECT_EQ(seen_a, want);
+    EXPECT_EQ(seen_b, want);
+    EXPECT_EQ(available_threads(), threads);
+    EXPECT_TRUE(all_close(ca, ref, {1e-4, 1e-4}));
+    EXPECT_TRUE(all_close(cb, ref, {1e-4, 1e-4}));
+    EXPECT_THROW(parallel_invoke([] {}, [] { throw std::runtime_error("branch b"); }),
+                 std::runtime_error);
+    EXPECT_EQ(available_threads(), threads);
+  }
+  set_num_threads(saved);
 }
 
 TEST(Gemm, BatchedBroadcastMatchesPyTorch) {

@@ -47,7 +47,7 @@ template <typename T>
 void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  const int threads = get_num_threads();
+  const int threads = available_threads();
   if (threads == 1 || M * N * K < kSplitMacs || std::max(M, N) < 32) {
     blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
