@@ -4,12 +4,14 @@
 // Attributes follow ONNX (Conv, MaxPool, AveragePool): kernel_shape, strides, pads in ONNX order
 // (all begins, then all ends: {top, left, bottom, right} in 2-D, {left, right} in 1-D), dilations,
 // group; so the exporter maps each node without recomputing anything.
+#include <algorithm>
 #include <string_view>
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/op.h"
 #include "kiln/tensor/conv.h"
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/parallel.h"
 #include "kiln/tensor/pool.h"
 
 namespace kiln {
@@ -43,9 +45,22 @@ struct ConvBackward {
   kernels::Conv2dParams p;
   Grads operator()(const Array& dy, const Needs& n) const {
     Grads g(n.size());
-    if (n[0]) g[0] = kernels::conv2d_backward_input(dy, w.get(), x.get().shape(), p);
-    if (n[1]) g[1] = kernels::conv2d_backward_weight(dy, x.get(), w.get().shape(), p);
-    if (n.size() > 2 && n[2]) g[2] = kernels::conv2d_backward_bias(dy);
+    auto input_grad = [&] {
+      g[0] = kernels::conv2d_backward_input(dy, w.get(), x.get().shape(), p);
+    };
+    auto weight_grads = [&] {
+      if (n[1]) g[1] = kernels::conv2d_backward_weight(dy, x.get(), w.get().shape(), p);
+      if (n.size() > 2 && n[2]) g[2] = kernels::conv2d_backward_bias(dy);
+    };
+    // As in linear's backward: small dx and dw products run side by side, one thread each.
+    const Array& wa = w.get();
+    const int64_t macs = dy.numel() * (wa.numel() / std::max<int64_t>(wa.shape()[0], 1));
+    if (n[0] && n[1] && macs < (int64_t{1} << 25)) {
+      parallel_invoke(input_grad, weight_grads);
+    } else {
+      if (n[0]) input_grad();
+      weight_grads();
+    }
     return g;
   }
 };
