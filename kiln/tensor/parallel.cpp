@@ -85,16 +85,15 @@ void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b) {
     b();
     return;
   }
+  // Sets this thread's share for the branch and restores it however the branch ends.
+  struct Share {
+    int prev = t_branch_threads;
+    explicit Share(int n) { t_branch_threads = n; }
+    ~Share() { t_branch_threads = prev; }
+  };
   auto branch = [share = std::max(1, n / 2)](FunctionRef<void()> f) {
-    const int prev = t_branch_threads;
-    t_branch_threads = share;
-    try {
-      f();
-    } catch (...) {
-      t_branch_threads = prev;
-      throw;
-    }
-    t_branch_threads = prev;
+    Share s(share);
+    f();
   };
   tbb::parallel_invoke([&] { branch(a); }, [&] { branch(b); });
 }

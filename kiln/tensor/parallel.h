@@ -48,6 +48,11 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 /// (a split small GEMM loses ~25% to packing and edges). With one thread: a() then b().
 void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b);
 
+/// Backward ops run their input and weight gradients with parallel_invoke when each product is
+/// below this many multiply-adds. Measured at two threads: W3's 128×512×256 linears and W4's
+/// convolutions gain 5–15%; W5's 2048-row products (≥ 2²⁷) split at full rate and lose ~3%.
+constexpr int64_t kSideBySideMacs = int64_t{1} << 25;
+
 /// The threads a loop or GEMM started here may use: get_num_threads(), or inside a
 /// parallel_invoke branch that branch's share of them (at least 1).
 int available_threads();

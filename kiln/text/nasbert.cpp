@@ -323,20 +323,16 @@ Tensor NasBertEncoder::forward_with_pad_mask(const Tensor& ids, const Tensor& pa
   Tensor keep = unsqueeze(logical_not(pad_mask), -1).to(h.dtype());  // (B, T, 1)
   // With first_only, `cut` is the last layer that mixes positions: the layers before it run on
   // every row, it produces the first row alone, and the position-wise layers after it run on
-  // that row. Without a mixing layer the first row is taken before the layers.
+  // that row. Without a mixing layer (cut = -1) the first row is taken before the layers.
+  auto layer = [&](int64_t i) -> EncoderLayer& {
+    return static_cast<EncoderLayer&>(*(*layers)[static_cast<size_t>(i)]);
+  };
   const int64_t n = static_cast<int64_t>(layers->size());
-  int64_t cut = first_only ? -1 : n;
-  for (int64_t i = n - 1; first_only && i >= 0; --i)
-    if (!static_cast<EncoderLayer&>(*(*layers)[static_cast<size_t>(i)]).position_wise()) {
-      cut = i;
-      break;
-    }
+  int64_t cut = first_only ? n - 1 : n;  // n: no cut
+  while (first_only && cut >= 0 && layer(cut).position_wise()) --cut;
   if (cut < 0) h = narrow(h, 1, 0, 1);  // (B, 1, C)
-  for (int64_t i = 0; i < n; ++i) {
-    auto& layer = static_cast<EncoderLayer&>(*(*layers)[static_cast<size_t>(i)]);
-    h = i == cut ? layer.forward_first(h, pad_mask, keep) : layer.forward(h, pad_mask, keep);
-  }
-  if (first_only && cut == n) h = narrow(h, 1, 0, 1);
+  for (int64_t i = 0; i < n; ++i)
+    h = i == cut ? layer(i).forward_first(h, pad_mask, keep) : layer(i).forward(h, pad_mask, keep);
   return h;
 }
 

@@ -46,19 +46,20 @@ struct ConvBackward {
   Grads operator()(const Array& dy, const Needs& n) const {
     Grads g(n.size());
     auto input_grad = [&] {
-      g[0] = kernels::conv2d_backward_input(dy, w.get(), x.get().shape(), p);
+      if (n[0]) g[0] = kernels::conv2d_backward_input(dy, w.get(), x.get().shape(), p);
     };
     auto weight_grads = [&] {
       if (n[1]) g[1] = kernels::conv2d_backward_weight(dy, x.get(), w.get().shape(), p);
       if (n.size() > 2 && n[2]) g[2] = kernels::conv2d_backward_bias(dy);
     };
     // As in linear's backward: small dx and dw products run side by side, one thread each.
+    // Each is dy's numel times the taps per output element, (C / groups)·kh·kw.
     const Array& wa = w.get();
     const int64_t macs = dy.numel() * (wa.numel() / std::max<int64_t>(wa.shape()[0], 1));
-    if (n[0] && n[1] && macs < (int64_t{1} << 25)) {
+    if (n[0] && n[1] && macs < kSideBySideMacs) {
       parallel_invoke(input_grad, weight_grads);
     } else {
-      if (n[0]) input_grad();
+      input_grad();
       weight_grads();
     }
     return g;

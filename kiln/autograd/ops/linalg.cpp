@@ -73,24 +73,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   out](const Array& dy_in, const Needs& n) -> Grads {
                    Array dy = dy_in.reshape({rows, out}).contiguous();
                    Grads g(n.size());
-                   auto input_grad = [&] { g[0] = kernels::matmul(dy, W.get()).reshape(xs); };
+                   auto input_grad = [&] {
+                     if (n[0]) g[0] = kernels::matmul(dy, W.get()).reshape(xs);
+                   };
                    auto weight_grads = [&] {
-                     g[1] = kernels::matmul(dy, X.get(), true, false);
+                     if (n[1]) g[1] = kernels::matmul(dy, X.get(), true, false);
                      if (n.size() > 2 && n[2]) g[2] = kernels::sum(dy, {0});
                    };
-                   // dx and dW are independent products of the same size. Small ones run side
-                   // by side, one thread each (parallel.h says why): W3's 128×512×256 step is ~5%
-                   // faster so. From ~2^25 multiply-adds each split runs at full rate and side by
-                   // side was ~3% slower (W5's products), so those stay one after the other.
-                   const bool side_by_side = rows * in * out < (int64_t{1} << 25);
-                   if (n[0] && n[1] && side_by_side) {
+                   // dx and dW are independent products of the same size: small ones run side
+                   // by side, one thread each (parallel.h says why and where the line is).
+                   if (n[0] && n[1] && rows * in * out < kSideBySideMacs) {
                      parallel_invoke(input_grad, weight_grads);
                    } else {
-                     if (n[0]) input_grad();
-                     if (n[1])
-                       weight_grads();
-                     else if (n.size() > 2 && n[2])
-                       g[2] = kernels::sum(dy, {0});
+                     input_grad();
+                     weight_grads();
                    }
                    return g;
                  });
