@@ -71,6 +71,8 @@ std::string usage(Task t) {
       "  --verbose N          0 silent, 1 progress bar, 2 one line per epoch (default 1)\n"
       "common options:\n"
       "  --sep C              field separator (default: tab for .tsv files, else comma)\n"
+      "  --quote, --no-quote  treat \" as a quoting character or as text (default: quoting in\n"
+      "                       comma-separated files, none in tab-separated ones)\n"
       "\n"
       "{4}\n"
       "Exit status: 0 ok, 1 failure (the message names the file or column), 2 bad usage.\n",
@@ -93,7 +95,13 @@ char separator_for(const fs::path& path, const Args& a) {
 
 data::Table read_table(const fs::path& path, const Args& a) {
   KILN_CHECK_AS(::kiln::IOError, fs::exists(path), "{}: no such file", path.string());
-  return data::load_csv(path, {.separator = separator_for(path, a)});
+  if (a.has("--quote") && a.has("--no-quote")) {
+    throw UsageError("--quote and --no-quote contradict each other");
+  }
+  data::CsvOptions o{.separator = separator_for(path, a)};
+  if (a.has("--quote")) o.allow_quoting = true;
+  if (a.has("--no-quote")) o.allow_quoting = false;
+  return data::load_csv(path, o);
 }
 
 // Similarity labels arrive as text from the file: parse them as float scores.
@@ -173,9 +181,10 @@ std::string model_label(const fs::path& dir) {
 }
 
 int train(Task task, const Args& a) {
-  a.check_known({"--data", "--label-col", "--text-col", "--text2-col", "--valid", "--out",
-                 "--epochs", "--batch-size", "--max-length", "--lr", "--arch", "--patience",
-                 "--tokenizer", "--pretrained", "--from-scratch", "--seed", "--verbose", "--sep"});
+  a.check_known({"--data", "--label-col", "--text-col",   "--text2-col",  "--valid",
+                 "--out",  "--epochs",    "--batch-size", "--max-length", "--lr",
+                 "--arch", "--patience",  "--tokenizer",  "--pretrained", "--from-scratch",
+                 "--seed", "--verbose",   "--sep",        "--quote",      "--no-quote"});
   const fs::path out = a.get("--out");
   const std::string label = a.get("--label-col");
   data::Table table = read_table(a.get("--data"), a);
@@ -217,20 +226,22 @@ int train(Task task, const Args& a) {
 }
 
 int predict(Task task, const Args& a) {
-  a.check_known({"--model", "--data", "--out", "--sep"});
+  a.check_known({"--model", "--data", "--out", "--sep", "--quote", "--no-quote"});
   const fs::path out = a.get("--out");
   const fs::path model_dir = a.get("--model");
   data::Table table = read_table(a.get("--data"), a);
   data::Table scored = task == Task::Classification
                            ? text::TextClassificationModel::load(model_dir).transform(table)
                            : text::SentenceSimilarityModel::load(model_dir).transform(table);
-  data::save_csv(scored, out, {.separator = separator_for(out, a)});
+  data::CsvWriteOptions w{.separator = separator_for(out, a)};
+  if (a.has("--quote")) w.quoting = true;  // write it the way it was read
+  data::save_csv(scored, out, w);
   fmt::print("wrote {} rows to {}\n", scored.num_rows(), out.string());
   return 0;
 }
 
 int evaluate(Task task, const Args& a) {
-  a.check_known({"--model", "--data", "--json", "--sep"});
+  a.check_known({"--model", "--data", "--json", "--sep", "--quote", "--no-quote"});
   const fs::path model_dir = a.get("--model");
   data::Table table = read_table(a.get("--data"), a);
   const bool json = a.has("--json");
@@ -256,9 +267,13 @@ int text_main(Task task, std::span<const std::string> args) {
       fmt::print("{}", usage(task));
       return 0;
     }
-    if (sub == "train") return train(task, Args(args.subspan(1), {"--from-scratch"}));
-    if (sub == "predict") return predict(task, Args(args.subspan(1), {}));
-    if (sub == "evaluate") return evaluate(task, Args(args.subspan(1), {"--json"}));
+    if (sub == "train") {
+      return train(task, Args(args.subspan(1), {"--from-scratch", "--quote", "--no-quote"}));
+    }
+    if (sub == "predict") return predict(task, Args(args.subspan(1), {"--quote", "--no-quote"}));
+    if (sub == "evaluate") {
+      return evaluate(task, Args(args.subspan(1), {"--json", "--quote", "--no-quote"}));
+    }
     throw UsageError(fmt::format("unknown subcommand '{}' (train, predict, evaluate)", sub));
   } catch (const UsageError& e) {
     fmt::print(stderr, "kiln {}: {}\n{}", task_name(task), e.what(), usage(task));

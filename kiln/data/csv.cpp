@@ -364,7 +364,7 @@ struct CsvReader::State {
       if (trim_fields) {
         while (p < e && is_blank(*p) && *p != sep) ++p;
       }
-      if (opt.allow_quoting && p < e && *p == q) {
+      if (*opt.allow_quoting && p < e && *p == q) {
         const char* open = p++;
         const size_t scratch_begin = scratch.size();
         const char* segment = p;
@@ -397,11 +397,33 @@ struct CsvReader::State {
           p = c + 1;
           break;
         }
+        const char* after_quote = p;
         if (trim_fields) {
           while (p < e && is_blank(*p) && *p != sep) ++p;
         }
         if (p == e && !eof) return Parse::Incomplete;
-        if (p < e && *p != sep && *p != '\n' && *p != '\r') {
+        if (p < e && *p != sep && *p != '\n' && *p != '\r' && opt.lenient_quotes) {
+          // pandas' reading of `"quoted" more`: the quoted text, then the rest up to the separator
+          // or line end, as one field (in scratch).
+          const char* rest = after_quote;
+          while (p < e && !stop[static_cast<unsigned char>(*p)]) ++p;
+          if (p == e && !eof) return Parse::Incomplete;
+          const char* t = p;
+          if (trim_fields) {
+            while (t > rest && is_blank(t[-1]) && t[-1] != sep) --t;
+          }
+          FieldRef quoted = refs.back();
+          refs.pop_back();
+          const size_t joined = scratch.size();
+          if (quoted.in_scratch) {
+            const std::string copy = scratch.substr(quoted.begin, quoted.size);
+            scratch += copy;
+          } else {
+            scratch.append(base + quoted.begin, quoted.size);
+          }
+          scratch.append(rest, t);
+          refs.push_back({joined, scratch.size() - joined, true});
+        } else if (p < e && *p != sep && *p != '\n' && *p != '\r') {
           return malformed(p, e, newlines,
                            fmt::format("{}, column \"{}\": unexpected {} after a closing quote "
                                        "(a quoted field must end at a separator or line end; "
@@ -623,7 +645,8 @@ CsvReader::CsvReader(const std::filesystem::path& path, CsvOptions options)
   State& s = *state_;
   s.path = path.string();
   s.opt = std::move(options);
-  KILN_CHECK_AS(IOError, s.opt.separator != s.opt.quote || !s.opt.allow_quoting,
+  if (!s.opt.allow_quoting) s.opt.allow_quoting = s.opt.separator != '\t';
+  KILN_CHECK_AS(IOError, s.opt.separator != s.opt.quote || !*s.opt.allow_quoting,
                 "load_csv: {}: separator and quote are both '{}' (they must differ)", s.path,
                 s.opt.quote);
   KILN_CHECK_AS(IOError, s.opt.separator != '\n' && s.opt.separator != '\r',
@@ -739,9 +762,23 @@ Table load_csv(const std::filesystem::path& path, const CsvOptions& options) {
 
 namespace {
 
-// Appends `value`, quoted when a reader would otherwise split, trim or drop it.
+// Appends `value`, quoted when a reader would otherwise split, trim or drop it. Without quoting,
+// a value no reader could get back is an error.
 void append_field(std::string& out, std::string_view value, const CsvWriteOptions& o,
                   bool quote_empty) {
+  if (!*o.quoting) {
+    KILN_CHECK_AS(
+        IOError,
+        value.find_first_of(std::string{o.separator, '\n', '\r'}) == std::string_view::npos &&
+            !(value.empty() && quote_empty),
+        "save_csv: the value \"{}\" {} without quoting (set quoting = true, and "
+        "allow_quoting = true to read it back)",
+        shown(value),
+        value.empty() ? "would be a blank line, which readers skip,"
+                      : "holds the separator or a line break, which cannot be written");
+    out.append(value);
+    return;
+  }
   const bool needs_quotes = (value.empty() && quote_empty) ||
                             value.find_first_of(std::string{o.separator, o.quote, '\n', '\r'}) !=
                                 std::string_view::npos ||
@@ -761,8 +798,10 @@ void append_field(std::string& out, std::string_view value, const CsvWriteOption
 }  // namespace
 
 void save_csv(const Table& table, const std::filesystem::path& path,
-              const CsvWriteOptions& options) {
-  KILN_CHECK(options.separator != options.quote,
+              const CsvWriteOptions& write_options) {
+  CsvWriteOptions options = write_options;
+  if (!options.quoting) options.quoting = options.separator != '\t';
+  KILN_CHECK(options.separator != options.quote || !*options.quoting,
              "save_csv: separator and quote are both '{}' (they must differ)", options.quote);
   KILN_CHECK(options.separator != '\n' && options.separator != '\r',
              "save_csv: the separator cannot be a line break");

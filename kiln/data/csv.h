@@ -17,7 +17,9 @@
 //
 // Format: RFC 4180 — fields separated by `separator`, records by LF or CRLF (a lone CR also ends a
 // record); a field that starts with `quote` runs to the matching quote and may hold separators,
-// line breaks and doubled quotes (`""` -> `"`). UTF-8 bytes pass through untouched; a leading UTF-8
+// line breaks and doubled quotes (`""` -> `"`); text after the closing quote is kept (pandas'
+// leniency; lenient_quotes = false makes it an error). Tab-separated files are read without quoting
+// unless allow_quoting says otherwise. UTF-8 bytes pass through untouched; a leading UTF-8
 // BOM is dropped. Empty lines are skipped. Line numbers in errors are 1-based physical lines (the
 // header is line 1), so a record with an embedded line break spans several: quoting errors name the
 // line where the bad field starts, field-count and value errors the line where the record starts.
@@ -55,8 +57,16 @@ struct CsvOptions {
   char quote = '"';
   /// Columns to load, in output order. Empty: every column, as strings (see infer_types).
   std::vector<ColumnSpec> columns = {};
-  /// When false, quote characters are ordinary data.
-  bool allow_quoting = true;
+  /// Whether a field starting with `quote` is a quoted field. Unset: yes, except in tab-separated
+  /// files (separator '\t'), which have no quoting (IANA's text/tab-separated-values; ML.NET's
+  /// LoadFromTextFile quotes only when asked) — so prose with quotes loads as written. When false,
+  /// quote characters are ordinary data.
+  std::optional<bool> allow_quoting = std::nullopt;
+  /// A quoted field followed by more text before the separator, `"For this cause" he said`, reads
+  /// as the quoted text plus the rest (`For this cause he said`), as pandas reads it. false: RFC
+  /// 4180 strictness — such a field is a bad row ("unexpected ... after a closing quote"). An
+  /// unterminated quote is an error either way.
+  bool lenient_quotes = true;
   /// When true, a bad row (wrong field count, unparsable number, unterminated quote) is dropped and
   /// counted in Table::rows_skipped(); when false it throws kiln::IOError.
   bool skip_bad_rows = false;
@@ -76,6 +86,12 @@ struct CsvWriteOptions {
   char quote = '"';
   /// End records with CRLF (RFC 4180's wording) instead of LF.
   bool crlf = false;
+  /// Quote fields that need it (a separator, quote or line break inside, blanks at the ends, an
+  /// empty one-column row), doubling embedded quotes. Unset: yes, except for tab-separated files,
+  /// which are written as plain text so that load_csv's default reads them back as written; a value
+  /// holding a tab or a line break (or an empty value in a one-column table) then throws IOError,
+  /// since plain TSV cannot hold it — set quoting = true and read with allow_quoting = true.
+  std::optional<bool> quoting = std::nullopt;
 };
 
 /// Streams a delimited text file in bounded memory: the file is read `block_size` bytes at a time

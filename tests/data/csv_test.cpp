@@ -258,12 +258,13 @@ TEST(LoadCsv, UnterminatedQuoteAndJunkAfterQuote) {
               load_csv(p);
             }).find(fmt::format("{} line 3, column \"b\": unterminated quoted field", p.string())),
             std::string::npos);
+  // RFC 4180 strictness on request: text after a closing quote is an error naming line and column.
   const auto q = dir.write("j.csv", "a,b\n\"x\"y,1\n2,3\n");
   EXPECT_NE(error_of([&] {
-              load_csv(q);
+              load_csv(q, {.lenient_quotes = false});
             }).find("line 2, column \"a\": unexpected y after a closing quote"),
             std::string::npos);
-  const Table t = load_csv(q, {.skip_bad_rows = true});
+  const Table t = load_csv(q, {.lenient_quotes = false, .skip_bad_rows = true});
   EXPECT_EQ(t["a"].strings(), (std::vector<std::string>{"2"}));
   EXPECT_EQ(t.rows_skipped(), 1u);
 }
@@ -303,9 +304,15 @@ TEST(LoadCsv, SkipReasonsAreCapped) {
 TEST(LoadCsv, TabSeparated) {
   TempDir dir;
   const auto p = dir.write("d.tsv", "label\ttext\nspam\tbuy now, cheap\nham\t\"tab\tinside\"\n");
+  // Quoted tabs need quoting turned on: plain TSV has none, so the row has 3 fields.
+  EXPECT_NE(error_of([&] {
+              load_csv(p, {.separator = '\t'});
+            }).find("d.tsv line 3: expected 2 fields but found 3"),
+            std::string::npos);
   const Table t = load_csv(p, {.separator = '\t',
                                .columns = {{.name = "label", .type = ColumnType::Key},
-                                           {.name = "text", .type = ColumnType::String}}});
+                                           {.name = "text", .type = ColumnType::String}},
+                               .allow_quoting = true});
   EXPECT_EQ(t["text"].strings(), (std::vector<std::string>{"buy now, cheap", "tab\tinside"}));
   EXPECT_EQ(t["label"].key_values(), (std::vector<std::string>{"spam", "ham"}));
 }
@@ -502,13 +509,70 @@ TEST(SaveCsv, RoundTripsEveryType) {
   EXPECT_EQ(text.substr(0, text.find('\r')), "f,i,s,\"k, label\"");
 }
 
+// Real prose: speech excerpts in a TSV (a label and a text column) quote people and use
+// apostrophes. Tab-separated values have no quoting (IANA), so the text loads as written.
+TEST(LoadCsv, TabSeparatedProseLoadsAsWritten) {
+  TempDir dir;
+  const auto p = dir.write("speeches.tsv",
+                           "Label\tText\r\n"
+                           "polk\t\"For this cause alone …\" by General Paredes.\r\n"
+                           "lincoln\tIt's \"a new birth of freedom\", he said; \"\"\" stays.\r\n"
+                           "grant\t\"Let us have peace.\"\r\n");
+  const Table t = load_csv(p, {.separator = '\t'});
+  EXPECT_EQ(t["Text"].strings(),
+            (std::vector<std::string>{"\"For this cause alone …\" by General Paredes.",
+                                      "It's \"a new birth of freedom\", he said; \"\"\" stays.",
+                                      "\"Let us have peace.\""}));
+  EXPECT_EQ(t["Label"].strings(), (std::vector<std::string>{"polk", "lincoln", "grant"}));
+  // Quoting on request: the quoted part and the text after it form the field (pandas' reading).
+  const Table q = load_csv(p, {.separator = '\t', .allow_quoting = true});
+  EXPECT_EQ(q["Text"].strings()[0], "For this cause alone … by General Paredes.");
+  EXPECT_EQ(q["Text"].strings()[2], "Let us have peace.");
+}
+
+TEST(LoadCsv, LenientQuotesKeepTheTextAfterTheClosingQuote) {
+  TempDir dir;
+  // CRLF line ends, a tab and a comma inside quoted fields, doubled quotes, an apostrophe.
+  const auto p = dir.write("q.csv",
+                           "a,b\r\n"
+                           "\"x\" y,1\r\n"
+                           "\"say \"\"hi\"\"\" there,2\r\n"
+                           "\"tab\there, and comma\",3\r\n"
+                           "it's fine,4\r\n");
+  const Table t = load_csv(p);
+  EXPECT_EQ(t["a"].strings(), (std::vector<std::string>{"x y", "say \"hi\" there",
+                                                        "tab\there, and comma", "it's fine"}));
+  EXPECT_EQ(t["b"].strings(), (std::vector<std::string>{"1", "2", "3", "4"}));
+  // Trimming applies to the joined field's end too.
+  const auto w = dir.write("w.csv", "a,b\n\"x\" y  ,1\n");
+  EXPECT_EQ(load_csv(w, {.trim_whitespace = true})["a"].strings()[0], "x y");
+  // A truly broken file is still an error that names line and column.
+  const auto u = dir.write("u.csv", "a,b\n1,2\n\"open,3\n");
+  EXPECT_NE(error_of([&] { load_csv(u); }).find("line 3, column \"a\": unterminated quoted field"),
+            std::string::npos);
+}
+
 TEST(SaveCsv, TsvAndOneColumnWithEmptyValues) {
   TempDir dir;
   Table t;
   t.add_column(Column("s", std::vector<std::string>{"a", "", "b\tc", ""}));
-  save_csv(t, dir / "one.tsv", {.separator = '\t'});
+  // Plain TSV cannot hold a tab inside a value or an empty one-column row: an error, not a file
+  // that reads back differently.
+  EXPECT_NE(error_of([&] {
+              save_csv(t, dir / "plain.tsv", {.separator = '\t'});
+            }).find("would be a blank line"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "plain.tsv"));
+  // With quoting on both sides it round-trips.
+  save_csv(t, dir / "one.tsv", {.separator = '\t', .quoting = true});
   EXPECT_EQ(read_bytes(dir / "one.tsv"), "s\na\n\"\"\n\"b\tc\"\n\"\"\n");
-  expect_same_table(load_csv(dir / "one.tsv", {.separator = '\t'}), t);
+  expect_same_table(load_csv(dir / "one.tsv", {.separator = '\t', .allow_quoting = true}), t);
+  // Prose with quotes round-trips through plain TSV, quotes as written.
+  Table prose;
+  prose.add_column(Column("text", std::vector<std::string>{"\"Go\" he said", "it's \"\"", "x"}));
+  save_csv(prose, dir / "prose.tsv", {.separator = '\t'});
+  EXPECT_EQ(read_bytes(dir / "prose.tsv"), "text\n\"Go\" he said\nit's \"\"\nx\n");
+  expect_same_table(load_csv(dir / "prose.tsv", {.separator = '\t'}), prose);
 }
 
 TEST(SaveCsv, ReplacesAnExistingFileAtomically) {
@@ -558,6 +622,7 @@ TEST(LoadCsv, FuzzNeverCrashes) {
     o.skip_bad_rows = trial % 5 < 2;
     o.trim_whitespace = trial % 7 == 0;
     o.allow_quoting = trial % 11 != 0;
+    o.lenient_quotes = trial % 13 != 0;
     o.block_size = 1 + trial % 9;
     if (trial % 4 == 1) {
       o.columns = {{.name = "a", .type = ColumnType::Float, .index = 0},
