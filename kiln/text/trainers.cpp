@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <numeric>
@@ -15,6 +16,7 @@
 #include "kiln/tensor/error.h"
 #include "kiln/text/bpe.h"
 #include "kiln/text/mlm.h"
+#include "kiln/text/pretrain.h"
 #include "kiln/text/wordpiece.h"
 #include "kiln/train/safetensors.h"
 
@@ -164,6 +166,7 @@ struct Settings {
   int verbose = 1;
   std::vector<callbacks::CallbackPtr> callbacks;
   fs::path pretrained_encoder;
+  bool from_scratch = false;
 };
 
 template <typename O>
@@ -190,7 +193,39 @@ Settings common_settings(const O& o, std::string task) {
   s.verbose = o.verbose;
   s.callbacks = o.callbacks;
   s.pretrained_encoder = o.pretrained_encoder;
+  s.from_scratch = o.from_scratch;
   return s;
+}
+
+// Picks the tokenizer and the encoder weights to start from (see the header): a pretrained
+// directory brings its tokenizer and encoder config; the shipped one is the default for the
+// nasbert-5m architecture when the caller chose no tokenizer or encoder config.
+std::shared_ptr<const Tokenizer> resolve_pretrained(Settings& s) {
+  fs::path dir;
+  if (!s.from_scratch) {
+    if (!s.pretrained_encoder.empty() && fs::is_directory(s.pretrained_encoder)) {
+      dir = s.pretrained_encoder;
+    } else if (s.pretrained_encoder.empty() && !s.encoder && !s.tokenizer &&
+               s.tokenizer_path.empty() && s.architecture == "nasbert-5m") {
+      dir = shipped_encoder_dir();
+      if (dir.empty() && s.verbose > 0) {
+        std::printf(
+            "%s: the shipped encoder (models/%s) was not found; training from random "
+            "weights\n",
+            s.task.c_str(), kShippedEncoder);
+      }
+    }
+  }
+  if (s.from_scratch) s.pretrained_encoder.clear();
+  if (dir.empty()) return s.tokenizer ? s.tokenizer : load_text_tokenizer(s.tokenizer_path);
+  PretrainedEncoder p = load_pretrained(dir);
+  KILN_CHECK(
+      !s.tokenizer || tokenizer_fingerprint(*s.tokenizer) == tokenizer_fingerprint(*p.tokenizer),
+      "{}: the tokenizer given is not the one {} was pre-trained with (leave it unset)", s.task,
+      dir.string());
+  s.encoder = p.config;
+  s.pretrained_encoder = p.weights();
+  return p.tokenizer;
 }
 
 void require_column(const data::Table& table, const std::string& name, const std::string& op,
@@ -599,7 +634,7 @@ TextClassificationModel TextClassification::fit(const data::Table& table) const 
   s.sentence2_column = options_.sentence2_column;
   s.class_weights = options_.class_weights;
   require_column(table, s.label_column, s.task, "label");
-  auto tok = s.tokenizer ? s.tokenizer : load_text_tokenizer(s.tokenizer_path);
+  auto tok = resolve_pretrained(s);
   const EncoderConfig cfg = resolve_encoder(s, *tok);
 
   const std::vector<std::string> labels_text = column_strings(table[s.label_column]);
@@ -645,7 +680,7 @@ SentenceSimilarityModel SentenceSimilarity::fit(const data::Table& table) const 
   Settings s = common_settings(options_, "SentenceSimilarity.fit");
   s.sentence2_column = options_.sentence2_column;
   require_column(table, s.label_column, s.task, "label");
-  auto tok = s.tokenizer ? s.tokenizer : load_text_tokenizer(s.tokenizer_path);
+  auto tok = resolve_pretrained(s);
   const EncoderConfig cfg = resolve_encoder(s, *tok);
   auto to_tensor = [](const std::vector<double>& v) {
     return from_vector(std::vector<float>(v.begin(), v.end()));

