@@ -14,12 +14,14 @@ namespace kiln::track {
 namespace {
 
 // About `target` ticks on [lo, hi] at 1, 2 or 5 x 10^k (Heckbert's "nice numbers").
-std::vector<double> nice_ticks(double lo, double hi, int target) {
+// With `integral`, steps are whole numbers (epochs and steps have no halves).
+std::vector<double> nice_ticks(double lo, double hi, int target, bool integral = false) {
   const double span = hi - lo;
   const double raw = span / std::max(1, target);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double r = raw / mag;
-  const double step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+  double step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+  if (integral) step = std::max(1.0, std::round(step));
   std::vector<double> out;
   for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
     out.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
@@ -75,7 +77,7 @@ std::string svg_chart(const std::string& title, const std::string& x_label,
         "<text class=\"axis\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
         ml, sy(t), ml + pw, sy(t), ml - 6, sy(t) + 4, tick_label(t));
   }
-  std::vector<double> xt = nice_ticks(x0, x1, 6);
+  std::vector<double> xt = nice_ticks(x0, x1, 6, /*integral=*/true);
   for (double t : xt) {
     out += fmt::format(
         "<line class=\"tick\" x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>"

@@ -75,6 +75,9 @@ tbody tr:hover { background:#f3f7fc; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; font-family:ui-monospace,"DejaVu Sans Mono",monospace; }
 th.num { text-align:right; }
 td.best { font-weight:700; color:#2d7d3a; }
+td code { word-break:break-all; }
+td.runcell { white-space:nowrap; } #runs td { white-space:nowrap; }
+details { margin-top:10px; } summary { cursor:pointer; padding:4px 0; }
 tr.differs td { background:#fff8e6; }
 a { color:var(--accent); text-decoration:none; } a:hover { text-decoration:underline; }
 .pill { display:inline-block; padding:1px 9px; border-radius:999px; font-size:12px; font-weight:600; }

@@ -87,8 +87,15 @@ std::string run_charts(const RunRecord& r) {
       step_keys.insert(p.key);
     }
   }
+  std::vector<std::pair<std::string, std::vector<std::string>>> ordered(families.begin(),
+                                                                        families.end());
+  auto rank = [](const std::string& f) {
+    return f == "loss" ? 0 : f.find("acc") != std::string::npos ? 1 : f == "learning_rate" ? 3 : 2;
+  };
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
   std::string epochs, steps;
-  for (auto& [fam, keys] : families) {
+  for (auto& [fam, keys] : ordered) {
     std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
       return (a.rfind("val_", 0) == 0) < (b.rfind("val_", 0) == 0);
     });
@@ -167,9 +174,10 @@ std::string run_body(const RunRecord& r, const HtmlOptions& o) {
                          fmt_value(r.final_metrics.at(k)));
     out += "</tbody></table>";
   }
-  out += "</div>\n<div class=\"card\"><h2>Parameters</h2>" + kv_table(r.params, "no parameters") +
-         "</div></div>\n<div style=\"height:18px\"></div>\n";
+  out += "</div></div>\n<div style=\"height:18px\"></div>\n";
   out += run_charts(r);
+  out +=
+      "<div class=\"card\"><h2>Parameters</h2>" + kv_table(r.params, "no parameters") + "</div>\n";
   for (const ConfusionMatrix& c : r.confusion) {
     int64_t max = 1;
     for (const auto& row : c.counts)
@@ -225,7 +233,9 @@ std::string run_body(const RunRecord& r, const HtmlOptions& o) {
 std::string runs_table(const std::vector<RunRecord>& runs, const HtmlOptions& o) {
   std::vector<const RunRecord*> ptrs;
   for (const RunRecord& r : runs) ptrs.push_back(&r);
-  const std::vector<std::string> keys = epoch_keys(ptrs);
+  // The learning rate is a setting more than a result: it shows on the run page, not here.
+  std::vector<std::string> keys = epoch_keys(ptrs);
+  std::erase(keys, std::string("learning_rate"));
   // Parameters worth a column: those whose values differ between the runs (at most 8).
   std::map<std::string, std::set<std::string>> values;
   for (const RunRecord& r : runs)
@@ -234,7 +244,7 @@ std::string runs_table(const std::vector<RunRecord>& runs, const HtmlOptions& o)
   for (const auto& [k, vs] : values) {
     size_t have = 0;
     for (const RunRecord& r : runs) have += r.params.count(k);
-    if ((vs.size() > 1 || have < runs.size()) && params.size() < 8) params.push_back(k);
+    if ((vs.size() > 1 || have < runs.size()) && params.size() < 5) params.push_back(k);
   }
   std::string out = "<table id=\"runs\" class=\"sortable\"><thead><tr>";
   if (!o.single_file) out += "<th class=\"nosort\"></th>";
@@ -248,7 +258,8 @@ std::string runs_table(const std::vector<RunRecord>& runs, const HtmlOptions& o)
       out += fmt::format("<td><input type=\"checkbox\" class=\"pick\" value=\"{}\"></td>",
                          html_escape(r.info.id));
     out += fmt::format(
-        "<td data-v=\"{}\"><a href=\"{}\">{}</a> <span class=\"id\">{}</span></td><td>{}</td>"
+        "<td class=\"runcell\" data-v=\"{}\"><a href=\"{}\">{}</a><br><span class=\"id\">{}</span>"
+        "</td><td>{}</td>"
         "<td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}"
         "</td>",
         html_escape(run_label(r)), run_href(r.info.id, o), html_escape(run_label(r)),
@@ -291,8 +302,10 @@ std::string side_by_side(
     for (const RunRecord* r : runs) v.push_back(get(*r, k));
     const bool differs = std::any_of(v.begin(), v.end(), [&](const auto& x) { return x != v[0]; });
     int best = -1;
-    if (numeric && runs.size() > 1) {
-      const bool higher = k.find("acc") != std::string::npos || k.find("f1") != std::string::npos;
+    // Best: the highest accuracy / F1, the lowest loss; other keys (learning rate) have none.
+    const bool higher = k.find("acc") != std::string::npos || k.find("f1") != std::string::npos;
+    const bool lower = k.find("loss") != std::string::npos || k.find("mse") != std::string::npos;
+    if (numeric && runs.size() > 1 && (higher || lower)) {
       double bv = 0;
       for (size_t i = 0; i < v.size(); ++i) {
         if (!v[i]) continue;
@@ -301,7 +314,8 @@ std::string side_by_side(
         if (best < 0 || (higher ? x > bv : x < bv)) best = static_cast<int>(i), bv = x;
       }
     }
-    out += fmt::format("<tr{}><td>{}</td>", differs ? " class=\"differs\"" : "", html_escape(k));
+    out += fmt::format("<tr{}><td>{}</td>", differs && !numeric ? " class=\"differs\"" : "",
+                       html_escape(k));
     for (size_t i = 0; i < v.size(); ++i) {
       std::string shown = v[i] ? *v[i] : "";
       if (numeric && v[i]) shown = fmt_value(std::stod(*v[i]));
@@ -321,29 +335,7 @@ std::string compare_body(const std::vector<RunRecord>& runs, const HtmlOptions& 
   for (const RunRecord& r : runs)
     for (const auto& [k, v] : r.params) pkeys.insert(k);
   const std::vector<std::string> mkeys = epoch_keys(ptrs);
-  out += "<div class=\"grid\"><div class=\"card\"><h2>Final metrics</h2>";
-  out += side_by_side(
-      ptrs, mkeys,
-      [](const RunRecord& r, const std::string& k) -> std::optional<std::string> {
-        auto it = r.final_metrics.find(k);
-        if (it == r.final_metrics.end()) return std::nullopt;
-        return fmt::format("{}", it->second);
-      },
-      true, o);
-  out +=
-      "</div><div class=\"card\"><h2>Parameters <span class=\"hint\">(differences "
-      "highlighted)</span></h2>";
-  out += side_by_side(
-      ptrs, std::vector<std::string>(pkeys.begin(), pkeys.end()),
-      [](const RunRecord& r, const std::string& k) -> std::optional<std::string> {
-        auto it = r.params.find(k);
-        if (it == r.params.end()) return std::nullopt;
-        return it->second;
-      },
-      false, o);
-  out +=
-      "</div></div><div style=\"height:18px\"></div>\n<div class=\"card\"><h2>Curves</h2>"
-      "<div class=\"charts\">";
+  out += "<div class=\"card\"><h2>Curves</h2><div class=\"charts\">";
   for (const std::string& k : mkeys) {
     std::vector<ChartSeries> series;
     for (size_t i = 0; i < runs.size(); ++i) {
@@ -359,6 +351,42 @@ std::string compare_body(const std::vector<RunRecord>& runs, const HtmlOptions& 
       if (!s.points.empty()) series.push_back(std::move(s));
     }
     if (!series.empty()) out += svg_chart(k, "epoch", series);
+  }
+  out +=
+      "</div></div>\n<div class=\"grid\"><div class=\"card\"><h2>Final metrics <span "
+      "class=\"hint\">(best in green)</span></h2>";
+  out += side_by_side(
+      ptrs, mkeys,
+      [](const RunRecord& r, const std::string& k) -> std::optional<std::string> {
+        auto it = r.final_metrics.find(k);
+        if (it == r.final_metrics.end()) return std::nullopt;
+        return fmt::format("{}", it->second);
+      },
+      true, o);
+  // Parameters that differ first; the identical ones folded below them.
+  std::vector<std::string> differ, same;
+  for (const std::string& k : pkeys) {
+    std::set<std::string> seen;
+    for (const RunRecord& r : runs) {
+      auto it = r.params.find(k);
+      seen.insert(it == r.params.end() ? std::string("\x01") : it->second);
+    }
+    (seen.size() > 1 ? differ : same).push_back(k);
+  }
+  auto param = [](const RunRecord& r, const std::string& k) -> std::optional<std::string> {
+    auto it = r.params.find(k);
+    if (it == r.params.end()) return std::nullopt;
+    return it->second;
+  };
+  out += fmt::format(
+      "</div><div class=\"card\"><h2>Parameters <span class=\"hint\">({} differ)"
+      "</span></h2>",
+      differ.size());
+  out += side_by_side(ptrs, differ, param, false, o);
+  if (!same.empty()) {
+    out += fmt::format("<details><summary class=\"hint\">{} identical parameters</summary>",
+                       same.size());
+    out += side_by_side(ptrs, same, param, false, o) + "</details>";
   }
   return out + "</div></div></section>\n";
 }

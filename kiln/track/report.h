@@ -38,7 +38,7 @@ struct ChartSeries {
 /// An SVG line chart (width x height px) with nice axis ticks, grid, legend and a tooltip per
 /// point. Non-finite y values are skipped.
 std::string svg_chart(const std::string& title, const std::string& x_label,
-                      const std::vector<ChartSeries>& series, int width = 560, int height = 280);
+                      const std::vector<ChartSeries>& series, int width = 620, int height = 290);
 
 /// The runs table: sortable columns (id, experiment, name, status, start, duration, final
 /// metrics, params that differ between runs), a filter box and "compare selected".
