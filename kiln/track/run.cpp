@@ -179,14 +179,29 @@ bool Run::flush() {
 
 void Run::end(RunStatus status) {
   KILN_CHECK(!ended_, "Run::end: run {} has already ended", id_);
-  if (!flush()) {
-    // One more wait of the full busy timeout before giving up.
-    KILN_CHECK_AS(IOError, flush(),
-                  "Run::end: run {}: {} stayed locked; {} metric points not "
-                  "written",
-                  id_, store_.database_path().string(), pending_.size());
+  const int64_t end_ms = now_ms();
+  bool written = flush() || flush();  // a second wait of the full busy timeout
+  if (written) {
+    try {
+      store_.end_run(id_, status, end_ms);
+    } catch (const IOError& e) {
+      if (std::string_view(e.what()).find("locked") == std::string_view::npos) throw;
+      written = false;
+    }
   }
-  store_.end_run(id_, status);
+  if (!written) {
+    // Still locked: keep the rest of the run beside the database; the next open applies it.
+    std::vector<MetricPoint> points;
+    {
+      std::lock_guard lock(mu_);
+      points.swap(pending_);
+    }
+    const fs::path file = store_.write_pending(id_, points, status, end_ms);
+    fmt::print(stderr,
+               "kiln track: {} stayed locked; run {}'s last {} points and its status are kept in "
+               "{} and applied at the next open\n",
+               store_.database_path().string(), id_, points.size(), file.string());
+  }
   ended_ = true;
 }
 

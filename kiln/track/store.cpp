@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "kiln/tensor/error.h"
@@ -294,7 +295,10 @@ Store::Store(const fs::path& dir, StoreOptions options) : impl_(std::make_unique
   } catch (const std::exception& e) {
     s.fail(e, "open");
   }
-  if (!options.read_only) reap_dead_runs();
+  if (!options.read_only) {
+    apply_pending();
+    reap_dead_runs();
+  }
 }
 
 Store::~Store() = default;
@@ -548,13 +552,13 @@ std::vector<ArtifactInfo> Store::log_artifact(const std::string& run, const fs::
   return out;
 }
 
-void Store::end_run(const std::string& run, RunStatus status) {
+void Store::end_run(const std::string& run, RunStatus status, int64_t end_ms) {
   try {
     SQLite::Transaction tx(*impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
     impl_->require_run(run);
     SQLite::Statement up(*impl_->db, "UPDATE runs SET status = ?, end_ms = ? WHERE id = ?");
     up.bind(1, std::string(to_string(status)));
-    up.bind(2, now_ms());
+    up.bind(2, end_ms ? end_ms : now_ms());
     up.bind(3, run);
     up.exec();
     tx.commit();
@@ -596,6 +600,68 @@ int Store::reap_dead_runs() {
 fs::path Store::artifact_file(const ArtifactInfo& a) const {
   KILN_CHECK(a.sha256.size() == 64, "artifact '{}': '{}' is not a SHA-256", a.path, a.sha256);
   return impl_->dir / "artifacts" / a.sha256.substr(0, 2) / a.sha256.substr(2);
+}
+
+// ---------------------------------------------------------------- pending (locked) writes
+
+fs::path Store::write_pending(const std::string& run, std::span<const MetricPoint> points,
+                              std::optional<RunStatus> status, int64_t end_ms) const {
+  json::Value v = json::Value::object();
+  v["run"] = run;
+  if (status) v["status"] = std::string(to_string(*status));
+  v["end_ms"] = end_ms;
+  json::Value pts = json::Value::array();
+  for (const MetricPoint& p : points) {
+    json::Value j = json::Value::object();
+    j["key"] = p.key;
+    j["value"] = p.value;
+    j["step"] = p.step;
+    j["epoch"] = p.epoch;
+    j["time_ms"] = p.time_ms;
+    pts.push_back(std::move(j));
+  }
+  v["points"] = std::move(pts);
+  const fs::path dir = impl_->dir / "pending";
+  fs::create_directories(dir);
+  const fs::path file = dir / fmt::format("{}-{}.json", run, now_ms());
+  write_file_atomic(file.string(), v.dump());
+  return file;
+}
+
+int Store::apply_pending() {
+  const fs::path dir = impl_->dir / "pending";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  int applied = 0;
+  for (const fs::path& f : files) {
+    const json::Value v = json::parse(read_file_bytes(f), f.string());
+    const std::string run = v.at("run").as_string();
+    std::vector<MetricPoint> points;
+    for (const json::Value& p : v.at("points").as_array()) {
+      points.push_back(MetricPoint{.key = p.at("key").as_string(),
+                                   .value = p.at("value").is_null()
+                                                ? std::numeric_limits<double>::quiet_NaN()
+                                                : p.at("value").as_double(),
+                                   .step = p.at("step").as_int(),
+                                   .epoch = p.at("epoch").as_int(),
+                                   .time_ms = p.at("time_ms").as_int()});
+    }
+    try {
+      log_metrics(run, points);
+      if (const json::Value* st = v.find("status"))
+        end_run(run, parse_run_status(st->as_string()), v.at("end_ms").as_int());
+    } catch (const IOError& e) {
+      if (std::string_view(e.what()).find("locked") != std::string_view::npos) continue;
+      throw;
+    }
+    fs::remove(f);
+    ++applied;
+  }
+  return applied;
 }
 
 }  // namespace kiln::track

@@ -21,7 +21,8 @@
 //
 // Errors are kiln::IOError naming the database and the rule: a file that is not SQLite, a database
 // from a newer Kiln, a database opened read-only and written to, or one locked by another process
-// for longer than busy_timeout_ms.
+// for longer than busy_timeout_ms. A run whose last write finds the database locked is not lost:
+// Run::end keeps it in <dir>/pending/ and the next writable open applies it (write_pending).
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -166,8 +167,16 @@ class Store {
   /// (default: the file or directory name) and returns what was recorded.
   std::vector<ArtifactInfo> log_artifact(const std::string& run, const std::filesystem::path& path,
                                          const std::string& name = "");
-  /// Sets the final status and end time.
-  void end_run(const std::string& run, RunStatus status);
+  /// Sets the final status and end time (end_ms 0: now).
+  void end_run(const std::string& run, RunStatus status, int64_t end_ms = 0);
+  /// Writes what a run could not write because the database stayed locked — its last points and
+  /// final status — to <dir>/pending/<run>-<time>.json (atomically); the next writable open of the
+  /// store applies it and removes the file. Returns the file.
+  std::filesystem::path write_pending(const std::string& run, std::span<const MetricPoint> points,
+                                      std::optional<RunStatus> status, int64_t end_ms) const;
+  /// Applies pending files (the constructor does, before marking dead runs killed); returns how
+  /// many were applied. A file still blocked by a lock is left for the next open.
+  int apply_pending();
   /// Marks running runs of this host whose process has exited as killed; returns how many.
   int reap_dead_runs();
 

@@ -377,6 +377,32 @@ TEST(Store, RunBuffersWhileLockedAndWritesAfter) {
   EXPECT_EQ(Store(dir).get_run(run->id()).history("loss").size(), 10u);
 }
 
+// The lock outlasts the run: end() keeps the last points and the status in <dir>/pending/, and the
+// next writable open applies them, so the run is never lost.
+TEST(Store, RunEndingWhileLockedIsKeptAndAppliedAtTheNextOpen) {
+  const fs::path dir = scratch_dir("pending");
+  auto run = Run::start(
+      {.experiment = "pending", .dir = dir, .flush_interval_ms = 1000000, .busy_timeout_ms = 50});
+  run->log_metric("loss", 0.5, 1, 1);
+  ASSERT_TRUE(run->flush());
+  {
+    RawDb holder(dir / "kiln.db");
+    ASSERT_EQ(holder.exec("BEGIN EXCLUSIVE"), SQLITE_OK);
+    for (int i = 2; i <= 4; ++i) run->log_metric("loss", 1.0 / i, i, i);
+    run->end(RunStatus::Finished);  // no throw: kept aside
+    EXPECT_TRUE(run->ended());
+    ASSERT_TRUE(fs::exists(dir / "pending"));
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "pending"), fs::directory_iterator()), 1);
+    holder.exec("COMMIT");
+  }
+  Store store(dir);
+  const RunRecord r = store.get_run(run->id());
+  EXPECT_EQ(r.info.status, RunStatus::Finished);
+  EXPECT_EQ(r.history("loss").size(), 4u);
+  EXPECT_EQ(r.final_metrics.at("loss"), 0.25);
+  EXPECT_TRUE(fs::is_empty(dir / "pending"));
+}
+
 TEST(Store, ReadOnlyStoreReadsButRefusesWrites) {
   const fs::path dir = scratch_dir("readonly");
   std::string id;
