@@ -250,7 +250,12 @@ std::string runs_table(const std::vector<RunRecord>& runs, const HtmlOptions& o)
   if (!o.single_file) out += "<th class=\"nosort\"></th>";
   out += "<th>run</th><th>experiment</th><th>status</th><th>started (UTC)</th><th>duration</th>";
   for (const std::string& k : keys) out += "<th class=\"num\">" + html_escape(k) + "</th>";
-  for (const std::string& k : params) out += "<th>" + html_escape(k) + "</th>";
+  // Parameter columns show the last part of the name ("optimizer.lr" -> "lr"), the whole in a
+  // tooltip.
+  for (const std::string& k : params)
+    out += fmt::format(
+        "<th title=\"{0}\">{1}</th>", html_escape(k),
+        html_escape(k.substr(k.rfind('.') == std::string::npos ? 0 : k.rfind('.') + 1)));
   out += "</tr></thead><tbody>\n";
   for (const RunRecord& r : runs) {
     out += fmt::format("<tr data-run=\"{}\">", html_escape(r.info.id));
