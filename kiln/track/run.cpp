@@ -167,9 +167,8 @@ bool Run::flush() {
   try {
     store_.log_metrics(id_, points);
     return true;
-  } catch (const IOError& e) {
+  } catch (const DatabaseLocked&) {
     // Locked by another writer past the timeout: keep the points for the next flush.
-    if (std::string_view(e.what()).find("locked") == std::string_view::npos) throw;
     std::lock_guard lock(mu_);
     points.insert(points.end(), pending_.begin(), pending_.end());
     pending_.swap(points);
@@ -184,8 +183,7 @@ void Run::end(RunStatus status) {
   if (written) {
     try {
       store_.end_run(id_, status, end_ms);
-    } catch (const IOError& e) {
-      if (std::string_view(e.what()).find("locked") == std::string_view::npos) throw;
+    } catch (const DatabaseLocked&) {
       written = false;
     }
   }

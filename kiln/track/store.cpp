@@ -207,7 +207,7 @@ std::string process_start_time(int64_t pid) {
                         db, doing));
       case SQLITE_BUSY:
       case SQLITE_LOCKED:
-        throw IOError(
+        throw DatabaseLocked(
             fmt::format("{}: {}: the database is locked by another process (waited {} ms "
                         "for its write to end)",
                         db, doing, options.busy_timeout_ms));
@@ -654,9 +654,8 @@ int Store::apply_pending() {
       log_metrics(run, points);
       if (const json::Value* st = v.find("status"))
         end_run(run, parse_run_status(st->as_string()), v.at("end_ms").as_int());
-    } catch (const IOError& e) {
-      if (std::string_view(e.what()).find("locked") != std::string_view::npos) continue;
-      throw;
+    } catch (const DatabaseLocked&) {
+      continue;  // still locked: the next open tries again
     }
     fs::remove(f);
     ++applied;

@@ -33,7 +33,15 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/tensor/error.h"
+
 namespace kiln::track {
+
+/// Another process held the database's write lock for longer than busy_timeout_ms.
+class DatabaseLocked : public IOError {
+ public:
+  using IOError::IOError;
+};
 
 enum class RunStatus { Running, Finished, Failed, Killed };
 /// "running", "finished", "failed", "killed".

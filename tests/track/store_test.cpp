@@ -350,6 +350,7 @@ TEST(Store, LockedDatabaseGivesAClearErrorAndKeepsBufferedPoints) {
     Store slow(dir, {.busy_timeout_ms = 100});
     RawDb holder(dir / "kiln.db");
     ASSERT_EQ(holder.exec("BEGIN EXCLUSIVE"), SQLITE_OK);
+    EXPECT_THROW(slow.create_run("locked"), DatabaseLocked);
     const std::string msg = error_of([&] { slow.create_run("locked"); });
     EXPECT_NE(msg.find("locked by another process (waited 100 ms"), std::string::npos) << msg;
     const MetricPoint p{.key = "loss", .value = 1, .step = 1};
