@@ -2,7 +2,7 @@
 // the HTML views: one SVG point per logged epoch, one curve per compared run, escaped names.
 #include <gtest/gtest.h>
 
-#include <regex>
+#include <string>
 
 #include "kiln/autograd/functions.h"
 #include "kiln/tensor/creation.h"
@@ -18,10 +18,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing_util::scratch_dir;
 
-size_t count(const std::string& text, const std::string& pattern) {
-  const std::regex re(pattern);
-  return static_cast<size_t>(
-      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+// Occurrences of `needle` in `text`.
+size_t count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 // 64 rows, validation_split 0.25 -> 48 training rows = 3 steps of 16 per epoch.
@@ -104,7 +105,7 @@ TEST(Report, ChartsHaveOnePointPerEpochAndOneCurvePerRun) {
   const size_t loss_chart = page.find("data-title=\"loss\"");
   ASSERT_NE(loss_chart, std::string::npos);
   const std::string chart = page.substr(loss_chart, page.find("</svg>", loss_chart) - loss_chart);
-  EXPECT_EQ(count(chart, "<g class=\"points\" data-run=\"[0-9a-f]+\" data-key=\"loss\""), 1u);
+  EXPECT_EQ(count(chart, "<g class=\"points\" data-run=\"" + a + "\" data-key=\"loss\""), 1u);
   EXPECT_EQ(count(chart, "<circle class=\"pt\""), 8u);  // loss and val_loss, 4 epochs each
   const std::string cmp = compare_page({ra, rb}, {});
   const size_t vl = cmp.find("data-title=\"val_loss\"");
@@ -115,7 +116,8 @@ TEST(Report, ChartsHaveOnePointPerEpochAndOneCurvePerRun) {
   EXPECT_EQ(count(vchart, "<circle class=\"pt\""), 6u);
   const std::string report = report_html({ra, rb}, {}, {});
   EXPECT_EQ(count(report, "<section class=\"run\" id=\"run-"), 2u);
-  EXPECT_EQ(count(report, "https?://"), count(report, "http://www.w3.org/2000/svg"))
+  EXPECT_EQ(count(report, "http://") + count(report, "https://"),
+            count(report, "http://www.w3.org/2000/svg"))
       << "the report must load nothing from elsewhere";
 }
 
