@@ -47,6 +47,11 @@ constexpr Command kCommands[] = {
 void print_usage(std::FILE* to) {
   fmt::print(to, "usage: kiln <command> [args...]\n       kiln --version\n\ncommands:\n");
   for (const Command& c : kCommands) fmt::print(to, "  {:<22}{}\n", c.name, c.summary);
+  fmt::print(to,
+             "\noptions for every command:\n"
+             "  --track DIR           record training runs in DIR (default $KILN_TRACKING_DIR, "
+             "else ./kiln-runs)\n"
+             "  --no-track            do not record this training run\n");
   fmt::print(to, "\nRun `kiln <command> --help` for a command's options.\n");
 }
 
