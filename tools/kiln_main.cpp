@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/tensor/error.h"
+#include "kiln/track/run.h"
 
 namespace kiln::tools {
 
@@ -20,6 +21,9 @@ int inspect_main(std::span<const std::string> args);
 int text_classification_main(std::span<const std::string> args);
 int sentence_similarity_main(std::span<const std::string> args);
 int pretrain_main(std::span<const std::string> args);
+int runs_main(std::span<const std::string> args);
+int models_main(std::span<const std::string> args);
+int ui_main(std::span<const std::string> args);
 
 namespace {
 
@@ -38,11 +42,19 @@ constexpr Command kCommands[] = {
      sentence_similarity_main},
     {"pretrain", "pre-train an encoder on a text corpus (ELECTRA or masked LM), resumable",
      pretrain_main},
+    {"runs", "list, show, compare and report tracked training runs", runs_main},
+    {"models", "register, promote, list and get versions in the model registry", models_main},
+    {"ui", "serve the runs, their curves and the registry on http://127.0.0.1:8080/", ui_main},
 };
 
 void print_usage(std::FILE* to) {
   fmt::print(to, "usage: kiln <command> [args...]\n       kiln --version\n\ncommands:\n");
   for (const Command& c : kCommands) fmt::print(to, "  {:<22}{}\n", c.name, c.summary);
+  fmt::print(to,
+             "\noptions for every command:\n"
+             "  --track DIR           record training runs in DIR (default $KILN_TRACKING_DIR, "
+             "else ./kiln-runs)\n"
+             "  --no-track            do not record this training run\n");
   fmt::print(to, "\nRun `kiln <command> --help` for a command's options.\n");
 }
 
@@ -68,7 +80,25 @@ int run(const Command& c, std::span<const std::string> args) {
 
 int main(int argc, char** argv) {
   using namespace kiln::tools;
-  const std::vector<std::string> args(argv + 1, argv + argc);
+  // --track DIR and --no-track apply to every command (kiln/track/run.h): training commands record
+  // a run in DIR (default $KILN_TRACKING_DIR, else ./kiln-runs); `runs`, `models` and `ui` read it.
+  std::vector<std::string> args;
+  bool track = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--no-track") {
+      track = false;
+    } else if (a == "--track") {
+      if (i + 1 >= argc) {
+        fmt::print(stderr, "kiln: --track needs a directory\n");
+        return 2;
+      }
+      kiln::track::set_tracking_dir(argv[++i]);
+    } else {
+      args.push_back(a);
+    }
+  }
+  kiln::track::set_tracking_enabled(track);
   if (args.empty()) {
     print_usage(stderr);
     return 2;

@@ -31,6 +31,7 @@
 #include "kiln/tensor/error.h"
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/trainers.h"
+#include "kiln/track/run.h"
 #include "kiln/train/json.h"
 
 namespace kiln::tools {
@@ -190,6 +191,12 @@ int train(Task task, const Args& a) {
   data::Table table = read_table(a.get("--data"), a);
   std::optional<data::Table> valid;
   if (a.has("--valid")) valid = read_table(a.get("--valid"), a);
+  // Experiment tracking (kiln/track/run.h): the trainer logs into this run; --no-track skips it.
+  track::RunPtr run =
+      track::tracking_enabled() ? track::Run::start({.experiment = task_name(task)}) : nullptr;
+  track::ActiveRun active(run);
+  if (run) run->log_data_file("train", a.get("--data"), &table);
+  if (run && valid) run->log_data_file("validation", a.get("--valid"), &*valid);
   if (task == Task::Classification) {
     text::TextClassificationOptions o;
     fill_common(o, a, valid ? &*valid : nullptr);
@@ -202,6 +209,8 @@ int train(Task task, const Args& a) {
       text::ClassificationMetrics m = model.evaluate(*valid);
       fmt::print("validation:\n{}\n", m.to_string());
       metrics = classification_json(m);
+      if (run) run->log_confusion_matrix({.labels = m.labels, .counts = m.confusion});
+      if (run) run->log_metric("eval/macro_f1", m.macro_f1, 0);
     }
     write_text(out / "metrics.json", metrics + "\n");
   } else {
@@ -222,6 +231,12 @@ int train(Task task, const Args& a) {
     write_text(out / "metrics.json", metrics + "\n");
   }
   fmt::print("saved the model to {} (ONNX: {})\n", out.string(), (out / "model.onnx").string());
+  if (run) {
+    run->log_artifact(out, "model");
+    run->end();
+    fmt::print("tracked as run {} in {} (kiln runs show {})\n", run->id(),
+               run->store().dir().string(), run->id());
+  }
   return 0;
 }
 

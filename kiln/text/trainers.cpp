@@ -18,6 +18,7 @@
 #include "kiln/text/mlm.h"
 #include "kiln/text/pretrain.h"
 #include "kiln/text/wordpiece.h"
+#include "kiln/track/callback.h"
 #include "kiln/train/safetensors.h"
 
 namespace kiln::text {
@@ -371,6 +372,20 @@ TrainResult train(const Settings& s,
                                         .patience = s.early_stopping_patience,
                                         .restore_best_weights = true}));
   }
+  // Experiment tracking (kiln/track/callback.h): the active run, or a new one when tracking is on.
+  const auto str = [](const auto& v) { return fmt::format("{}", v); };
+  if (auto cb =
+          track::trainer_callback(s.task.substr(0, s.task.find('.')),
+                                  {{"architecture", s.architecture},
+                                   {"max_epochs", str(s.max_epochs)},
+                                   {"batch_size", str(s.batch_size)},
+                                   {"learning_rate", str(s.learning_rate)},
+                                   {"max_length", str(s.max_length)},
+                                   {"weight_decay", str(s.weight_decay)},
+                                   {"grad_clip", str(s.grad_clip)},
+                                   {"seed", str(s.seed)},
+                                   {"early_stopping_patience", str(s.early_stopping_patience)}}))
+    fo.callbacks.push_back(cb);
   // The user's callbacks run last, after the checkpoint of the epoch is written.
   fo.callbacks.insert(fo.callbacks.end(), s.callbacks.begin(), s.callbacks.end());
   fo.seed = s.seed;

@@ -529,6 +529,11 @@ History Model::run_fit(BatchSource& data, const std::vector<int64_t>& train_rows
   History history;
   Logs logs;
   stop_training = false;
+  struct FitOptionsScope {  // fit_options() is set for the callbacks, also when fit throws
+    const FitOptions*& slot;
+    ~FitOptionsScope() { slot = nullptr; }
+  } fit_scope{fit_options_};
+  fit_options_ = &o;
   for (const auto& cb : o.callbacks) {
     KILN_CHECK(cb != nullptr, "fit: a callback is null");
     cb->set_model(this);

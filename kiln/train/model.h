@@ -247,6 +247,9 @@ class Model {
   const History& history() const { return history_; }
   /// Epochs completed (the initial_epoch to resume from).
   int epoch() const { return epoch_; }
+  /// The options of the fit() call in progress (callbacks read them, e.g. to log them); nullptr
+  /// outside fit().
+  const FitOptions* fit_options() const { return fit_options_; }
 
   // ---- inspection ----
   /// Keras' table: Layer (type) | Output Shape | Param #, then total / trainable / non-trainable
@@ -318,6 +321,7 @@ class Model {
   std::unique_ptr<Compiled> compiled_;
   History history_;
   int epoch_ = 0;
+  const FitOptions* fit_options_ = nullptr;
 };
 
 // ---------------------------------------------------------------- Sequential

@@ -13,6 +13,7 @@
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
+#include "kiln/track/callback.h"
 #include "kiln/vision/datasets.h"
 #include "kiln/vision/models.h"
 
@@ -207,6 +208,14 @@ ImageClassificationModel ImageClassificationTrainer::fit(const data::Table& trai
                  .seed = o.seed,
                  .verbose = o.verbose};
   if (!val_rows.empty()) fit.validation_data = ValidationData{.source = source(val_rows, false)};
+  // Experiment tracking (kiln/track/callback.h): the active run, or a new one when tracking is on.
+  if (auto cb = track::trainer_callback(
+          "ImageClassification",
+          {{"architecture", o.architecture},
+           {"height", fmt::format("{}", o.height)},
+           {"width", fmt::format("{}", o.width)},
+           {"validation_fraction", fmt::format("{}", o.validation_fraction)}}))
+    fit.callbacks.push_back(cb);
   History history = model->fit(*train_source, fit);
   return ImageClassificationModel(model, labels.classes, o, history);
 }

@@ -17,6 +17,7 @@
 
 #include "kiln/data/csv.h"
 #include "kiln/onnx/reader.h"
+#include "kiln/track/store.h"
 
 namespace {
 
@@ -79,6 +80,8 @@ class TextCli : public ::testing::Test {
            ("kiln_text_cli_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
+    // The CLI tracks runs by default: keep them in the scratch directory.
+    ::setenv("KILN_TRACKING_DIR", (dir_ / "runs").c_str(), 1);
     std::vector<Mail> ham = read_group("easy-ham-1", "ham", 40);
     std::vector<Mail> spam = read_group("spam-1", "spam", 40);
     ASSERT_EQ(ham.size(), 40u);
@@ -154,6 +157,20 @@ TEST_F(TextCli, ClassificationTrainPredictEvaluate) {
   for (const char* f : {"model.safetensors", "config.json", "metrics.json", "model.onnx"})
     EXPECT_TRUE(fs::exists(model / f)) << f;
   expect_onnx_interface(model / "model.onnx", "probabilities", {"batch", "2"});
+  // Tracked (kiln/track): the printed run holds the data files, confusion matrix and model files.
+  const size_t at = r.out.find("tracked as run ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const kiln::track::RunRecord tracked =
+      kiln::track::Store(dir_ / "runs").get_run(r.out.substr(at + 15, 12));
+  EXPECT_EQ(tracked.info.status, kiln::track::RunStatus::Finished);
+  EXPECT_EQ(tracked.info.experiment, "text-classification");
+  EXPECT_EQ(tracked.params.at("architecture"), "nasbert-5m");
+  EXPECT_EQ(tracked.history("val_loss").size(), 1u);
+  EXPECT_EQ(tracked.data.size(), 2u);
+  ASSERT_EQ(tracked.confusion.size(), 1u);
+  EXPECT_EQ(tracked.confusion[0].labels, (std::vector<std::string>{"ham", "spam"}));
+  EXPECT_TRUE(std::any_of(tracked.artifacts.begin(), tracked.artifacts.end(),
+                          [](const auto& a) { return a.path == "model/model.onnx"; }));
 
   const fs::path preds = dir_ / "predictions.tsv";
   r = run("text-classification predict --model " + model.string() + " --data " + valid.string() +
