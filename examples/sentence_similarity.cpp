@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,7 +66,9 @@ struct Args {
   double lr = 2e-3;
   std::string architecture = "small";
   std::string layers = "M M";
-  size_t vocab_size = 4000;
+  std::optional<size_t> vocab_size;  // default 4000 for "small", none (the shipped encoder's) else
+  std::string pretrained;            // a pretrained encoder directory (default: the shipped one)
+  bool from_scratch = false;
   uint64_t seed = 42;
   std::string out = "sentence_similarity_model";
   int threads = 0;
@@ -100,6 +103,10 @@ Args parse(int argc, char** argv) {
       a.layers = value();
     } else if (f == "--vocab-size") {
       a.vocab_size = std::stoull(value());
+    } else if (f == "--pretrained") {
+      a.pretrained = value();
+    } else if (f == "--from-scratch") {
+      a.from_scratch = true;
     } else if (f == "--seed") {
       a.seed = std::stoull(value());
     } else if (f == "--out") {
@@ -110,7 +117,8 @@ Args parse(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: sentence_similarity [--train N] [--test N] [--epochs N] "
                    "[--max-length T] [--batch-size B] [--lr X] [--architecture NAME] [--layers L] "
-                   "[--vocab-size V] [--seed S] [--out DIR] [--threads N]\n");
+                   "[--vocab-size V] [--pretrained DIR | --from-scratch] [--seed S] [--out DIR] "
+                   "[--threads N]\n");
       std::exit(f == "--help" || f == "-h" ? 0 : 2);
     }
   }
@@ -201,14 +209,17 @@ int main(int argc, char** argv) {
                                       .max_length = args.max_length,
                                       .architecture = args.architecture};
     o.seed = args.seed;
-    if (args.vocab_size > 0) {
+    o.from_scratch = args.from_scratch;
+    if (!args.pretrained.empty()) o.pretrained_encoder = args.pretrained;
+    const size_t vocab_size = args.vocab_size.value_or(args.architecture == "small" ? 4000 : 0);
+    if (vocab_size > 0) {
       // A byte-level BPE learnt from the training sentences: a 4k-id embedding trains faster
       // from scratch than GPT-2's 50k ids, most of which never occur in these texts.
       std::vector<std::string> corpus = train["Sentence1"].strings();
       const auto& second = train["Sentence2"].strings();
       corpus.insert(corpus.end(), second.begin(), second.end());
-      o.tokenizer = std::make_shared<text::BpeTokenizer>(
-          text::train_bpe(corpus, {.vocab_size = args.vocab_size}));
+      o.tokenizer =
+          std::make_shared<text::BpeTokenizer>(text::train_bpe(corpus, {.vocab_size = vocab_size}));
     }
     if (args.architecture == "small") {
       // E 64, C 128, 2 heads: about 0.5M parameters (with a 4k vocabulary), several times faster

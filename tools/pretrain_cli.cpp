@@ -21,6 +21,7 @@
 #include "kiln/tensor/parallel.h"
 #include "kiln/text/pretrain.h"
 #include "kiln/text/trainers.h"
+#include "kiln/track/run.h"
 #include "kiln/train/json.h"
 #include "kiln/train/safetensors.h"
 
@@ -154,6 +155,12 @@ int run(const Args& a) {
   config["encoder_config"] = cfg.to_json();
   write_file_atomic((out / "config.json").string(), config.dump() + "\n");
 
+  // Tracked like the other training commands (--track DIR / --no-track): one run per sitting.
+  track::RunPtr run =
+      track::tracking_enabled()
+          ? track::Run::start({.experiment = "pretrain", .name = arch + " " + o.objective})
+          : nullptr;
+  track::ActiveRun active(run);
   const text::PretrainResult r = text::pretrain(cfg, *tok, corpus, o);
   if (verbose > 0) {
     std::printf(

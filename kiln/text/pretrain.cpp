@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -22,6 +23,7 @@
 #include "kiln/tensor/random.h"
 #include "kiln/text/bpe.h"
 #include "kiln/text/vocab_trainer.h"
+#include "kiln/track/run.h"
 #include "kiln/train/progress.h"
 #include "kiln/train/safetensors.h"
 
@@ -561,8 +563,42 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
                       {"tokens_seen", std::to_string(result.tokens_seen)},
                       {"seconds", fmt::format("{:.3f}", result.seconds)},
                       {"loss_curve", curve.dump()}});
-    save_encoder(electra ? *em->encoder : *mlm->encoder, o.out_dir / "encoder.safetensors");
+    NasBertEncoder& enc = electra ? *em->encoder : *mlm->encoder;
+    save_encoder(enc, o.out_dir / "encoder.safetensors");
+    // What the shipped encoder's test replays: the checksum and the probe sentence's encoding.
+    json::Value probe = json::Value::object();
+    probe["sentence"] = kProbeSentence;
+    probe["step"] = result.step;
+    probe["weights_fnv1a64"] = fmt::format("{:016x}", weights_checksum(enc));
+    json::Value first = json::Value::array();
+    for (float v : encoder_probe(enc, tok)) first.push_back(static_cast<double>(v));
+    probe["first_token"] = first;
+    write_file_atomic((o.out_dir / "probe.json").string(), probe.dump() + "\n");
   };
+
+  // Experiment tracking (kiln/track): the caller's active run, else a run of its own when tracking
+  // is on. Each sitting is one run; "resumed_from_step" tells them apart.
+  track::RunPtr run = track::active_run();
+  track::RunPtr own_run;
+  if (!run && track::tracking_enabled()) {
+    own_run = track::Run::start({.experiment = "pretrain", .name = o.objective});
+    run = own_run;
+  }
+  if (run) {
+    std::map<std::string, std::string> params;
+    for (const auto& [key, value] : identity.members()) {
+      params["pretrain." + key] = value.is_string() ? value.as_string() : value.dump();
+    }
+    params["pretrain.steps"] = std::to_string(o.steps);
+    params["pretrain.learning_rate"] = fmt::format("{}", o.learning_rate);
+    params["pretrain.warmup_steps"] = std::to_string(o.warmup_steps);
+    params["pretrain.weight_decay"] = fmt::format("{}", o.weight_decay);
+    params["pretrain.word_vectors"] = o.word_vectors.string();
+    params["pretrain.resumed_from_step"] = std::to_string(result.step);
+    params["corpus.tokens"] = std::to_string(corpus.size());
+    params["corpus.documents"] = std::to_string(corpus.documents());
+    run->log_params(params);
+  }
 
   const std::vector<int64_t> special = special_token_ids(tok);
   const bool interactive = o.verbose > 0 && isatty(fileno(stdout));
@@ -629,6 +665,16 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
                           std::max(1e-9, now - time_at_row);
       const double n = static_cast<double>(n_sum);
       result.loss_curve.emplace_back(result.step, sum_loss / n);
+      if (run) {
+        run->log_metric("loss", sum_loss / n, result.step);
+        run->log_metric(electra ? "generator_loss" : "mlm_loss", sum_gen / n, result.step);
+        if (electra) {
+          run->log_metric("discriminator_loss", sum_disc / n, result.step);
+          run->log_metric("disc_accuracy", sum_acc / n, result.step);
+        }
+        run->log_metric("learning_rate", lr, result.step);
+        run->log_metric("tokens_per_second", rate, result.step);
+      }
       if (log.is_open()) {
         log << fmt::format("{},{:.5f},{:.5f},{:.5f},{:.5f},{:.6g},{},{:.1f}\n", result.step,
                            sum_loss / n, sum_gen / n, electra ? sum_disc / n : 0.0,
@@ -674,12 +720,43 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
   }
   if (interactive) std::printf("\n");
   if (result.step == o.steps) save_checkpoint();
+  if (run && !o.out_dir.empty() && fs::exists(o.out_dir / "encoder.safetensors")) {
+    run->log_artifact(o.out_dir / "encoder.safetensors");
+  }
+  if (own_run) own_run->end();
   model->eval();
   result.encoder = electra ? em->encoder : mlm->encoder;
   return result;
 }
 
 // ---------------------------------------------------------------- the shipped encoder
+
+std::vector<float> encoder_probe(NasBertEncoder& encoder, const Tokenizer& tok) {
+  const bool was_training = encoder.is_training();
+  encoder.eval();
+  NoGradGuard no_grad;
+  const Encoding e = tok.encode(kProbeSentence);
+  const Tensor ids = from_vector(std::vector<int64_t>(e.ids.begin(), e.ids.end()),
+                                 {1, static_cast<int64_t>(e.ids.size())});
+  std::vector<float> out = encoder.first_token(ids).contiguous().to_vector<float>();
+  if (was_training) encoder.train();
+  return out;
+}
+
+uint64_t weights_checksum(const nn::Module& module) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&](const unsigned char* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  };
+  for (const auto& [name, t] : module.state_dict()) {
+    mix(reinterpret_cast<const unsigned char*>(name.data()), name.size());
+    if (t.dtype() != kFloat32) continue;
+    const Tensor c = t.contiguous();
+    mix(reinterpret_cast<const unsigned char*>(c.data_ptr<float>()),
+        static_cast<size_t>(c.numel()) * sizeof(float));
+  }
+  return h;
+}
 
 fs::path shipped_encoder_dir() {
   std::vector<fs::path> roots;

@@ -193,6 +193,19 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
 
 // ---------------------------------------------------------------- the shipped encoder
 
+/// The sentence whose encoding pre-training records (probe.json), so a test can check that the
+/// shipped weights, loaded anew, still compute what the pre-training run computed.
+inline constexpr const char* kProbeSentence =
+    "Kiln trains a small English encoder on Debian's documentation and ships it.";
+
+/// The eval-mode first-token state of `encoder` for tok.encode(kProbeSentence): C floats.
+/// The encoder is left in the mode it was in.
+std::vector<float> encoder_probe(NasBertEncoder& encoder, const Tokenizer& tok);
+
+/// FNV-1a (64-bit) over every state_dict entry's name and float32 bytes, in state_dict order: a
+/// checksum of the weights that does not depend on the file they came from.
+uint64_t weights_checksum(const nn::Module& module);
+
 /// A pretrained encoder directory: encoder.safetensors (save_encoder format) and tokenizer/.
 struct PretrainedEncoder {
   std::filesystem::path dir;
