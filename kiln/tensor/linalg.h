@@ -1,5 +1,6 @@
 #pragma once
-// Matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm). Transposes are passed to BLAS as
+// Matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm) or oneDNN (dnnl_sgemm), as
+// kiln/tensor/backend.h chooses. Transposes are passed to BLAS as
 // flags, never materialised; a transposed view (strides swapped) is recognised and passed the same
 // way.
 #include "kiln/tensor/array.h"
@@ -8,7 +9,7 @@ namespace kiln::kernels {
 
 /// C = alpha · op(A) · op(B) + beta · C for row-major float32/float64 buffers (BLAS semantics).
 /// op(A) is (M, K), op(B) is (K, N), C is (M, N). Large products are split into one panel of C per
-/// thread (OpenBLAS itself runs single-threaded); safe to call from inside a parallel_for body.
+/// thread (the library itself runs single-threaded); safe to call from inside a parallel_for body.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Array& A,
           int64_t lda, const Array& B, int64_t ldb, double beta, Array& C, int64_t ldc);
 

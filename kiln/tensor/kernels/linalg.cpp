@@ -7,7 +7,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kiln/tensor/backend.h"
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/kernels/onednn.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"
 
@@ -39,17 +41,35 @@ void blas_gemm(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N, int
     cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// OpenBLAS runs single-threaded (parallel.cpp); Kiln splits C into one panel per thread, along
-// the longer of M and N, and each panel is an independent BLAS call on a oneTBB worker. K is never
-// split, but results are not bitwise equal across thread counts: elements at a panel's edge go
-// through BLAS's edge micro-kernel (Gemm.SplitPanelsMatchReferenceAtOneAndTwoThreads).
+// One panel's product on the calling thread: oneDNN's sgemm when that backend is chosen (float32
+// only), OpenBLAS otherwise.
+template <typename T>
+void serial_gemm(GemmBackend backend, CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N,
+                 int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                 int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (backend == GemmBackend::OneDnn) {
+      onednn::sgemm(TA == CblasTrans, TB == CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                    ldc);
+      return;
+    }
+  }
+  blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// OpenBLAS and oneDNN run single-threaded (parallel.cpp, onednn.h); Kiln splits C into one panel
+// per thread, along the longer of M and N, and each panel is an independent BLAS call on a oneTBB
+// worker. K is never split, but results are not bitwise equal across thread counts: elements at a
+// panel's edge go through BLAS's edge micro-kernel
+// (Gemm.SplitPanelsMatchReferenceAtOneAndTwoThreads).
 template <typename T>
 void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  const GemmBackend backend = gemm_backend();
   const int threads = available_threads();
   if (threads == 1 || M * N * K < kSplitMacs || std::max(M, N) < 32) {
-    blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    serial_gemm<T>(backend, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Panels are multiples of 16 rows/columns (the BLAS micro-kernel's width).
@@ -63,10 +83,10 @@ void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
       if (b >= e) continue;
       if (split_m) {
         const T* a = ta ? A + b : A + b * lda;
-        blas_gemm<T>(TA, TB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+        serial_gemm<T>(backend, TA, TB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
       } else {
         const T* bp = tb ? B + b * ldb : B + b;
-        blas_gemm<T>(TA, TB, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
+        serial_gemm<T>(backend, TA, TB, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
       }
     }
   });
