@@ -123,6 +123,95 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 namespace {
 
+// linear_forward's tiles: blocks of rows sized so a tile of C stays within L2 (~96 K elements,
+// 384 KB in float32) while its GEMM still amortises packing w (a block is at least 64 rows).
+constexpr int64_t kTileElems = 96 * 1024;
+
+template <typename T>
+void linear_tiles(const T* x, const T* w, const T* b, std::optional<UnaryOp> act, int64_t M,
+                  int64_t N, int64_t K, T* y, T* z) {
+  const GemmBackend backend = gemm_backend();
+  const int threads = available_threads();
+  int64_t rows = std::max<int64_t>(64, kTileElems / std::max<int64_t>(N, 1)) / 16 * 16;
+  rows = std::min(rows, M);
+  int64_t row_blocks = (M + rows - 1) / rows;
+  // Too few row blocks for the threads (short inputs, e.g. inference on one sequence): split the
+  // columns too, into panels of 16.
+  int64_t col_panels = 1;
+  if (row_blocks < threads && M * N * K >= kSplitMacs && N >= 32) {
+    rows = (M + threads - 1) / threads;
+    rows = std::max<int64_t>(16, (rows + 15) / 16 * 16);
+    row_blocks = (M + rows - 1) / rows;
+    col_panels = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, N / 16);
+  }
+  const int64_t cols = ((N + col_panels - 1) / col_panels + 15) / 16 * 16;
+  T* out = z ? z : y;  // the GEMM writes z when the activation's input is kept
+  const int64_t tiles = row_blocks * col_panels;
+  const int64_t grain = threads == 1 || M * N * K < kSplitMacs ? tiles : 1;
+  parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = (t / col_panels) * rows, r1 = std::min(M, r0 + rows);
+      const int64_t c0 = (t % col_panels) * cols, c1 = std::min(N, c0 + cols);
+      if (r0 >= r1 || c0 >= c1) continue;
+      serial_gemm<T>(backend, CblasNoTrans, CblasTrans, r1 - r0, c1 - c0, K, T(1), x + r0 * K, K,
+                     w + c0 * K, K, T(0), out + r0 * N + c0, N);
+      for (int64_t r = r0; r < r1; ++r) {
+        T* o = out + r * N;
+        if (b)
+          for (int64_t c = c0; c < c1; ++c) o[c] += b[c];
+        if (act) unary_contiguous(*act, o + c0, y + r * N + c0, c1 - c0);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Array linear_forward(const Array& x, const Array& w, const Array& b, std::optional<UnaryOp> act,
+                     Array* pre) {
+  KILN_CHECK_SHAPE(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
+                   "linear_forward: needs x (M, K) and w (N, K), got {} and {}", x.shape(),
+                   w.shape());
+  KILN_CHECK_TYPE(
+      is_floating(x.dtype()) && x.dtype() == w.dtype() && (!b.defined() || b.dtype() == x.dtype()),
+      "linear_forward: dtypes differ or are not float: x {}, w {}, b {}", x.dtype(), w.dtype(),
+      b.defined() ? dtype_name(b.dtype()) : "none");
+  KILN_CHECK(x.is_contiguous() && w.is_contiguous() && (!b.defined() || b.is_contiguous()),
+             "linear_forward: x, w and b must be contiguous");
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  Array y({M, N}, x.dtype());
+  const bool keep_pre = act && pre;
+  if (keep_pre) *pre = Array({M, N}, x.dtype());
+  if (M == 0 || N == 0) return y;
+  if (K == 0) {
+    // No products: z = b (or 0).
+    Array z = keep_pre ? *pre : y;
+    if (b.defined())
+      z.copy_(b.unsqueeze(0));
+    else
+      z.zero_();
+    if (act) y = unary(*act, z);
+    return y;
+  }
+  y.bump_version();
+  KILN_DISPATCH_FLOATING(x.dtype(), "linear_forward", [&] {
+    linear_tiles<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(),
+                           b.defined() ? b.data<scalar_t>() : nullptr, act, M, N, K,
+                           y.data<scalar_t>(), keep_pre ? pre->data<scalar_t>() : nullptr);
+  });
+  return y;
+}
+
+Array linear_forward_reference(const Array& x, const Array& w, const Array& b,
+                               std::optional<UnaryOp> act) {
+  Array z = matmul_reference(x.to(kFloat64), w.to(kFloat64).transpose(0, 1).contiguous());
+  if (b.defined()) z = add(z, b.to(kFloat64));
+  if (act) z = unary(*act, z);
+  return z.to(x.dtype());
+}
+
+namespace {
+
 // A matrix operand as BLAS sees it: base array (contiguous in its last two dims, possibly
 // transposed) plus the flag and leading dimension.
 struct MatView {
