@@ -149,11 +149,6 @@ Tensor to_dtype(const Tensor& x, DType dtype);
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// Fused y = x·Wᵀ + b.   x: (*, in)  W: (out, in)  b: (out) or undefined  ->  y: (*, out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
-/// gelu(linear(x, weight, bias), approximate) as one op: the bias add and GELU run as the GEMM's
-/// epilogue on each tile of the output while it is in cache (no bias copy, no separate GELU
-/// pass).   x: (*, in)  weight: (out, in)  bias: (out)  ->  (*, out)
-Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
-                   const std::string& approximate = "none");
 
 // ---------------------------------------------------------------- indexing, joining
 // (ops/index.cpp)

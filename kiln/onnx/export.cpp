@@ -756,26 +756,26 @@ void lower_select(Lowering& l) {
   l.node("Gather", {l.in(0), idx}, {attr_int("axis", axis)}, {l.out()});
 }
 
-// x·Wᵀ (+ b): Gemm on 2-D input, else Transpose + MatMul (+ Add). Written to `out` when given.
-std::string linear_nodes(Lowering& l, std::vector<std::string> out) {
+void lower_linear(Lowering& l) {
   const bool bias = l.has_input(2);
   if (l.in_rank(0) == 2) {
     std::vector<std::string> ins{l.in(0), l.in(1)};
     if (bias) ins.push_back(l.in(2));
-    return l.node("Gemm", ins, {attr_int("transB", 1)}, out);
+    l.node("Gemm", ins, {attr_int("transB", 1)}, {l.out()});
+    return;
   }
   std::string wt = l.node("Transpose", {l.in(1)}, {attr_ints("perm", {1, 0})});
-  if (!bias) return l.node("MatMul", {l.in(0), wt}, {}, out);
+  if (!bias) {
+    l.node("MatMul", {l.in(0), wt}, {}, {l.out()});
+    return;
+  }
   std::string y = l.node("MatMul", {l.in(0), wt});
-  return l.node("Add", {y, l.in(2)}, {}, out);
+  l.node("Add", {y, l.in(2)}, {}, {l.out()});
 }
 
-void lower_linear(Lowering& l) {
-  linear_nodes(l, {l.out()});
-}
-
-// gelu(x) into `out`: the Erf form, or the tanh form when approximate == "tanh".
-void gelu_nodes(Lowering& l, const std::string& x, DType t, const std::string& out) {
+void lower_gelu(Lowering& l) {
+  const DType t = l.in_dtype(0);
+  std::string x = l.in(0);
   std::string inner;
   if (l.attr_string("approximate") == "tanh") {
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
@@ -787,16 +787,7 @@ void gelu_nodes(Lowering& l, const std::string& x, DType t, const std::string& o
     inner = l.node("Erf", {l.node("Div", {x, l.scalar(std::numbers::sqrt2, t)})});
   }
   std::string half_x = l.node("Mul", {x, l.scalar(0.5, t)});
-  l.node("Mul", {half_x, l.node("Add", {inner, l.scalar(1.0, t)})}, {}, {out});
-}
-
-void lower_gelu(Lowering& l) {
-  gelu_nodes(l, l.in(0), l.in_dtype(0), l.out());
-}
-
-// linear_gelu: the linear's nodes, then GELU's.
-void lower_linear_gelu(Lowering& l) {
-  gelu_nodes(l, linear_nodes(l, {}), l.in_dtype(0), l.out());
+  l.node("Mul", {half_x, l.node("Add", {inner, l.scalar(1.0, t)})}, {}, {l.out()});
 }
 
 void lower_clamp(Lowering& l) {
@@ -1067,7 +1058,6 @@ const std::unordered_map<std::string, Lower>& op_table() {
       {"cast",        lower_cast},
       {"matmul",      binary("MatMul")},
       {"linear",      lower_linear},                 // Gemm (2-D) or MatMul + Add
-      {"linear_gelu", lower_linear_gelu},            // linear's nodes, then GELU's
       {"cat",         with_axis("Concat")},
       {"stack",       lower_stack},                  // Unsqueeze each + Concat
       {"split",       lower_split},                  // also chunk

@@ -63,10 +63,6 @@ const char* op_name(BinaryOp op);
 
 /// y = op(x); same shape. Float-only ops promote integer inputs to float32 (as PyTorch does).
 Array unary(UnaryOp op, const Array& x);
-/// y[i] = op(x[i]) for i < n over raw contiguous buffers, on the calling thread (no split): the
-/// form fused kernels apply to a block they have just computed. Float ops on float32 / float64.
-void unary_contiguous(UnaryOp op, const float* x, float* y, int64_t n);
-void unary_contiguous(UnaryOp op, const double* x, double* y, int64_t n);
 /// z = op(a, b) with broadcasting. Arithmetic results take the promoted dtype, comparisons bool.
 Array binary(BinaryOp op, const Array& a, const Array& b);
 /// z = op(a, s) for a scalar s. An integer array with a fractional scalar becomes float32.

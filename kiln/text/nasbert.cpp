@@ -146,7 +146,7 @@ Tensor sep_conv_sublayer(const Tensor& x, const Tensor& keep, const Tensor& dw_w
   h = conv1d(transpose(h, 1, 2), dw_weight, dw_bias, /*stride=*/1, /*padding=*/k / 2,
              /*dilation=*/1, /*groups=*/C);  // (B, C, T), channels-last
   h = transpose(h, 1, 2);                    // (B, T, C), contiguous
-  h = linear_gelu(h, pw_weight, pw_bias);    // pointwise (kernel-1) convolution, then GELU
+  h = gelu(linear(h, pw_weight, pw_bias));   // pointwise (kernel-1) convolution
   if (dropout_p > 0.0 && training) h = dropout(h, dropout_p, training, gen);
   return layer_norm(add(x, h), {C}, ln_weight, ln_bias, eps);
 }
@@ -188,8 +188,7 @@ FeedForwardLayer::FeedForwardLayer(int64_t hidden, int64_t ffn_dim, double p, do
 }
 
 Tensor FeedForwardLayer::forward(const Tensor& x, const Tensor&, const Tensor&) {
-  // gelu(fc1(x)) as one op: bias and GELU run as the GEMM's epilogue.
-  Tensor h = dropout->forward(linear_gelu(x, fc1->weight, fc1->bias));  // (B, T, F)
+  Tensor h = dropout->forward(gelu(fc1->forward(x)));  // (B, T, F)
   return norm->forward(add(x, dropout->forward(fc2->forward(h))));
 }
 

@@ -247,16 +247,6 @@ RegisterGradcheck reg({
        return In{leaf({3, 4}, 72), leaf({2, 4}, 73)};
      },
      [](const In& v) { return linear(v[0], v[1]); }},
-    {"linear_gelu", "erf form, bias, 3-D input",
-     [] {
-       return In{leaf({2, 3, 4}, 74), leaf({5, 4}, 75), leaf({5}, 76)};
-     },
-     [](const In& v) { return linear_gelu(v[0], v[1], v[2]); }},
-    {"linear_gelu", "tanh form, no bias",
-     [] {
-       return In{leaf({3, 4}, 77), leaf({2, 4}, 78)};
-     },
-     [](const In& v) { return linear_gelu(v[0], v[1], {}, "tanh"); }},
 });
 
 }  // namespace

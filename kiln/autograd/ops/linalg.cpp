@@ -93,7 +93,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.shape()[1], out = weight.shape()[0];
   const Array x2 = x.data().reshape({-1, in}).contiguous();
   const Array b = bias.defined() ? bias.data().to(x.dtype()).contiguous() : Array();
-  const Array y = kernels::linear_forward(x2, weight.data().contiguous(), b, std::nullopt);
+  const Array y = kernels::linear_forward(x2, weight.data().contiguous(), b);
   Shape ys = x.shape();
   ys.back() = out;
   return make_op("linear", linear_inputs(x, weight, bias), y.view(ys),
@@ -101,34 +101,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      const Array& dy, const Needs& n) -> Grads {
                    return linear_grads(dy.reshape({-1, out}).contiguous(), X, W, xs, n);
                  });
-}
-
-// linear_gelu: y = gelu(z), z = x·Wᵀ + b, with the bias and GELU as the GEMM's epilogue; z is kept
-// for backward (as gelu(linear(...)) keeps it).   dz = dy ⊙ gelu'(z), then linear's gradients.
-Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                   const std::string& approximate) {
-  check_linear("linear_gelu", x, weight, bias);
-  KILN_CHECK(approximate == "none" || approximate == "tanh",
-             "linear_gelu: approximate must be \"none\" or \"tanh\", got \"{}\"", approximate);
-  const bool t = approximate == "tanh";
-  const int64_t in = weight.shape()[1], out = weight.shape()[0];
-  const Array x2 = x.data().reshape({-1, in}).contiguous();
-  const Array b = bias.defined() ? bias.data().to(x.dtype()).contiguous() : Array();
-  Array z;
-  const Array y =
-      kernels::linear_forward(x2, weight.data().contiguous(), b,
-                              t ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::GeluErf, &z);
-  Shape ys = x.shape();
-  ys.back() = out;
-  return make_op("linear_gelu", linear_inputs(x, weight, bias), y.view(ys),
-                 [X = save(x2, "linear_gelu"), W = save(weight, "linear_gelu"), Z = z,
-                  xs = x.shape(), out, t](const Array& dy, const Needs& n) -> Grads {
-                   const Array dz = kernels::binary(
-                       t ? kernels::BinaryOp::GeluTanhGrad : kernels::BinaryOp::GeluErfGrad,
-                       dy.reshape({-1, out}), Z);
-                   return linear_grads(dz, X, W, xs, n);
-                 },
-                 {{"approximate", approximate}});
 }
 
 }  // namespace kiln

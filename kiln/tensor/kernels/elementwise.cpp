@@ -416,17 +416,6 @@ Array unary(UnaryOp op, const Array& x_in) {
   return y;
 }
 
-void unary_contiguous(UnaryOp op, const float* x, float* y, int64_t n) {
-  if (eigen_unary(op, x, y, n)) return;
-  UnaryFn<float> f{op};
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
-}
-
-void unary_contiguous(UnaryOp op, const double* x, double* y, int64_t n) {
-  UnaryFn<double> f{op};
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
-}
-
 Array binary(BinaryOp op, const Array& a_in, const Array& b_in) {
   KILN_CHECK(a_in.defined() && b_in.defined(), "{}: input is undefined", op_name(op));
   Shape out_shape = broadcast_shapes(a_in.shape(), b_in.shape(), op_name(op));

@@ -128,8 +128,7 @@ namespace {
 constexpr int64_t kTileElems = 96 * 1024;
 
 template <typename T>
-void linear_tiles(const T* x, const T* w, const T* b, std::optional<UnaryOp> act, int64_t M,
-                  int64_t N, int64_t K, T* y, T* z) {
+void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int64_t K, T* y) {
   const GemmBackend backend = gemm_backend();
   const int threads = available_threads();
   int64_t rows = std::max<int64_t>(64, kTileElems / std::max<int64_t>(N, 1)) / 16 * 16;
@@ -145,7 +144,6 @@ void linear_tiles(const T* x, const T* w, const T* b, std::optional<UnaryOp> act
     col_panels = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, N / 16);
   }
   const int64_t cols = ((N + col_panels - 1) / col_panels + 15) / 16 * 16;
-  T* out = z ? z : y;  // the GEMM writes z when the activation's input is kept
   const int64_t tiles = row_blocks * col_panels;
   const int64_t grain = threads == 1 || M * N * K < kSplitMacs ? tiles : 1;
   parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
@@ -154,21 +152,19 @@ void linear_tiles(const T* x, const T* w, const T* b, std::optional<UnaryOp> act
       const int64_t c0 = (t % col_panels) * cols, c1 = std::min(N, c0 + cols);
       if (r0 >= r1 || c0 >= c1) continue;
       serial_gemm<T>(backend, CblasNoTrans, CblasTrans, r1 - r0, c1 - c0, K, T(1), x + r0 * K, K,
-                     w + c0 * K, K, T(0), out + r0 * N + c0, N);
-      for (int64_t r = r0; r < r1; ++r) {
-        T* o = out + r * N;
-        if (b)
+                     w + c0 * K, K, T(0), y + r0 * N + c0, N);
+      if (b)
+        for (int64_t r = r0; r < r1; ++r) {
+          T* o = y + r * N;
           for (int64_t c = c0; c < c1; ++c) o[c] += b[c];
-        if (act) unary_contiguous(*act, o + c0, y + r * N + c0, c1 - c0);
-      }
+        }
     }
   });
 }
 
 }  // namespace
 
-Array linear_forward(const Array& x, const Array& w, const Array& b, std::optional<UnaryOp> act,
-                     Array* pre) {
+Array linear_forward(const Array& x, const Array& w, const Array& b) {
   KILN_CHECK_SHAPE(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
                    "linear_forward: needs x (M, K) and w (N, K), got {} and {}", x.shape(),
                    w.shape());
@@ -180,33 +176,24 @@ Array linear_forward(const Array& x, const Array& w, const Array& b, std::option
              "linear_forward: x, w and b must be contiguous");
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   Array y({M, N}, x.dtype());
-  const bool keep_pre = act && pre;
-  if (keep_pre) *pre = Array({M, N}, x.dtype());
   if (M == 0 || N == 0) return y;
-  if (K == 0) {
-    // No products: z = b (or 0).
-    Array z = keep_pre ? *pre : y;
+  if (K == 0) {  // no products: y = b (or 0)
     if (b.defined())
-      z.copy_(b.unsqueeze(0));
+      y.copy_(b.unsqueeze(0));
     else
-      z.zero_();
-    if (act) y = unary(*act, z);
+      y.zero_();
     return y;
   }
-  y.bump_version();
   KILN_DISPATCH_FLOATING(x.dtype(), "linear_forward", [&] {
     linear_tiles<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(),
-                           b.defined() ? b.data<scalar_t>() : nullptr, act, M, N, K,
-                           y.data<scalar_t>(), keep_pre ? pre->data<scalar_t>() : nullptr);
+                           b.defined() ? b.data<scalar_t>() : nullptr, M, N, K, y.data<scalar_t>());
   });
   return y;
 }
 
-Array linear_forward_reference(const Array& x, const Array& w, const Array& b,
-                               std::optional<UnaryOp> act) {
+Array linear_forward_reference(const Array& x, const Array& w, const Array& b) {
   Array z = matmul_reference(x.to(kFloat64), w.to(kFloat64).transpose(0, 1).contiguous());
   if (b.defined()) z = add(z, b.to(kFloat64));
-  if (act) z = unary(*act, z);
   return z.to(x.dtype());
 }
 
