@@ -90,6 +90,35 @@ TEST(Elementwise, BroadcastBinaryMatchesPyTorch) {
                         golden("core/bin_pow.npy"), {1e-5, 1e-6}));
 }
 
+// Broadcast rows (a bias (1, C) or a mask (R, 1), on either side) take a loop with the op fixed
+// outside it; the results equal the element-by-element definition exactly.
+TEST(Elementwise, BroadcastRowsMatchElementwiseDefinition) {
+  Generator g(6);
+  for (DType dt : {kFloat32, kFloat64})
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div})
+      for (auto [sa, sb] : {std::pair<Shape, Shape>{{37, 70}, {37, 1}},
+                            {{37, 70}, {1, 70}},
+                            {{37, 1}, {37, 70}},
+                            {{1, 70}, {37, 70}}}) {
+        SCOPED_TRACE(fmt::format("{} {} {} {}", dtype_name(dt), op_name(op), sa, sb));
+        Array a = kernels::add(kernels::randn(sa, 0, 1, dt, &g), 3.0);  // no zero divisors
+        Array b = kernels::add(kernels::randn(sb, 0, 1, dt, &g), 3.0);
+        Array z = kernels::binary(op, a, b);
+        ASSERT_EQ(z.shape(), (Shape{37, 70}));
+        for (int64_t i = 0; i < 37; ++i)
+          for (int64_t j = 0; j < 70; ++j) {
+            const double x = a.at({sa[0] == 1 ? 0 : i, sa[1] == 1 ? 0 : j});
+            const double y = b.at({sb[0] == 1 ? 0 : i, sb[1] == 1 ? 0 : j});
+            double want = op == BinaryOp::Add   ? x + y
+                          : op == BinaryOp::Sub ? x - y
+                          : op == BinaryOp::Mul ? x * y
+                                                : x / y;
+            if (dt == kFloat32) want = static_cast<float>(want);  // one rounding, as in float
+            ASSERT_EQ(z.at({i, j}), want) << i << ", " << j;
+          }
+      }
+}
+
 TEST(Elementwise, LargeParallelResultsEqualSerial) {
   Generator g(5);
   Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g),
