@@ -161,7 +161,8 @@ int main(int argc, char** argv) {
   MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  std::printf("\n%-28s %12s %12s %8s\n", "median (2 threads)", "Kiln ms", "LibTorch ms", "ratio");
+  const std::string title = "median (" + std::to_string(kiln_bench::bench_threads()) + " threads)";
+  std::printf("\n%-28s %12s %12s %8s\n", title.c_str(), "Kiln ms", "LibTorch ms", "ratio");
   for (const char* w :
        {"W2_conv2d_forward", "W2_conv2d_forward_backward", "SepConv1d_forward_backward"}) {
     const std::string k = std::string(w) + "_kiln", t = std::string(w) + "_torch";

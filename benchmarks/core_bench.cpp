@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kiln/kiln.h"
+#include "kiln/tensor/backend.h"
 #include "kiln/tensor/linalg.h"
 #include "kiln/tensor/ops.h"
 #ifdef KILN_WITH_TORCH
@@ -20,22 +21,25 @@ using kiln_bench::set_threads;
 using kiln_bench::set_torch_threads;
 #endif
 
-// W1: C = A·B for N×N float32.
+// W1: C = A·B for N×N float32, on each GEMM backend (second argument: 0 = OpenBLAS, 1 = oneDNN;
+// Kiln's default is oneDNN where it runs AVX-512 code, see kiln/tensor/backend.h).
 static void W1_sgemm_kiln(benchmark::State& st) {
   set_threads();
   int64_t n = st.range(0);
+  const GemmBackend backend = st.range(1) ? GemmBackend::OneDnn : GemmBackend::OpenBlas;
+  const GemmBackend saved = gemm_backend();
+  set_gemm_backend(backend);
   Generator g(1);
   Array a = kernels::randn({n, n}, 0, 1, kFloat32, &g),
         b = kernels::randn({n, n}, 0, 1, kFloat32, &g);
   for (auto _ : st) benchmark::DoNotOptimize(kernels::matmul(a, b));
+  set_gemm_backend(saved);
+  st.SetLabel(gemm_backend_name(backend));
   st.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(W1_sgemm_kiln)
-    ->Arg(256)
-    ->Arg(512)
-    ->Arg(1024)
-    ->Arg(2048)
+    ->ArgsProduct({{256, 512, 1024, 2048}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -1,6 +1,6 @@
-// NAS-BERT 5M (the TextClassification default): training step and inference, 2 threads. There is
-// no LibTorch NAS-BERT to compare with, so the figures are absolute; tokens_per_s is the counter to
-// track. Compare the *_median rows:
+// NAS-BERT 5M (the TextClassification default): training step and inference, 2 threads
+// (KILN_BENCH_THREADS overrides). There is no LibTorch NAS-BERT to compare with, so the figures are
+// absolute; tokens_per_s is the counter to track. Compare the *_median rows:
 //   ./build/benchmarks/text_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Model: GPT-2 vocabulary (50,261 ids with <s> </s> <pad> <mask>), embed 64 -> hidden 192, layers
@@ -11,6 +11,8 @@
 // mail (bytes_per_second), and training 8,192-token BPE / WordPiece vocabularies on ~5 MB of it.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
+
+#include "bench_common.h"
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/kiln.h"
@@ -46,7 +48,7 @@ Tensor random_ids(int64_t B, int64_t T, uint64_t seed) {
 }
 
 void NB5_train_step(benchmark::State& st) {
-  set_num_threads(2);
+  kiln_bench::set_threads();
   const int64_t B = 32, T = 128;
   auto model = std::make_shared<text::TextClassifier>(
       text::EncoderConfig::preset("nasbert-5m", kVocab, kPad), 2);
@@ -67,7 +69,7 @@ void NB5_train_step(benchmark::State& st) {
 }
 
 void infer(benchmark::State& st, int64_t B, int64_t T) {
-  set_num_threads(2);
+  kiln_bench::set_threads();
   auto model = std::make_shared<text::TextClassifier>(
       text::EncoderConfig::preset("nasbert-5m", kVocab, kPad), 2);
   model->eval();

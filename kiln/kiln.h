@@ -15,6 +15,7 @@
 #include "kiln/data/split.h"
 #include "kiln/nn/nn.h"
 #include "kiln/optim/optim.h"
+#include "kiln/tensor/backend.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/io.h"
 #include "kiln/tensor/parallel.h"

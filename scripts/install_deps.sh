@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
-      libopenblas-dev libtbb-dev libeigen3-dev libfmt-dev
+      libopenblas-dev libdnnl-dev libtbb-dev libeigen3-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
       libpng-dev libjpeg-dev zlib1g-dev

@@ -35,7 +35,10 @@ Shape conv2d_output_shape(std::string_view op, const Array& x, const Array& w, c
 /// y = conv(x, w) + b.   x: (B, C, H, W)  w: (K, Cg, kh, kw)  b: (K) or undefined  ->  (B, K, Ho,
 /// Wo) Several groups with Cg == 1 (depthwise, any channel multiplier) run a direct kernel parallel
 /// over (B, K); otherwise (a single-channel input with one group included) im2col over chunks of
-/// images (parallel over its rows) and one GEMM per (chunk, group).
+/// images (parallel over its rows) and one GEMM per (chunk, group). A depthwise convolution with
+/// K == C whose x is channels-last (a view of contiguous (B, H, W, C) data, such as the transpose
+/// of a (B, T, C) sequence) runs on that layout directly and returns y channels-last; the backward
+/// kernels do the same for a channels-last dy (dx channels-last) or x (dw).
 Array conv2d_forward(const Array& x, const Array& w, const Array& b, const Conv2dParams& p);
 
 /// dx = convᵀ(dy, w): the gradient of conv2d_forward with respect to x.

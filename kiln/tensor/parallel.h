@@ -1,7 +1,7 @@
 #pragma once
-// Threading. One pool: oneTBB's. OpenBLAS is kept single-threaded and kernels::gemm splits large
-// products over oneTBB's workers, so BLAS may be called from inside a parallel_for body and two
-// thread pools never compete for the cores.
+// Threading. One pool: oneTBB's. OpenBLAS and oneDNN are kept single-threaded and kernels::gemm
+// splits large products over oneTBB's workers, so BLAS may be called from inside a parallel_for
+// body and two thread pools never compete for the cores.
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -140,12 +140,13 @@ Tensor sep_conv_sublayer(const Tensor& x, const Tensor& keep, const Tensor& dw_w
   const int64_t k = dw_weight.size(2);
   KILN_CHECK_SHAPE(k % 2 == 1, "sep_conv_sublayer: kernel size must be odd, got {}", k);
   // (B, T, C) -> (B, C, T) for the convolution; pads zeroed so they look like the conv's padding.
+  // The transposes are views: the depthwise kernel runs on the (B, T, C) data channels-last and
+  // returns its output that way, so transposing back gives a contiguous (B, T, C) again.
   Tensor h = keep.defined() ? mul(x, keep) : x;
-  h = contiguous(transpose(h, 1, 2));
-  h = conv1d(h, dw_weight, dw_bias, /*stride=*/1, /*padding=*/k / 2, /*dilation=*/1,
-             /*groups=*/C);                 // (B, C, T)
-  h = contiguous(transpose(h, 1, 2));       // (B, T, C)
-  h = gelu(linear(h, pw_weight, pw_bias));  // pointwise (kernel-1) convolution
+  h = conv1d(transpose(h, 1, 2), dw_weight, dw_bias, /*stride=*/1, /*padding=*/k / 2,
+             /*dilation=*/1, /*groups=*/C);  // (B, C, T), channels-last
+  h = transpose(h, 1, 2);                    // (B, T, C), contiguous
+  h = gelu(linear(h, pw_weight, pw_bias));   // pointwise (kernel-1) convolution
   if (dropout_p > 0.0 && training) h = dropout(h, dropout_p, training, gen);
   return layer_norm(add(x, h), {C}, ln_weight, ln_bias, eps);
 }

@@ -55,6 +55,20 @@ const RegisterGradcheck reg({
        return Inputs{leaf({1, 3, 8}, 14), leaf({6, 1, 3}, 15)};
      },
      [](const Inputs& in) { return conv1d(in[0], in[1], {}, 1, 2, 2, 3); }},
+    // Channels-last inputs (views of (B, L, C) / (B, H, W, C) data) take the channels-last
+    // depthwise kernels, whose outputs and input gradients stay channels-last.
+    {"conv1d", "depthwise channels-last (transposed (B, L, C) input), k 5 pad 2, bias",
+     [] {
+       return Inputs{leaf({2, 7, 3}, 21), leaf({3, 1, 5}, 22), leaf({3}, 23)};
+     },
+     [](const Inputs& in) { return conv1d(transpose(in[0], 1, 2), in[1], in[2], 1, 2, 1, 3); }},
+    {"conv2d", "depthwise channels-last (permuted (B, H, W, C) input), stride 2, dilation (1, 2)",
+     [] {
+       return Inputs{leaf({2, 5, 6, 3}, 24), leaf({3, 1, 3, 2}, 25)};
+     },
+     [](const Inputs& in) {
+       return conv2d(permute(in[0], {0, 3, 1, 2}), in[1], {}, {2, 2}, {1, 1}, {1, 2}, 3);
+     }},
     {"max_pool2d", "3x3 stride 2 pad 1",
      [] {
        return Inputs{leaf({1, 2, 5, 5}, 16)};

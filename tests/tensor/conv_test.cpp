@@ -141,6 +141,78 @@ TEST(Conv, AcceptsNonContiguousInputs) {
                         Tol{0, 0}));
 }
 
+// The same values laid out channels-last: a (B, C, H, W) / (B, C, L) view of a contiguous
+// (B, H, W, C) / (B, L, C) block, as the transpose of a (B, T, C) sequence is.
+Array channels_last(const Array& a) {
+  if (a.dim() == 3) return a.transpose(1, 2).contiguous().transpose(1, 2);
+  return a.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+}
+bool is_channels_last_view(const Array& a) {
+  return !a.is_contiguous() && a.stride(1) == 1;
+}
+
+// Depthwise convolutions (one output channel per input channel) on channels-last inputs run on
+// the (B, H, W, C) data directly and return channels-last results: against the reference twins,
+// for every stride / padding / dilation, 1-D and 2-D, at 1 and 2 threads (bitwise the same), and
+// with only one of dy and x channels-last in the weight gradient.
+TEST(Conv, ChannelsLastDepthwiseMatchesReference) {
+  const ConvCase cases[] = {
+      {"depthwise", {2, 5, 9, 8}, {5, 1, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 5), true},
+      {"stride 2 dilation 2", {1, 4, 11, 10}, {4, 1, 3, 3}, params2d(2, 2, 2, 2, 2, 2, 4), false},
+      {"stride 3 x 2, no padding",
+       {3, 6, 10, 9},
+       {6, 1, 2, 3},
+       params2d(3, 2, 0, 0, 1, 1, 6),
+       true},
+      {"parallel", {4, 32, 24, 24}, {32, 1, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 32), true},
+      // NAS-BERT's separable convolution: (B, C, T), k = 7, padding 3.
+      {"conv1d k7 pad 3", {3, 24, 33}, {24, 1, 7}, params1d(1, 3, 1, 24), true},
+      {"conv1d stride 2 dilation 3", {2, 8, 20}, {8, 1, 3}, params1d(2, 2, 3, 8), false},
+      {"conv1d batch 1, long", {1, 48, 700}, {48, 1, 5}, params1d(1, 2, 1, 48), true},
+  };
+  const int saved = get_num_threads();
+  uint64_t seed = 100;
+  for (const ConvCase& c : cases) {
+    for (DType dt : {kFloat32, kFloat64}) {
+      SCOPED_TRACE(fmt::format("{} ({})", c.label, dtype_name(dt)));
+      const bool f32 = dt == kFloat32;
+      const Array x = channels_last(randn_seeded(c.x, seed++, dt));
+      const Array w = randn_seeded(c.w, seed++, dt);
+      const Array b = c.bias ? randn_seeded({c.w[0]}, seed++, dt) : Array();
+      const Shape ys = conv2d_output_shape("conv2d", x, w, &b, c.p);
+      const Array dy = channels_last(randn_seeded(ys, seed++, dt));
+      std::vector<Array> runs[2];
+      for (int t : {1, 2}) {
+        set_num_threads(t);
+        runs[t - 1] = {conv2d_forward(x, w, b, c.p), conv2d_backward_input(dy, w, x.shape(), c.p),
+                       conv2d_backward_weight(dy, x, w.shape(), c.p), conv2d_backward_bias(dy)};
+      }
+      set_num_threads(saved);
+      const std::vector<Array>& r = runs[1];
+      EXPECT_TRUE(is_channels_last_view(r[0])) << "forward output keeps the layout";
+      EXPECT_TRUE(is_channels_last_view(r[1])) << "input gradient keeps the layout";
+      EXPECT_TRUE(
+          all_close(r[0], conv2d_forward_reference(x, w, b, c.p), f32 ? kConvF32 : kConvF64))
+          << "forward";
+      EXPECT_TRUE(all_close(r[1], conv2d_backward_input_reference(dy, w, x.shape(), c.p),
+                            f32 ? kConvF32 : kConvF64))
+          << "backward input";
+      EXPECT_TRUE(all_close(r[2], conv2d_backward_weight_reference(dy, x, w.shape(), c.p),
+                            f32 ? kConvWeightF32 : kConvF64))
+          << "backward weight";
+      EXPECT_TRUE(all_close(r[3], conv2d_backward_bias_reference(dy), f32 ? kBiasF32 : kConvF64))
+          << "backward bias";
+      for (size_t i = 0; i < r.size(); ++i)
+        EXPECT_TRUE(all_close(runs[0][i], r[i], Tol{0, 0})) << "1 vs 2 threads, output " << i;
+      // Only one operand channels-last: the weight gradient converts the other.
+      EXPECT_TRUE(
+          all_close(conv2d_backward_weight(dy.contiguous(), x, w.shape(), c.p), r[2], Tol{0, 0}));
+      EXPECT_TRUE(
+          all_close(conv2d_backward_weight(dy, x.contiguous(), w.shape(), c.p), r[2], Tol{0, 0}));
+    }
+  }
+}
+
 // The depthwise path and the bias gradient write disjoint outputs per task and reduce in a fixed
 // order, so they are bitwise the same at any thread count. The GEMM path is as deterministic as
 // OpenBLAS, whose sgemm blocks differently at 1 and 2 threads: there the float32 bounds apply.

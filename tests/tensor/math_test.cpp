@@ -1,8 +1,14 @@
 // Elementwise, reduction and GEMM kernels against PyTorch goldens and naive reference twins.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
+#include "kiln/tensor/backend.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/linalg.h"
 #include "kiln/tensor/ops.h"
@@ -84,6 +90,35 @@ TEST(Elementwise, BroadcastBinaryMatchesPyTorch) {
                         golden("core/bin_pow.npy"), {1e-5, 1e-6}));
 }
 
+// Broadcast rows (a bias (1, C) or a mask (R, 1), on either side) take a loop with the op fixed
+// outside it; the results equal the element-by-element definition exactly.
+TEST(Elementwise, BroadcastRowsMatchElementwiseDefinition) {
+  Generator g(6);
+  for (DType dt : {kFloat32, kFloat64})
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div})
+      for (auto [sa, sb] : {std::pair<Shape, Shape>{{37, 70}, {37, 1}},
+                            {{37, 70}, {1, 70}},
+                            {{37, 1}, {37, 70}},
+                            {{1, 70}, {37, 70}}}) {
+        SCOPED_TRACE(fmt::format("{} {} {} {}", dtype_name(dt), op_name(op), sa, sb));
+        Array a = kernels::add(kernels::randn(sa, 0, 1, dt, &g), 3.0);  // no zero divisors
+        Array b = kernels::add(kernels::randn(sb, 0, 1, dt, &g), 3.0);
+        Array z = kernels::binary(op, a, b);
+        ASSERT_EQ(z.shape(), (Shape{37, 70}));
+        for (int64_t i = 0; i < 37; ++i)
+          for (int64_t j = 0; j < 70; ++j) {
+            const double x = a.at({sa[0] == 1 ? 0 : i, sa[1] == 1 ? 0 : j});
+            const double y = b.at({sb[0] == 1 ? 0 : i, sb[1] == 1 ? 0 : j});
+            double want = op == BinaryOp::Add   ? x + y
+                          : op == BinaryOp::Sub ? x - y
+                          : op == BinaryOp::Mul ? x * y
+                                                : x / y;
+            if (dt == kFloat32) want = static_cast<float>(want);  // one rounding, as in float
+            ASSERT_EQ(z.at({i, j}), want) << i << ", " << j;
+          }
+      }
+}
+
 TEST(Elementwise, LargeParallelResultsEqualSerial) {
   Generator g(5);
   Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g),
@@ -140,51 +175,213 @@ TEST(Reduce, KeepdimAndLeadingDimPathAgreeWithNaive) {
   EXPECT_EQ(kernels::sum_to(kernels::ones({4, 2, 3}), {2, 1}).at({1, 0}), 12);
 }
 
+// Every GEMM test runs on both backends (kernels::gemm's OpenBLAS and oneDNN paths).
+constexpr GemmBackend kGemmBackends[] = {GemmBackend::OpenBlas, GemmBackend::OneDnn};
+
+// Restores the process's backend when a test ends.
+struct BackendGuard {
+  GemmBackend saved = gemm_backend();
+  ~BackendGuard() { set_gemm_backend(saved); }
+};
+
 TEST(Gemm, AllTransposeCombinationsAndOddSizesMatchReference) {
+  BackendGuard guard;
   Generator g(11);
-  for (auto [M, N, K] :
-       {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {128, 3, 200}}) {
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        SCOPED_TRACE(fmt::format("M={} N={} K={} ta={} tb={}", M, N, K, ta, tb));
-        Array a = kernels::randn(ta ? Shape{K, M} : Shape{M, K}, 0, 1, kFloat32, &g);
-        Array b = kernels::randn(tb ? Shape{N, K} : Shape{K, N}, 0, 1, kFloat32, &g);
-        Array out = kernels::matmul(a, b, ta, tb);
-        Array ref =
-            kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
-        // K up to 200 float32 products: error grows like √K·ε·|a||b|.
-        EXPECT_TRUE(all_close(out, ref, {1e-4, 1e-4}));
-      }
-  }
+  for (GemmBackend backend : kGemmBackends)
+    for (auto [M, N, K] :
+         {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {128, 3, 200}}) {
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(fmt::format("{} M={} N={} K={} ta={} tb={}", gemm_backend_name(backend), M,
+                                   N, K, ta, tb));
+          set_gemm_backend(backend);
+          Array a = kernels::randn(ta ? Shape{K, M} : Shape{M, K}, 0, 1, kFloat32, &g);
+          Array b = kernels::randn(tb ? Shape{N, K} : Shape{K, N}, 0, 1, kFloat32, &g);
+          Array out = kernels::matmul(a, b, ta, tb);
+          Array ref =
+              kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+          // K up to 200 float32 products: error grows like √K·ε·|a||b|.
+          EXPECT_TRUE(all_close(out, ref, {1e-4, 1e-4}));
+        }
+    }
 }
 
 // Products large enough that kernels::gemm splits C into one panel per thread, along M (first
 // two) or N (last two), with sizes that are not multiples of the 16-wide panels, every transpose
 // combination, and operands that are views into wider buffers (leading dimension > width).
 TEST(Gemm, SplitPanelsMatchReferenceAtOneAndTwoThreads) {
+  BackendGuard guard;
   Generator g(12);
   const int saved = get_num_threads();
-  for (auto [M, N, K] : {std::tuple{301, 97, 40}, {1000, 33, 17}, {45, 310, 33}, {37, 2000, 9}}) {
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        SCOPED_TRACE(fmt::format("M={} N={} K={} ta={} tb={}", M, N, K, ta, tb));
-        // Wider buffers, sliced: lda / ldb exceed the logical widths by 5.
-        Array a_buf = kernels::randn(ta ? Shape{K, M + 5} : Shape{M, K + 5}, 0, 1, kFloat32, &g);
-        Array b_buf = kernels::randn(tb ? Shape{N, K + 5} : Shape{K, N + 5}, 0, 1, kFloat32, &g);
-        Array a = ta ? a_buf.slice(1, 0, M) : a_buf.slice(1, 0, K);
-        Array b = tb ? b_buf.slice(1, 0, K) : b_buf.slice(1, 0, N);
-        set_num_threads(2);
-        Array two = kernels::matmul(a, b, ta, tb);
-        set_num_threads(1);
-        Array one = kernels::matmul(a, b, ta, tb);
-        set_num_threads(saved);
-        Array ref =
-            kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
-        // Split (2 threads) and whole (1 thread) products both match the float64 reference. They
-        // are not bitwise equal: elements at a panel's edge go through BLAS's edge micro-kernel.
-        EXPECT_TRUE(all_close(two, ref, {1e-4, 1e-4}));
-        EXPECT_TRUE(all_close(one, ref, {1e-4, 1e-4}));
+  for (GemmBackend backend : kGemmBackends)
+    for (auto [M, N, K] : {std::tuple{301, 97, 40}, {1000, 33, 17}, {45, 310, 33}, {37, 2000, 9}}) {
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(fmt::format("{} M={} N={} K={} ta={} tb={}", gemm_backend_name(backend), M,
+                                   N, K, ta, tb));
+          set_gemm_backend(backend);
+          // Wider buffers, sliced: lda / ldb exceed the logical widths by 5.
+          Array a_buf = kernels::randn(ta ? Shape{K, M + 5} : Shape{M, K + 5}, 0, 1, kFloat32, &g);
+          Array b_buf = kernels::randn(tb ? Shape{N, K + 5} : Shape{K, N + 5}, 0, 1, kFloat32, &g);
+          Array a = ta ? a_buf.slice(1, 0, M) : a_buf.slice(1, 0, K);
+          Array b = tb ? b_buf.slice(1, 0, K) : b_buf.slice(1, 0, N);
+          set_num_threads(2);
+          Array two = kernels::matmul(a, b, ta, tb);
+          set_num_threads(1);
+          Array one = kernels::matmul(a, b, ta, tb);
+          set_num_threads(saved);
+          Array ref =
+              kernels::matmul_reference(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+          // Split (2 threads) and whole (1 thread) products both match the float64 reference.
+          // They are not bitwise equal: elements at a panel's edge go through the library's edge
+          // micro-kernel.
+          EXPECT_TRUE(all_close(two, ref, {1e-4, 1e-4}));
+          EXPECT_TRUE(all_close(one, ref, {1e-4, 1e-4}));
+        }
+    }
+}
+
+// Batched products whose batch entries are strided views (every other matrix of a wider stack,
+// transposed views, a broadcast operand), against the reference twin entry by entry, at 1 and 2
+// threads on both backends.
+TEST(Gemm, StridedBatchesMatchReferenceOnBothBackends) {
+  BackendGuard guard;
+  Generator g(14);
+  const int saved = get_num_threads();
+  const int64_t Bn = 3, M = 37, N = 29, K = 41;
+  // (2B, K + 3, M): entry i of a is buffer[2i, :K, :M]ᵀ — batch stride 2·(K+3)·M, transposed.
+  Array a_buf = kernels::randn({2 * Bn, K + 3, M}, 0, 1, kFloat32, &g);
+  Array a = a_buf.slice(0, 0, 2 * Bn, 2).slice(1, 0, K).transpose(1, 2);  // (B, M, K)
+  // (B, K, N + 4) sliced to N columns: row stride N + 4.
+  Array b_buf = kernels::randn({Bn, K, N + 4}, 0, 1, kFloat32, &g);
+  Array b = b_buf.slice(2, 0, N);                             // (B, K, N)
+  Array shared = kernels::randn({K, N}, 0, 1, kFloat32, &g);  // broadcast over the batch
+  for (GemmBackend backend : kGemmBackends)
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(fmt::format("{} threads={}", gemm_backend_name(backend), threads));
+      set_gemm_backend(backend);
+      set_num_threads(threads);
+      Array out = kernels::matmul(a, b);
+      Array out_shared = kernels::matmul(a, shared);
+      set_num_threads(saved);
+      ASSERT_EQ(out.shape(), (Shape{Bn, M, N}));
+      for (int64_t i = 0; i < Bn; ++i) {
+        EXPECT_TRUE(all_close(out.select(0, i),
+                              kernels::matmul_reference(a.select(0, i), b.select(0, i)),
+                              {1e-4, 1e-4}));
+        EXPECT_TRUE(all_close(out_shared.select(0, i),
+                              kernels::matmul_reference(a.select(0, i), shared), {1e-4, 1e-4}));
       }
+    }
+}
+
+// kernels::gemm's BLAS contract on both backends: alpha scales the product, beta = 1 accumulates
+// into C (linear's bias rows), and beta = 0 never reads C (a NaN there must not leak through).
+TEST(Gemm, AlphaBetaFollowBlasOnBothBackends) {
+  BackendGuard guard;
+  Generator g(15);
+  const int64_t M = 70, N = 90, K = 50;  // 315,000 MACs: split into panels at 2 threads
+  Array a = kernels::randn({M, K}, 0, 1, kFloat32, &g);
+  Array b = kernels::randn({N, K}, 0, 1, kFloat32, &g);
+  Array c0 = kernels::randn({M, N}, 0, 1, kFloat32, &g);
+  Array ab = kernels::matmul_reference(a, b.transpose(0, 1));
+  Array want = kernels::add(kernels::mul(ab, 0.5), c0);  // 0.5·A·Bᵀ + C
+  for (GemmBackend backend : kGemmBackends) {
+    SCOPED_TRACE(gemm_backend_name(backend));
+    set_gemm_backend(backend);
+    Array c = c0.clone();
+    kernels::gemm(false, true, M, N, K, 0.5, a, K, b, K, 1.0, c, N);
+    EXPECT_TRUE(all_close(c, want, {1e-4, 1e-4}));
+    Array nan = kernels::full({M, N}, std::nan(""));
+    kernels::gemm(false, true, M, N, K, 1.0, a, K, b, K, 0.0, nan, N);
+    EXPECT_TRUE(all_close(nan, ab, {1e-4, 1e-4}));
+  }
+}
+
+// linear_forward (GEMM + bias epilogue per tile) against its reference twin: odd sizes, row blocks
+// with a partial last block, column panels (few rows), with and without bias, at 1 and 2 threads
+// on both backends, float32 and float64.
+TEST(LinearForward, TilesWithBiasEpilogueMatchReference) {
+  BackendGuard guard;
+  Generator g(17);
+  const int saved = get_num_threads();
+  // (700, 300): three row blocks of 320, the last partial; at 2 threads (40, 300) splits into two
+  // row blocks and (8, 300) into two column panels.
+  for (auto [M, N, K] : {std::tuple{1, 1, 1},
+                         {5, 7, 3},
+                         {1000, 37, 29},
+                         {40, 300, 64},
+                         {8, 300, 200},
+                         {700, 300, 16}})
+    for (bool bias : {false, true})
+      for (DType dt : {kFloat32, kFloat64}) {
+        Array x = kernels::randn({M, K}, 0, 1, dt, &g);
+        Array w = kernels::randn({N, K}, 0, 1, dt, &g);
+        Array b = bias ? kernels::randn({N}, 0, 1, dt, &g) : Array();
+        const Array ref = kernels::linear_forward_reference(x, w, b);
+        // K up to 200 products as in the GEMM tests; float64 only differs in order.
+        const Tol tol = dt == kFloat32 ? Tol{1e-4, 1e-4} : Tol{1e-10, 1e-10};
+        for (GemmBackend backend : kGemmBackends)
+          for (int threads : {1, 2}) {
+            SCOPED_TRACE(fmt::format("{} threads={} M={} N={} K={} bias={} {}",
+                                     gemm_backend_name(backend), threads, M, N, K, bias,
+                                     dtype_name(dt)));
+            set_gemm_backend(backend);
+            set_num_threads(threads);
+            Array y = kernels::linear_forward(x, w, b);
+            set_num_threads(saved);
+            EXPECT_TRUE(all_close(y, ref, tol));
+          }
+      }
+}
+
+int process_threads() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
+// oneDNN threads through Kiln's pool: at 2 threads its GEMMs run as panels on oneTBB's workers, so
+// the process gains no OpenMP threads, and the caller's OpenMP setting (LibTorch's, say) survives.
+TEST(Gemm, OneDnnStartsNoThreadsAndKeepsTheCallersOpenMpSetting) {
+  BackendGuard guard;
+  Generator g(16);
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  Array a = kernels::randn({256, 256}, 0, 1, kFloat32, &g);
+  set_gemm_backend(GemmBackend::OpenBlas);
+  Array warm = kernels::matmul(a, a);  // oneTBB's workers exist from here on
+  const int before = process_threads();
+  const int omp_saved = omp_get_max_threads();
+  omp_set_num_threads(3);
+  set_gemm_backend(GemmBackend::OneDnn);
+  for (int i = 0; i < 5; ++i) {
+    Array c = kernels::matmul(a, a);
+    parallel_invoke([&] { kernels::matmul(a, a); }, [&] { kernels::matmul(a, a); });
+  }
+  EXPECT_EQ(process_threads(), before);
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  omp_set_num_threads(omp_saved);
+  set_num_threads(saved);
+}
+
+TEST(Gemm, BackendNamesParseAndUnknownNamesThrow) {
+  EXPECT_EQ(parse_gemm_backend("openblas"), GemmBackend::OpenBlas);
+  EXPECT_EQ(parse_gemm_backend("onednn"), GemmBackend::OneDnn);
+  EXPECT_STREQ(gemm_backend_name(GemmBackend::OneDnn), "onednn");
+  try {
+    parse_gemm_backend("mkl");
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "KILN_GEMM: unknown GEMM backend 'mkl' (use openblas or onednn)");
+  }
+  // Without KILN_GEMM the default follows what oneDNN runs on this CPU.
+  if (std::getenv("KILN_GEMM") == nullptr) {
+    const bool avx512 = onednn_cpu_isa().rfind("avx512_core", 0) == 0;
+    BackendGuard guard;
+    EXPECT_EQ(gemm_backend(), avx512 ? GemmBackend::OneDnn : GemmBackend::OpenBlas)
+        << onednn_cpu_isa();
   }
 }
 

@@ -39,56 +39,67 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       });
 }
 
-// linear: y = x·Wᵀ + b.   x: (*, in)  W: (out, in)  b: (out)
-// dx = dy·W, dW = dyᵀ·x (batch folded into rows), db = Σ dy over rows.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  KILN_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}",
+namespace {
+
+// The checks linear and linear_gelu share (op names the caller).
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  KILN_CHECK_SHAPE(weight.dim() == 2, "{}: weight must be 2-D (out, in), got {}", op,
                    weight.shape());
   KILN_CHECK_SHAPE(
       x.dim() >= 1 && x.shape().back() == weight.shape()[1],
-      "linear: input features differ: input {} vs weight {} (input[-1] must equal weight[1])",
+      "{}: input features differ: input {} vs weight {} (input[-1] must equal weight[1])", op,
       x.shape(), weight.shape());
   KILN_CHECK_SHAPE(!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]),
-                   "linear: bias {} does not match weight {} (bias must be (out))",
+                   "{}: bias {} does not match weight {} (bias must be (out))", op,
                    bias.defined() ? bias.shape() : Shape{}, weight.shape());
-  int64_t in = weight.shape()[1], out = weight.shape()[0];
-  Array x2 = x.data().reshape({-1, in});
-  int64_t rows = x2.shape()[0];
-  Array y({rows, out}, x.dtype());
-  if (bias.defined()) {
-    y.copy_(bias.data().to(x.dtype()).unsqueeze(0));
-    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(),
-                  in, 1.0, y, out);
+}
+
+// dx = dz·W, dW = dzᵀ·x, db = Σ dz over rows, from the gradient dz (rows, out) of x·Wᵀ + b.
+Grads linear_grads(const Array& dz, const Saved& X, const Saved& W, const Shape& xs,
+                   const Needs& n) {
+  const int64_t rows = dz.size(0), in = W.get().size(1), out = dz.size(1);
+  Grads g(n.size());
+  auto input_grad = [&] {
+    if (n[0]) g[0] = kernels::matmul(dz, W.get()).reshape(xs);
+  };
+  auto weight_grads = [&] {
+    if (n[1]) g[1] = kernels::matmul(dz, X.get(), true, false);
+    if (n.size() > 2 && n[2]) g[2] = kernels::sum(dz, {0});
+  };
+  // dx and dW are independent products of the same size: small ones run side by side, one
+  // thread each (parallel.h says why and where the line is).
+  if (n[0] && n[1] && rows * in * out < kSideBySideMacs) {
+    parallel_invoke(input_grad, weight_grads);
   } else {
-    kernels::gemm(false, true, rows, out, in, 1.0, x2.contiguous(), in, weight.data().contiguous(),
-                  in, 0.0, y, out);
+    input_grad();
+    weight_grads();
   }
-  Shape ys = x.shape();
-  ys.back() = out;
-  Shape xs = x.shape();
+  return g;
+}
+
+std::vector<Tensor> linear_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
-  return make_op("linear", inputs, y.view(ys),
-                 [X = save(x2.contiguous(), "linear"), W = save(weight, "linear"), xs, rows, in,
-                  out](const Array& dy_in, const Needs& n) -> Grads {
-                   Array dy = dy_in.reshape({rows, out}).contiguous();
-                   Grads g(n.size());
-                   auto input_grad = [&] {
-                     if (n[0]) g[0] = kernels::matmul(dy, W.get()).reshape(xs);
-                   };
-                   auto weight_grads = [&] {
-                     if (n[1]) g[1] = kernels::matmul(dy, X.get(), true, false);
-                     if (n.size() > 2 && n[2]) g[2] = kernels::sum(dy, {0});
-                   };
-                   // dx and dW are independent products of the same size: small ones run side
-                   // by side, one thread each (parallel.h says why and where the line is).
-                   if (n[0] && n[1] && rows * in * out < kSideBySideMacs) {
-                     parallel_invoke(input_grad, weight_grads);
-                   } else {
-                     input_grad();
-                     weight_grads();
-                   }
-                   return g;
+  return inputs;
+}
+
+}  // namespace
+
+// linear: y = x·Wᵀ + b.   x: (*, in)  W: (out, in)  b: (out)
+// dx = dy·W, dW = dyᵀ·x (batch folded into rows), db = Σ dy over rows. The bias is added as the
+// GEMM's epilogue (kernels::linear_forward).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear", x, weight, bias);
+  const int64_t in = weight.shape()[1], out = weight.shape()[0];
+  const Array x2 = x.data().reshape({-1, in}).contiguous();
+  const Array b = bias.defined() ? bias.data().to(x.dtype()).contiguous() : Array();
+  const Array y = kernels::linear_forward(x2, weight.data().contiguous(), b);
+  Shape ys = x.shape();
+  ys.back() = out;
+  return make_op("linear", linear_inputs(x, weight, bias), y.view(ys),
+                 [X = save(x2, "linear"), W = save(weight, "linear"), xs = x.shape(), out](
+                     const Array& dy, const Needs& n) -> Grads {
+                   return linear_grads(dy.reshape({-1, out}).contiguous(), X, W, xs, n);
                  });
 }
 

@@ -24,59 +24,16 @@
 #include <vector>
 
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/kernels/conv_geom.h"
 #include "kiln/tensor/linalg.h"
 #include "kiln/tensor/parallel.h"
+#include "kiln/tensor/reduce.h"
 
 namespace kiln::kernels {
+
+using namespace conv_detail;
+
 namespace {
-
-// The geometry of one call, always in the 4-D view (1-D convolutions have H = kh = Ho = 1).
-struct Geom {
-  int64_t B, C, H, W;
-  int64_t K, Cg, kh, kw;
-  int64_t G, Kg, Ho, Wo;
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t P() const { return Ho * Wo; }
-  int64_t R() const { return Cg * kh * kw; }
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-  // One input channel per group, several groups. A single-group, single-channel convolution
-  // (LeNet's first layer: C = 1) takes the GEMM path instead: one (K, R) · (R, nb·P) product per
-  // chunk beats K direct passes over each image (W4 lenet_step).
-  bool depthwise() const { return Cg == 1 && G > 1; }
-};
-
-Shape to4d(const Shape& s) {
-  if (s.size() != 3) return s;
-  return {s[0], s[1], 1, s[2]};
-}
-Array to4d(const Array& a) {
-  return a.dim() == 3 ? a.unsqueeze(2) : a;
-}
-
-Geom make_geom(const Shape& x, const Shape& w, const Conv2dParams& p) {
-  Shape x4 = to4d(x), w4 = to4d(w);
-  Geom g{};
-  g.B = x4[0], g.C = x4[1], g.H = x4[2], g.W = x4[3];
-  g.K = w4[0], g.Cg = w4[1], g.kh = w4[2], g.kw = w4[3];
-  g.G = p.groups, g.Kg = g.K / p.groups;
-  g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
-  g.dh = p.dilation_h, g.dw = p.dilation_w;
-  g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
-  g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
-  return g;
-}
-
-// Output positions o in [lo, hi) whose input position o·s + off lies inside [0, n).
-struct Range {
-  int64_t lo, hi;
-};
-Range valid_range(int64_t off, int64_t s, int64_t n, int64_t n_out) {
-  int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t hi = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
-  lo = std::min(lo, n_out);
-  hi = std::clamp(hi, lo, n_out);
-  return {lo, hi};
-}
 
 // A view of `base`'s storage starting `offset` elements in: how GEMM operands point into a buffer.
 Array at(const Array& base, int64_t offset) {
@@ -482,9 +439,12 @@ Shape conv2d_output_shape(std::string_view op, const Array& x, const Array& w, c
 Array conv2d_forward(const Array& x_in, const Array& w_in, const Array& b_in,
                      const Conv2dParams& p) {
   Shape ys = conv2d_output_shape("conv2d", x_in, w_in, &b_in, p);
-  Array x = to4d(x_in).contiguous(), w = to4d(w_in).contiguous();
+  Array x = to4d(x_in), w = to4d(w_in).contiguous();
   Array b = b_in.defined() ? b_in.contiguous() : Array();
   const Geom g = make_geom(x.shape(), w.shape(), p);
+  if (channels_last_depthwise(g) && is_channels_last(x))
+    return depthwise_channels_last_forward(x, w, b, g).view(ys);
+  x = x.contiguous();
   Array y({g.B, g.K, g.Ho, g.Wo}, x.dtype());
   KILN_DISPATCH_FLOATING(x.dtype(), "conv2d", [&] {
     if (g.depthwise())
@@ -500,12 +460,15 @@ Array conv2d_forward(const Array& x_in, const Array& w_in, const Array& b_in,
 Array conv2d_backward_input(const Array& dy_in, const Array& w_in, const Shape& x_shape,
                             const Conv2dParams& p) {
   check_layout("conv2d_backward_input", x_shape, p);
-  Array dy = to4d(dy_in).contiguous(), w = to4d(w_in).contiguous();
+  Array dy = to4d(dy_in), w = to4d(w_in).contiguous();
   const Geom g = make_geom(x_shape, w.shape(), p);
   KILN_CHECK_SHAPE(dy.shape() == Shape({g.B, g.K, g.Ho, g.Wo}),
                    "conv2d_backward_input: grad {} does not match the output of input {} and "
                    "weight {}",
                    dy_in.shape(), x_shape, w_in.shape());
+  if (channels_last_depthwise(g) && is_channels_last(dy))
+    return depthwise_channels_last_backward_input(dy, w, g).view(x_shape);
+  dy = dy.contiguous();
   Array dx(to4d(x_shape), dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "conv2d_backward_input", [&] {
     if (g.depthwise())
@@ -520,12 +483,21 @@ Array conv2d_backward_input(const Array& dy_in, const Array& w_in, const Shape& 
 Array conv2d_backward_weight(const Array& dy_in, const Array& x_in, const Shape& w_shape,
                              const Conv2dParams& p) {
   check_layout("conv2d_backward_weight", x_in.shape(), p);
-  Array dy = to4d(dy_in).contiguous(), x = to4d(x_in).contiguous();
+  Array dy = to4d(dy_in), x = to4d(x_in);
   const Geom g = make_geom(x.shape(), w_shape, p);
   KILN_CHECK_SHAPE(dy.shape() == Shape({g.B, g.K, g.Ho, g.Wo}),
                    "conv2d_backward_weight: grad {} does not match the output of input {} and "
                    "weight {}",
                    dy_in.shape(), x_in.shape(), w_shape);
+  if (channels_last_depthwise(g) && (is_channels_last(x) || is_channels_last(dy))) {
+    // The other operand is brought to channels-last when it is not already.
+    auto cl = [](const Array& a) {
+      return is_channels_last(a) ? a : a.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+    };
+    return depthwise_channels_last_backward_weight(cl(dy), cl(x), g).view(w_shape);
+  }
+  dy = dy.contiguous();
+  x = x.contiguous();
   Array dw(to4d(w_shape), dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "conv2d_backward_weight", [&] {
     if (g.depthwise())
@@ -539,7 +511,11 @@ Array conv2d_backward_weight(const Array& dy_in, const Array& x_in, const Shape&
 
 // Per output channel, float64 sums of each image's plane, combined over images in order.
 Array conv2d_backward_bias(const Array& dy_in) {
-  Array dy = to4d(dy_in).contiguous();
+  Array dy = to4d(dy_in);
+  // A channels-last gradient is a contiguous (B·H·W, K) matrix: sum its rows, without a copy.
+  if (is_channels_last(dy) && !dy.is_contiguous())
+    return sum(dy.permute({0, 2, 3, 1}).reshape({-1, dy.size(1)}), {0});
+  dy = dy.contiguous();
   const int64_t B = dy.size(0), K = dy.size(1), P = dy.size(2) * dy.size(3);
   Array db({K}, dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "conv2d_backward_bias", [&] {

@@ -300,6 +300,45 @@ DType binary_result_dtype(BinaryOp op, DType a, DType b) {
   return t;
 }
 
+// z[i] = a[i] op b[i] over n elements where a and b each step by one element or are one scalar
+// (ua / ub = false): the broadcast rows of a bias or mask. Add, Sub, Mul and Div only, with the op
+// chosen outside the loop so the compiler vectorises it (the generic loop switches per element);
+// false for other ops.
+template <typename T, typename Z>
+bool arith_row(BinaryOp op, const T* a, bool ua, const T* b, bool ub, Z* z, int64_t n) {
+  if constexpr (!std::is_same_v<T, Z> || !std::is_floating_point_v<T>) {
+    return false;
+  } else {
+    auto run = [&](auto fn) {
+      if (ua && ub) {
+        for (int64_t i = 0; i < n; ++i) z[i] = fn(a[i], b[i]);
+      } else if (ua) {
+        const T bv = *b;
+        for (int64_t i = 0; i < n; ++i) z[i] = fn(a[i], bv);
+      } else {
+        const T av = *a;
+        for (int64_t i = 0; i < n; ++i) z[i] = fn(av, b[i]);
+      }
+    };
+    switch (op) {
+      case BinaryOp::Add:
+        run([](T x, T y) { return x + y; });
+        return true;
+      case BinaryOp::Sub:
+        run([](T x, T y) { return x - y; });
+        return true;
+      case BinaryOp::Mul:
+        run([](T x, T y) { return x * y; });
+        return true;
+      case BinaryOp::Div:
+        run([](T x, T y) { return x / y; });
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
 // Applies a binary op with all operands already of dtype T (z may differ only for comparisons).
 template <typename T, typename Z>
 void binary_kernel(BinaryOp op, const Array& a, const Array& b, Array& z) {
@@ -324,6 +363,10 @@ void binary_kernel(BinaryOp op, const Array& a, const Array& b, Array& z) {
     Z* zp = reinterpret_cast<Z*>(p[0]);
     const T* ap = reinterpret_cast<const T*>(p[1]);
     const T* bp = reinterpret_cast<const T*>(p[2]);
+    const bool unit_a = s[1] == sizeof(T), unit_b = s[2] == sizeof(T);
+    if (s[0] == sizeof(Z) && (unit_a || s[1] == 0) && (unit_b || s[2] == 0) && (unit_a || unit_b) &&
+        arith_row(op, ap, unit_a, bp, unit_b, zp, n))
+      return;
     if (s[0] == sizeof(Z) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
       for (int64_t i = 0; i < n; ++i) zp[i] = f(ap[i], bp[i]);
     } else if (s[0] == sizeof(Z) && s[1] == sizeof(T) && s[2] == 0) {

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kiln/tensor/backend.h"
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/kernels/onednn.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"
 
@@ -39,17 +41,35 @@ void blas_gemm(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N, int
     cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// OpenBLAS runs single-threaded (parallel.cpp); Kiln splits C into one panel per thread, along
-// the longer of M and N, and each panel is an independent BLAS call on a oneTBB worker. K is never
-// split, but results are not bitwise equal across thread counts: elements at a panel's edge go
-// through BLAS's edge micro-kernel (Gemm.SplitPanelsMatchReferenceAtOneAndTwoThreads).
+// One panel's product on the calling thread: oneDNN's sgemm when that backend is chosen (float32
+// only), OpenBLAS otherwise.
+template <typename T>
+void serial_gemm(GemmBackend backend, CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t M, int64_t N,
+                 int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                 int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (backend == GemmBackend::OneDnn) {
+      onednn::sgemm(TA == CblasTrans, TB == CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                    ldc);
+      return;
+    }
+  }
+  blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// OpenBLAS and oneDNN run single-threaded (parallel.cpp, onednn.h); Kiln splits C into one panel
+// per thread, along the longer of M and N, and each panel is an independent BLAS call on a oneTBB
+// worker. K is never split, but results are not bitwise equal across thread counts: elements at a
+// panel's edge go through BLAS's edge micro-kernel
+// (Gemm.SplitPanelsMatchReferenceAtOneAndTwoThreads).
 template <typename T>
 void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  const GemmBackend backend = gemm_backend();
   const int threads = available_threads();
   if (threads == 1 || M * N * K < kSplitMacs || std::max(M, N) < 32) {
-    blas_gemm<T>(TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    serial_gemm<T>(backend, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Panels are multiples of 16 rows/columns (the BLAS micro-kernel's width).
@@ -63,10 +83,10 @@ void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
       if (b >= e) continue;
       if (split_m) {
         const T* a = ta ? A + b : A + b * lda;
-        blas_gemm<T>(TA, TB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+        serial_gemm<T>(backend, TA, TB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
       } else {
         const T* bp = tb ? B + b * ldb : B + b;
-        blas_gemm<T>(TA, TB, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
+        serial_gemm<T>(backend, TA, TB, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
       }
     }
   });
@@ -99,6 +119,82 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
   } else {
     KILN_CHECK_TYPE(false, "gemm: dtype {} is not supported (float32 or float64)", A.dtype());
   }
+}
+
+namespace {
+
+// linear_forward's tiles: blocks of rows sized so a tile of C stays within L2 (~96 K elements,
+// 384 KB in float32) while its GEMM still amortises packing w (a block is at least 64 rows).
+constexpr int64_t kTileElems = 96 * 1024;
+
+template <typename T>
+void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int64_t K, T* y) {
+  const GemmBackend backend = gemm_backend();
+  const int threads = available_threads();
+  int64_t rows = std::max<int64_t>(64, kTileElems / std::max<int64_t>(N, 1)) / 16 * 16;
+  rows = std::min(rows, M);
+  int64_t row_blocks = (M + rows - 1) / rows;
+  // Too few row blocks for the threads (short inputs, e.g. inference on one sequence): split the
+  // columns too, into panels of 16.
+  int64_t col_panels = 1;
+  if (row_blocks < threads && M * N * K >= kSplitMacs && N >= 32) {
+    rows = (M + threads - 1) / threads;
+    rows = std::max<int64_t>(16, (rows + 15) / 16 * 16);
+    row_blocks = (M + rows - 1) / rows;
+    col_panels = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, N / 16);
+  }
+  const int64_t cols = ((N + col_panels - 1) / col_panels + 15) / 16 * 16;
+  const int64_t tiles = row_blocks * col_panels;
+  const int64_t grain = threads == 1 || M * N * K < kSplitMacs ? tiles : 1;
+  parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = (t / col_panels) * rows, r1 = std::min(M, r0 + rows);
+      const int64_t c0 = (t % col_panels) * cols, c1 = std::min(N, c0 + cols);
+      if (r0 >= r1 || c0 >= c1) continue;
+      serial_gemm<T>(backend, CblasNoTrans, CblasTrans, r1 - r0, c1 - c0, K, T(1), x + r0 * K, K,
+                     w + c0 * K, K, T(0), y + r0 * N + c0, N);
+      if (b)
+        for (int64_t r = r0; r < r1; ++r) {
+          T* o = y + r * N;
+          for (int64_t c = c0; c < c1; ++c) o[c] += b[c];
+        }
+    }
+  });
+}
+
+}  // namespace
+
+Array linear_forward(const Array& x, const Array& w, const Array& b) {
+  KILN_CHECK_SHAPE(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
+                   "linear_forward: needs x (M, K) and w (N, K), got {} and {}", x.shape(),
+                   w.shape());
+  KILN_CHECK_TYPE(
+      is_floating(x.dtype()) && x.dtype() == w.dtype() && (!b.defined() || b.dtype() == x.dtype()),
+      "linear_forward: dtypes differ or are not float: x {}, w {}, b {}", x.dtype(), w.dtype(),
+      b.defined() ? dtype_name(b.dtype()) : "none");
+  KILN_CHECK(x.is_contiguous() && w.is_contiguous() && (!b.defined() || b.is_contiguous()),
+             "linear_forward: x, w and b must be contiguous");
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  Array y({M, N}, x.dtype());
+  if (M == 0 || N == 0) return y;
+  if (K == 0) {  // no products: y = b (or 0)
+    if (b.defined())
+      y.copy_(b.unsqueeze(0));
+    else
+      y.zero_();
+    return y;
+  }
+  KILN_DISPATCH_FLOATING(x.dtype(), "linear_forward", [&] {
+    linear_tiles<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(),
+                           b.defined() ? b.data<scalar_t>() : nullptr, M, N, K, y.data<scalar_t>());
+  });
+  return y;
+}
+
+Array linear_forward_reference(const Array& x, const Array& w, const Array& b) {
+  Array z = matmul_reference(x.to(kFloat64), w.to(kFloat64).transpose(0, 1).contiguous());
+  if (b.defined()) z = add(z, b.to(kFloat64));
+  return z.to(x.dtype());
 }
 
 namespace {
