@@ -152,9 +152,12 @@ int checked_count(int64_t n, const char* op) {
   std::abort();
 }
 
-// Waits for `req` by polling MPI_Test (which is also what progresses the collective), bounded by
-// timeout_seconds(). The first millisecond spins, the next ten yield the core, then each poll
-// sleeps 100 µs: short waits stay short, long ones leave the CPU to the other ranks' threads.
+// Waits for `req` by polling MPI_Test (which is also what progresses the collective: Open MPI has
+// no progress thread), bounded by timeout_seconds(). For the first second each poll is followed by
+// sched_yield() — the collective's rounds need both ranks polling, so a sleep here would add its
+// length to every round, while yield costs nothing when no other thread wants the core; after
+// that each poll sleeps 1 ms, so a long wait (a peer still validating, or a hung peer) leaves the
+// CPU to others.
 double wait_request(MPI_Request& req, const std::string& what) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
@@ -162,13 +165,13 @@ double wait_request(MPI_Request& req, const std::string& what) {
   for (;;) {
     int done = 0;
     check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "wait");
+    if (done) return std::chrono::duration<double>(clock::now() - t0).count();
     const double waited = std::chrono::duration<double>(clock::now() - t0).count();
-    if (done) return waited;
     if (waited > limit) abort_job(what, limit);
-    if (waited > 0.011) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    } else if (waited > 0.001) {
+    if (waited < 1.0) {
       sched_yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
 }

@@ -446,13 +446,12 @@ Logs Model::run_test_batches(BatchSource& data, const std::vector<int64_t>& rows
     const int64_t b = s * batch_size, e = std::min(n, b + batch_size);
     Batch batch = data.get_batch(std::vector<int64_t>(my_rows.begin() + b, my_rows.begin() + e));
     c.loss_tracker.update_value(test_step(batch), static_cast<double>(e - b));
-    if (verbose) {
-      std::vector<std::pair<std::string, double>> values{{"loss", c.loss_tracker.result()}};
-      for (const auto& m : c.metrics) values.emplace_back(m->name(), m->result());
-      bar.update(s + 1, values, s + 1 == steps);
-    }
+    if (verbose) bar.update(s + 1, running_values(), s + 1 == steps && !dist);
   }
-  if (dist) merge_metrics_across_ranks();
+  if (dist) {
+    merge_metrics_across_ranks();
+    if (verbose) bar.update(steps, running_values(), true);  // the final line: all ranks' rows
+  }
   Logs logs;
   logs[prefix + "loss"] = c.loss_tracker.result();
   metric_logs(logs, prefix);
