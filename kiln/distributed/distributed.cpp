@@ -325,7 +325,13 @@ AllReduceRequest::~AllReduceRequest() {
   if (impl_ && impl_->req != MPI_REQUEST_NULL) wait_request(impl_->req, impl_->what);
 }
 AllReduceRequest::AllReduceRequest(AllReduceRequest&&) noexcept = default;
-AllReduceRequest& AllReduceRequest::operator=(AllReduceRequest&&) noexcept = default;
+AllReduceRequest& AllReduceRequest::operator=(AllReduceRequest&& other) noexcept {
+  if (this != &other) {
+    if (pending()) wait();  // the buffer of a request replaced in flight must not be written later
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
 
 AllReduceRequest::AllReduceRequest(void* data, int64_t count, bool is_double, std::string what)
     : impl_(std::make_unique<Impl>()) {

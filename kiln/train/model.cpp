@@ -308,6 +308,10 @@ void Model::ensure_optimizer() {
     c.ddp = std::make_unique<distributed::DistributedDataParallel>(
         trainable, distributed::DistributedDataParallelOptions{.bucket_cap_mb = bucket_cap_mb_});
     c.broadcast_buffers = !module_->named_buffers().empty();
+    // Random draws from here on (nn::Dropout's masks, augmentation in a BatchSource) should differ
+    // between ranks, whose shares differ: give each rank its own default-generator stream.
+    Generator& g = default_generator();
+    g.manual_seed(mix_seed(g.seed(), g.advance(0), static_cast<uint64_t>(distributed::rank()) + 1));
   }
   if (c.pending) {
     c.pending = false;
