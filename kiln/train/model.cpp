@@ -325,8 +325,9 @@ void Model::ensure_optimizer() {
 
 double Model::train_step(const Batch& b, double weight) {
   Compiled& c = *compiled_;
-  const bool local =
-      b.x.defined();  // distributed: a rank's share of a small last batch may be empty
+  // Distributed: a rank's share of a small last batch may be empty (x undefined); the rank still
+  // joins the gradient all-reduce, with weight 0, and steps.
+  const bool local = b.x.defined();
   if (c.ddp) {
     if (c.broadcast_buffers) distributed::broadcast_buffers(*module_);
     c.ddp->prepare_for_backward(weight);
