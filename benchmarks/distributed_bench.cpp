@@ -6,7 +6,7 @@
 //
 // or by hand (the peer cannot run in the same process: it is another process count):
 //   KILN_BENCH_THREADS=2 ./build/benchmarks/distributed_bench --benchmark_repetitions=5
-//   mpirun -np 2 --bind-to core ./build/benchmarks/distributed_bench --benchmark_repetitions=5
+//   mpirun -np 2 --bind-to none ./build/benchmarks/distributed_bench --benchmark_repetitions=5
 //
 // Each step trains on the same global batch either way (W3: 128 rows; NB5: 32 × 128 tokens); a
 // rank takes half. Under mpirun each rank runs 1 Kiln thread (KILN_BENCH_THREADS overrides) and

@@ -40,7 +40,8 @@
 // combined over all ranks' samples (Metric::state), so callbacks see the same values everywhere and
 // stop together; batch-level logs and the live progress line are rank 0's own samples. Only rank 0
 // prints, and save(), save_weights() (hence ModelCheckpoint) and CSVLogger write on rank 0 only.
-// evaluate() splits its rows over the ranks too; predict() runs whole on every rank. Random draws
+// evaluate() splits its rows over the ranks too, so every rank must call it (set_distributed(false)
+// first to evaluate on one rank alone); predict() runs whole on every rank. Random draws
 // differ per rank: kiln::layers dropout mixes the rank into its seed, and the default generator
 // (nn::Dropout, augmentation) is re-seeded per rank when distributed training starts. A rank that
 // fails makes the job stop: see distributed.h for the timeout.
