@@ -190,18 +190,24 @@ TEST(DistributedDataParallel, UnusedParametersKeepNoGradientUnlessSomeRankUsedTh
   Tensor used = kiln::full({3}, 1.0).requires_grad_();
   Tensor rank1_only = kiln::full({2}, 1.0).requires_grad_();
   Tensor never = kiln::full({4}, 1.0).requires_grad_();
-  dist::DistributedDataParallel ddp({{"used", used}, {"rank1_only", rank1_only}, {"never", never}});
+  Tensor f64 = kiln::full({2}, 1.0, kiln::kFloat64).requires_grad_();  // a bucket of its own dtype
+  dist::DistributedDataParallel ddp(
+      {{"used", used}, {"rank1_only", rank1_only}, {"never", never}, {"f64", f64}});
+  EXPECT_EQ(ddp.num_buckets(), 2);
   const double r = dist::rank();
   ddp.prepare_for_backward(0.5);
-  Tensor loss = kiln::sum(used * (r + 1.0));  // d/dused = r + 1
+  Tensor loss = kiln::sum(used * (r + 1.0)) + kiln::sum(f64 * (2 * r + 1.0)).to(kiln::kFloat32);
   if (dist::rank() == 1) loss = loss + kiln::sum(rank1_only * 3.0);
   loss.backward();
   ddp.finish_gradient_synchronization();
-  // used: 0.5·1 + 0.5·2; rank1_only: 0.5·3 on both ranks; never: no gradient anywhere.
+  // used: 0.5·1 + 0.5·2; rank1_only: 0.5·3 on both ranks; never: no gradient anywhere; f64 in
+  // its own float64 bucket.
   EXPECT_EQ(used.grad().to_vector<float>(), std::vector<float>(3, 1.5f));
   ASSERT_TRUE(rank1_only.grad().defined());
   EXPECT_EQ(rank1_only.grad().to_vector<float>(), std::vector<float>(2, 1.5f));
   EXPECT_FALSE(never.grad().defined());
+  EXPECT_EQ(f64.grad().dtype(), kiln::kFloat64);
+  EXPECT_EQ(f64.grad().to_vector<double>(), std::vector<double>(2, 2.0));  // 0.5·1 + 0.5·3
 }
 
 TEST(DistributedDataParallel, MisuseIsAnErrorNamingTheRule) {
