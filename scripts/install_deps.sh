@@ -10,6 +10,7 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
       libpng-dev libjpeg-dev zlib1g-dev
       libsqlite3-dev libsqlitecpp-dev libssl-dev libcpp-httplib-dev chromium
+      libopenmpi-dev openmpi-bin
       fortunes sword-text-kjv sword-text-web)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)

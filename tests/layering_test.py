@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fails when a header or source under kiln/<folder>/ includes a Kiln folder its CMake target may not use.
+"""Fails when a header or source under kiln/<folder>/ includes a Kiln folder its CMake target may not use,
+or when mpi.h appears anywhere but kiln/distributed/*.cpp.
 
 The allowed table (kiln_layers.txt) is written by CMake from each kiln_add_library(... DEPS ...), so the
 rule lives in one place: dependencies point down, nothing includes upward."""
@@ -34,6 +35,7 @@ for folder in allowed:
     if folder not in expected:
         table_errors.append(f"kiln_{folder} is not in the documented layer table")
 inc = re.compile(r'#include\s+[<"]kiln/(\w+)/')
+mpi = re.compile(r'#include\s+[<"]mpi\.h[>"]')
 bad = []
 for path in sorted(root.rglob("*")):
     if path.suffix not in (".h", ".cpp") or path.parent == root:
@@ -42,6 +44,9 @@ for path in sorted(root.rglob("*")):
     if folder not in allowed:
         continue
     for n, text in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        # MPI stays inside kiln_distributed's sources: no header (public API) and no other folder.
+        if mpi.search(text) and not (folder == "distributed" and path.suffix == ".cpp"):
+            bad.append(f"{path}:{n}: only kiln/distributed/*.cpp may include mpi.h")
         m = inc.search(text)
         if m and m.group(1) not in allowed[folder]:
             bad.append(f"{path}:{n}: kiln_{folder} may not include kiln/{m.group(1)}/ "

@@ -28,6 +28,7 @@
 
 #include "cli_args.h"
 #include "kiln/data/csv.h"
+#include "kiln/distributed/distributed.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/trainers.h"
@@ -202,6 +203,7 @@ int train(Task task, const Args& a) {
     fill_common(o, a, valid ? &*valid : nullptr);
     if (a.has("--text2-col")) o.sentence2_column = a.get("--text2-col");
     text::TextClassificationModel model = text::TextClassification(o).fit(table);
+    if (distributed::rank() != 0) return 0;  // under mpirun: every rank holds the same model
     model.save(out);
     text::export_onnx(model, out / "model.onnx");
     std::string metrics = "{}";
@@ -220,6 +222,7 @@ int train(Task task, const Args& a) {
     fill_common(o, a, valid ? &*valid : nullptr);
     o.sentence2_column = a.get("--text2-col");
     text::SentenceSimilarityModel model = text::SentenceSimilarity(o).fit(table);
+    if (distributed::rank() != 0) return 0;  // under mpirun: every rank holds the same model
     model.save(out);
     text::export_onnx(model, out / "model.onnx");
     std::string metrics = "{}";

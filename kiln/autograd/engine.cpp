@@ -12,8 +12,16 @@
 namespace kiln {
 namespace {
 
+// Leaf accumulators first (as PyTorch's AccumulateGrad, whose sequence number is the maximum), then
+// newest first. A leaf's accumulator becomes ready once all its gradient has arrived; running it at
+// once frees the engine's buffer early and lets post-accumulate hooks (distributed training's
+// gradient all-reduce) start while the rest of backward runs, instead of after it. Each
+// accumulator runs once with its whole gradient, so the order changes no value.
 struct NewestFirst {
-  bool operator()(const Node* a, const Node* b) const { return a->sequence < b->sequence; }
+  bool operator()(const Node* a, const Node* b) const {
+    if (a->is_leaf_accumulator != b->is_leaf_accumulator) return b->is_leaf_accumulator;
+    return a->sequence < b->sequence;
+  }
 };
 
 // Adds g into slot (the slot takes g itself when empty: no copy).
@@ -90,7 +98,10 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
         if (r.defined()) grads[nr] = std::move(r);
       }
     if (n->is_leaf_accumulator) {
-      if (grads[0].defined()) accumulate_into_leaf(*n, std::move(grads[0]));
+      if (grads[0].defined()) {
+        accumulate_into_leaf(*n, std::move(grads[0]));
+        for (auto& [id, hook] : n->post_accumulate_hooks) hook();
+      }
       continue;
     }
     KILN_CHECK(!n->released,

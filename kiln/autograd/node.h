@@ -51,6 +51,10 @@ struct Node {
   /// Hooks on an output's gradient (output_nr, fn): fn may return a replacement or an undefined
   /// Array.
   std::vector<std::pair<uint32_t, std::function<Array(const Array&)>>> hooks;
+  /// Leaf accumulators only: (id, fn) called after this backward's gradient has been added into
+  /// the leaf's .grad (Tensor::register_post_accumulate_grad_hook; distributed training starts a
+  /// gradient all-reduce from here while backward goes on).
+  std::vector<std::pair<uint64_t, std::function<void()>>> post_accumulate_hooks;
 };
 
 /// An Array saved for backward together with its version; get() throws if it was modified in place

@@ -1,5 +1,7 @@
 #include "kiln/autograd/tensor.h"
 
+#include <atomic>
+
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/op.h"
@@ -103,6 +105,26 @@ void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) {
   } else {
     impl_->grad_fn->hooks.emplace_back(impl_->output_nr, std::move(fn));
   }
+}
+
+uint64_t Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) {
+  KILN_CHECK(defined() && is_leaf() && requires_grad(),
+             "register_post_accumulate_grad_hook: needs a leaf tensor that requires grad");
+  static std::atomic<uint64_t> next_id{1};
+  const uint64_t id = next_id++;
+  detail::gradient_edge(*this);  // creates the accumulator
+  // A weak handle: the accumulator belongs to this tensor, so a strong one would be a cycle.
+  std::weak_ptr<TensorImpl> weak = impl_;
+  impl_->grad_accumulator->post_accumulate_hooks.emplace_back(id, [weak, hook = std::move(hook)] {
+    if (auto p = weak.lock()) hook(Tensor(p));
+  });
+  return id;
+}
+
+void Tensor::remove_post_accumulate_grad_hook(uint64_t id) {
+  if (!impl_ || !impl_->grad_accumulator) return;
+  std::erase_if(impl_->grad_accumulator->post_accumulate_hooks,
+                [id](const auto& h) { return h.first == id; });
 }
 
 Tensor Tensor::detach() const {

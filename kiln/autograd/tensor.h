@@ -73,6 +73,11 @@ class Tensor {
   void retain_grad();
   /// Calls `hook(grad)` when this tensor's gradient is computed; a defined return replaces it.
   void register_hook(std::function<Tensor(const Tensor&)> hook);
+  /// Leaves only: calls `hook(*this)` each time a backward has finished adding into grad() (as
+  /// PyTorch's register_post_accumulate_grad_hook). Returns an id for removal.
+  uint64_t register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook);
+  /// Removes a hook registered above (unknown ids are ignored).
+  void remove_post_accumulate_grad_hook(uint64_t id);
   /// Same values, cut from the graph.
   Tensor detach() const;
   /// The name given by set_name (parameters carry their hierarchical name).

@@ -38,6 +38,15 @@ class Generator {
   uint64_t offset_ = 0;
 };
 
+/// A 64-bit mix of (seed, a, b) for derived seeds: per epoch, per layer, per rank (splitmix64's
+/// finaliser). Model::fit's epoch order and DistributedSampler's share it.
+inline uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
+  uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 /// The process-wide default generator (used when none is passed).
 Generator& default_generator();
 /// Seeds the default generator, like torch::manual_seed.

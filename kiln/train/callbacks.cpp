@@ -266,6 +266,7 @@ CSVLoggerCallback::~CSVLoggerCallback() {
 }
 
 void CSVLoggerCallback::on_train_begin(Logs&) {
+  if (!model().is_main_process()) return;  // distributed: rank 0 logs (file_ stays null here)
   bool has_rows = false;
   if (append_) {
     std::error_code ec;

@@ -103,12 +103,15 @@ void require_model_format(const SafetensorsFile& f, const std::string& path) {
 }  // namespace
 
 void Model::save_weights(const std::string& path) const {
+  if (!is_main_process())
+    return;  // distributed: rank 0 writes, the weights are the same everywhere
   NamedTensorList tensors;
   for (const auto& [k, t] : module_->state_dict()) tensors.emplace_back(k, t);
   save_safetensors(path, tensors, base_metadata(*this, kWeightsFormat, class_name(), input_dtype_));
 }
 
 void Model::save(const std::string& path) const {
+  if (!is_main_process()) return;  // distributed: rank 0 writes, the state is the same everywhere
   NamedTensorList tensors;
   for (const auto& [k, t] : module_->state_dict()) tensors.emplace_back(kModelPrefix + k, t);
   SafetensorsMetadata md = base_metadata(*this, kModelFormat, class_name(), input_dtype_);

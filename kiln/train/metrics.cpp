@@ -340,6 +340,130 @@ double R2Metric::result() const {
   return total / static_cast<double>(sum_y_.size());
 }
 
+// ---------------------------------------------------------------- states for distributed fit
+
+std::vector<double> Metric::state() const {
+  throw Error(fmt::format(
+      "metric '{}' ({}) cannot be combined across processes: override Metric::state() and "
+      "merge_state() to use it in distributed training",
+      name_, class_name_));
+}
+
+void Metric::merge_state(std::span<const double>) {
+  (void)state();  // the same error
+}
+
+namespace {
+
+// Checks a merged state's length (states come from the same metric on other ranks).
+void check_state(const std::string& name, std::span<const double> s, size_t want) {
+  KILN_CHECK(s.size() == want, "{}: merge_state: state has {} numbers, expected {}", name, s.size(),
+             want);
+}
+
+int64_t as_count(double v) {
+  return static_cast<int64_t>(std::llround(v));
+}
+
+}  // namespace
+
+void MeanMetric::merge_state(std::span<const double> o) {
+  check_state(name_, o, 2);
+  sum_ += o[0];
+  weight_ += o[1];
+}
+
+std::vector<double> AccuracyMetric::state() const {
+  return {static_cast<double>(correct_), static_cast<double>(total_)};
+}
+void AccuracyMetric::merge_state(std::span<const double> o) {
+  check_state(name_, o, 2);
+  correct_ += as_count(o[0]);
+  total_ += as_count(o[1]);
+}
+
+std::vector<double> TopKAccuracyMetric::state() const {
+  return {static_cast<double>(correct_), static_cast<double>(total_)};
+}
+void TopKAccuracyMetric::merge_state(std::span<const double> o) {
+  check_state(name_, o, 2);
+  correct_ += as_count(o[0]);
+  total_ += as_count(o[1]);
+}
+
+std::vector<double> ConfusionMetric::state() const {
+  std::vector<double> s{binary_ ? 1.0 : 0.0, static_cast<double>(tp_.size())};
+  for (const auto* v : {&tp_, &fp_, &fn_})
+    for (int64_t x : *v) s.push_back(static_cast<double>(x));
+  return s;
+}
+void ConfusionMetric::merge_state(std::span<const double> o) {
+  KILN_CHECK(o.size() >= 2, "{}: merge_state: state has {} numbers, expected at least 2", name_,
+             o.size());
+  const size_t k = static_cast<size_t>(as_count(o[1]));
+  check_state(name_, o, 2 + 3 * k);
+  if (k == 0) return;  // that rank saw no batch
+  if (tp_.empty()) binary_ = o[0] != 0.0;
+  if (tp_.size() < k) {
+    tp_.resize(k, 0);
+    fp_.resize(k, 0);
+    fn_.resize(k, 0);
+  }
+  for (size_t c = 0; c < k; ++c) {
+    tp_[c] += as_count(o[2 + c]);
+    fp_[c] += as_count(o[2 + k + c]);
+    fn_[c] += as_count(o[2 + 2 * k + c]);
+  }
+}
+
+std::vector<double> AUCMetric::state() const {
+  std::vector<double> s{static_cast<double>(scores_.size())};
+  s.insert(s.end(), scores_.begin(), scores_.end());
+  for (uint8_t l : labels_) s.push_back(l);
+  return s;
+}
+void AUCMetric::merge_state(std::span<const double> o) {
+  KILN_CHECK(!o.empty(), "{}: merge_state: empty state", name_);
+  const size_t n = static_cast<size_t>(as_count(o[0]));
+  check_state(name_, o, 1 + 2 * n);
+  scores_.insert(scores_.end(), o.begin() + 1, o.begin() + 1 + static_cast<std::ptrdiff_t>(n));
+  for (size_t i = 0; i < n; ++i) labels_.push_back(o[1 + n + i] != 0.0);
+}
+
+std::vector<double> ErrorMetric::state() const {
+  return {sum_, static_cast<double>(count_)};
+}
+void ErrorMetric::merge_state(std::span<const double> o) {
+  check_state(name_, o, 2);
+  sum_ += o[0];
+  count_ += as_count(o[1]);
+}
+
+std::vector<double> R2Metric::state() const {
+  std::vector<double> s{static_cast<double>(n_), static_cast<double>(sum_y_.size())};
+  for (const auto* v : {&sum_y_, &sum_y2_, &ss_res_}) s.insert(s.end(), v->begin(), v->end());
+  return s;
+}
+void R2Metric::merge_state(std::span<const double> o) {
+  KILN_CHECK(o.size() >= 2, "{}: merge_state: state has {} numbers, expected at least 2", name_,
+             o.size());
+  const size_t d = static_cast<size_t>(as_count(o[1]));
+  check_state(name_, o, 2 + 3 * d);
+  if (d == 0) return;
+  if (sum_y_.empty()) {
+    sum_y_.assign(d, 0.0);
+    sum_y2_.assign(d, 0.0);
+    ss_res_.assign(d, 0.0);
+  }
+  KILN_CHECK(sum_y_.size() == d, "{}: merge_state: {} outputs vs {} here", name_, d, sum_y_.size());
+  n_ += as_count(o[0]);
+  for (size_t c = 0; c < d; ++c) {
+    sum_y_[c] += o[2 + c];
+    sum_y2_[c] += o[2 + d + c];
+    ss_res_[c] += o[2 + 2 * d + c];
+  }
+}
+
 // ---------------------------------------------------------------- factories
 
 std::shared_ptr<AccuracyMetric> Accuracy() {

@@ -20,6 +20,7 @@
 // on logits (the model tells metrics which it outputs, see set_from_logits).
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,14 @@ class Metric {
   void set_from_logits(bool from_logits) { from_logits_ = from_logits; }
   /// {"class_name": ..., "name": ..., "config": {...}} for checkpoints.
   json::Value serialize() const;
+  /// The running state as numbers (counts, sums, or the scores seen), so that instances fed by
+  /// different processes can be combined: distributed fit gathers every rank's state and merges
+  /// them in rank order, which gives exactly the single-process value. Kiln's metrics implement
+  /// both; a custom metric must override them to be used in distributed training (the default
+  /// throws, naming the metric).
+  virtual std::vector<double> state() const;
+  /// Adds another instance's state() to this one: result() then covers both sets of batches.
+  virtual void merge_state(std::span<const double> other);
 
  protected:
   Metric(std::string class_name, std::string name)
@@ -68,6 +77,8 @@ class MeanMetric : public Metric {
     weight_ += weight;
   }
   double result() const override { return weight_ > 0 ? sum_ / weight_ : 0.0; }
+  std::vector<double> state() const override { return {sum_, weight_}; }
+  void merge_state(std::span<const double> other) override;
 
  private:
   double sum_ = 0.0, weight_ = 0.0;
@@ -83,6 +94,8 @@ class AccuracyMetric : public Metric {
   double result() const override {
     return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0;
   }
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  protected:
   json::Value config() const override;
@@ -103,6 +116,8 @@ class TopKAccuracyMetric : public Metric {
   double result() const override {
     return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0;
   }
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  protected:
   json::Value config() const override;
@@ -123,6 +138,9 @@ class ConfusionMetric : public Metric {
   void reset() override;
   void update(const Tensor& y_pred, const Tensor& y_true) override;
   double result() const override;
+  /// [binary, K, tp (K), fp (K), fn (K)].
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  private:
   Kind kind_;
@@ -143,6 +161,9 @@ class AUCMetric : public Metric {
   }
   void update(const Tensor& y_pred, const Tensor& y_true) override;
   double result() const override;
+  /// [n, scores (n), labels (n)]: AUC needs every score, so this grows with the data.
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  private:
   std::vector<double> scores_;
@@ -156,6 +177,8 @@ class ErrorMetric : public Metric {
   void reset() override { sum_ = 0.0, count_ = 0; }
   void update(const Tensor& y_pred, const Tensor& y_true) override;
   double result() const override { return count_ ? sum_ / static_cast<double>(count_) : 0.0; }
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  private:
   bool squared_;
@@ -171,6 +194,9 @@ class R2Metric : public Metric {
   void reset() override;
   void update(const Tensor& y_pred, const Tensor& y_true) override;
   double result() const override;
+  /// [n, D, sum_y (D), sum_y² (D), ss_res (D)].
+  std::vector<double> state() const override;
+  void merge_state(std::span<const double> other) override;
 
  private:
   int64_t n_ = 0;

@@ -10,6 +10,8 @@
 #include <numeric>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/distributed/distributed.h"
+#include "kiln/distributed/sampler.h"
 #include "kiln/nn/activation.h"
 #include "kiln/optim/clip_grad.h"
 #include "kiln/tensor/creation.h"
@@ -155,14 +157,6 @@ std::string activation_of(const nn::Module& m) {
   return "";
 }
 
-// 64-bit mix of (seed, a, b) for per-epoch and per-layer seeds (splitmix64 finaliser).
-uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
-  uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 // Per-sample weights (B) from class_weight: labels are y's integer ids (B) / (B, 1), the argmax of
 // one-hot rows (B, K), or rounded binary targets.
 Tensor class_sample_weights(const Tensor& y, const std::map<int64_t, double>& cw) {
@@ -265,6 +259,32 @@ void Model::compile(optimizers::OptimizerSpec optimizer, LossSpec loss,
   }
   c->optimizer = c->spec.instance();
   compiled_ = std::move(c);
+  // Under mpirun / srun, MPI starts here, so rank() is valid from compile() on.
+  (void)is_distributed();
+}
+
+void Model::set_distributed(bool on, double bucket_cap_mb) {
+  KILN_CHECK(!on || distributed::is_initialized(),
+             "set_distributed: model '{}': distributed training needs MPI started "
+             "(kiln::distributed::init(), and the program run with mpirun -np N)",
+             name_);
+  KILN_CHECK(bucket_cap_mb > 0, "set_distributed: bucket_cap_mb must be positive, got {}",
+             bucket_cap_mb);
+  distributed_ = on;
+  bucket_cap_mb_ = bucket_cap_mb;
+  if (compiled_) compiled_->ddp.reset();  // rebuilt by the next fit with these settings
+}
+
+bool Model::is_distributed() const {
+  return distributed_ ? *distributed_ : distributed::init_from_environment();
+}
+
+bool Model::is_main_process() const {
+  return !is_distributed() || distributed::rank() == 0;
+}
+
+const distributed::DdpStats* Model::distributed_stats() const {
+  return compiled_ && compiled_->ddp ? &compiled_->ddp->stats() : nullptr;
 }
 
 void Model::ensure_optimizer() {
@@ -279,6 +299,20 @@ void Model::ensure_optimizer() {
   }
   if (c.spec.schedule().defined() && !c.scheduler)
     c.scheduler = c.spec.schedule().build(*c.optimizer);
+  if (is_distributed() && !c.ddp) {
+    // Every rank starts from rank 0's weights, whatever its own initialisation drew.
+    distributed::broadcast_parameters(*module_);
+    optim::NamedParameters trainable;
+    for (auto& [n, p] : module_->named_parameters())
+      if (p.requires_grad()) trainable.emplace_back(n, p);
+    c.ddp = std::make_unique<distributed::DistributedDataParallel>(
+        trainable, distributed::DistributedDataParallelOptions{.bucket_cap_mb = bucket_cap_mb_});
+    c.broadcast_buffers = !module_->named_buffers().empty();
+    // Random draws from here on (nn::Dropout's masks, augmentation in a BatchSource) should differ
+    // between ranks, whose shares differ: give each rank its own default-generator stream.
+    Generator& g = default_generator();
+    g.manual_seed(mix_seed(g.seed(), g.advance(0), static_cast<uint64_t>(distributed::rank()) + 1));
+  }
   if (c.pending) {
     c.pending = false;
     c.optimizer->load_state_dict(c.pending_optimizer);
@@ -289,12 +323,23 @@ void Model::ensure_optimizer() {
   }
 }
 
-double Model::train_step(const Batch& b) {
+double Model::train_step(const Batch& b, double weight) {
   Compiled& c = *compiled_;
-  Tensor out = module_->forward(b.x);
-  Tensor loss = (*c.loss)(out, b.y, b.sample_weight);
+  // Distributed: a rank's share of a small last batch may be empty (x undefined); the rank still
+  // joins the gradient all-reduce, with weight 0, and steps.
+  const bool local = b.x.defined();
+  if (c.ddp) {
+    if (c.broadcast_buffers) distributed::broadcast_buffers(*module_);
+    c.ddp->prepare_for_backward(weight);
+  }
+  Tensor out, loss;
   c.optimizer->zero_grad();
-  loss.backward();
+  if (local) {
+    out = module_->forward(b.x);
+    loss = (*c.loss)(out, b.y, b.sample_weight);
+    loss.backward();  // distributed: the hooks start gradient all-reduces as buckets fill
+  }
+  if (c.ddp) c.ddp->finish_gradient_synchronization();  // every rank: the global batch's gradient
   const auto& spec = c.spec;
   if (spec.clipvalue() || spec.clipnorm() || spec.global_clipnorm()) {
     std::vector<Tensor> params;
@@ -308,6 +353,7 @@ double Model::train_step(const Batch& b) {
   }
   c.optimizer->step();
   if (c.scheduler && spec.schedule().per_batch()) c.scheduler->step();
+  if (!local) return 0.0;
   const double value = loss.item<double>();
   if (!c.metrics.empty()) {
     NoGradGuard no_grad;
@@ -371,7 +417,7 @@ Tensor Model::predict(const Tensor& x, const PredictOptions& o) {
   NoGradGuard no_grad;
   module_->eval();
   const int64_t n = x.size(0), steps = (n + o.batch_size - 1) / o.batch_size;
-  Progbar bar(steps, o.verbose, stdout, stdout_is_terminal());
+  Progbar bar(steps, is_main_process() ? o.verbose : 0, stdout, stdout_is_terminal());
   std::vector<Tensor> outs;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t b = s * o.batch_size, e = std::min(n, b + o.batch_size);
@@ -389,22 +435,43 @@ Logs Model::run_test_batches(BatchSource& data, const std::vector<int64_t>& rows
   module_->eval();
   c.loss_tracker.reset();
   for (auto& m : c.metrics) m->reset();
-  const int64_t n = static_cast<int64_t>(rows.size()), steps = (n + batch_size - 1) / batch_size;
+  // Distributed: rank r evaluates every world_size-th row; the states are combined below.
+  const bool dist = is_distributed();
+  std::vector<int64_t> mine;
+  if (dist) {
+    for (size_t i = static_cast<size_t>(distributed::rank()); i < rows.size();
+         i += static_cast<size_t>(distributed::world_size()))
+      mine.push_back(rows[i]);
+    if (!is_main_process()) verbose = 0;
+  }
+  const std::vector<int64_t>& my_rows = dist ? mine : rows;
+  const int64_t n = static_cast<int64_t>(my_rows.size()), steps = (n + batch_size - 1) / batch_size;
   Progbar bar(steps, verbose, stdout, stdout_is_terminal());
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t b = s * batch_size, e = std::min(n, b + batch_size);
-    Batch batch = data.get_batch(std::vector<int64_t>(rows.begin() + b, rows.begin() + e));
+    Batch batch = data.get_batch(std::vector<int64_t>(my_rows.begin() + b, my_rows.begin() + e));
     c.loss_tracker.update_value(test_step(batch), static_cast<double>(e - b));
-    if (verbose) {
-      std::vector<std::pair<std::string, double>> values{{"loss", c.loss_tracker.result()}};
-      for (const auto& m : c.metrics) values.emplace_back(m->name(), m->result());
-      bar.update(s + 1, values, s + 1 == steps);
-    }
+    if (verbose) bar.update(s + 1, running_values(), s + 1 == steps && !dist);
+  }
+  if (dist) {
+    merge_metrics_across_ranks();
+    if (verbose) bar.update(steps, running_values(), true);  // the final line: all ranks' rows
   }
   Logs logs;
   logs[prefix + "loss"] = c.loss_tracker.result();
   metric_logs(logs, prefix);
   return logs;
+}
+
+void Model::merge_metrics_across_ranks() {
+  Compiled& c = *compiled_;
+  std::vector<metrics::Metric*> all{&c.loss_tracker};
+  for (auto& m : c.metrics) all.push_back(m.get());
+  for (metrics::Metric* m : all) {
+    const std::vector<std::vector<double>> states = distributed::all_gather(m->state());
+    m->reset();
+    for (const auto& st : states) m->merge_state(st);  // rank order: the same result everywhere
+  }
 }
 
 Logs Model::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& o) {
@@ -460,47 +527,51 @@ History Model::fit(BatchSource& data, const FitOptions& o) {
   return run_fit(data, train_rows, val, val_rows, o);
 }
 
-// The epoch's sample order: `rows` permuted by a generator seeded from (seed, epoch), so a run
-// resumed at any epoch sees the same order as an uninterrupted one.
-static std::vector<int64_t> epoch_order(const std::vector<int64_t>& rows, bool shuffle,
-                                        uint64_t seed, int epoch) {
-  if (!shuffle) return rows;
-  const int64_t n = static_cast<int64_t>(rows.size());
-  Generator g(mix_seed(seed, static_cast<uint64_t>(epoch)));
-  Array perm = kernels::randperm(n, &g);
-  const int64_t* p = perm.data<int64_t>();
-  std::vector<int64_t> order(rows.size());
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = rows[static_cast<size_t>(p[i])];
-  return order;
-}
-
 std::vector<std::pair<std::string, double>> Model::running_values() const {
   std::vector<std::pair<std::string, double>> v{{"loss", compiled_->loss_tracker.result()}};
   for (const auto& m : compiled_->metrics) v.emplace_back(m->name(), m->result());
   return v;
 }
 
-void Model::train_epoch(BatchSource& data, const std::vector<int64_t>& order, const FitOptions& o,
-                        Progbar& bar) {
+// The epoch's order is `rows` permuted by a generator seeded from (seed, epoch), so a run resumed
+// at any epoch sees the same order as an uninterrupted one; DistributedSampler draws it and, when
+// distributed, hands this rank every world_size-th sample of each global batch.
+void Model::train_epoch(BatchSource& data, const std::vector<int64_t>& rows, int epoch,
+                        const FitOptions& o, Progbar& bar) {
   Compiled& c = *compiled_;
-  const int64_t n = static_cast<int64_t>(order.size());
-  const int64_t steps = (n + o.batch_size - 1) / o.batch_size;
+  const bool dist = c.ddp != nullptr;
+  distributed::DistributedSampler sampler(static_cast<int64_t>(rows.size()),
+                                          {.batch_size = o.batch_size,
+                                           .shuffle = o.shuffle,
+                                           .seed = o.seed,
+                                           .rank = dist ? distributed::rank() : 0,
+                                           .world_size = dist ? distributed::world_size() : 1});
+  sampler.set_epoch(epoch);
+  const int64_t steps = sampler.num_batches();
   module_->train();
   for (int64_t s = 0; s < steps && !stop_training; ++s) {
-    const int64_t b = s * o.batch_size, e = std::min(n, b + o.batch_size);
-    Batch batch = data.get_batch(std::vector<int64_t>(order.begin() + b, order.begin() + e));
-    if (!o.class_weight.empty()) {
-      Tensor w = class_sample_weights(batch.y, o.class_weight);
-      batch.sample_weight = batch.sample_weight.defined() ? batch.sample_weight * w : w;
+    std::vector<int64_t> idx = sampler.batch_indices(s);
+    for (int64_t& i : idx) i = rows[static_cast<size_t>(i)];
+    const auto local = static_cast<int64_t>(idx.size());
+    Batch batch;
+    if (local > 0) {
+      batch = data.get_batch(idx);
+      if (!o.class_weight.empty()) {
+        Tensor w = class_sample_weights(batch.y, o.class_weight);
+        batch.sample_weight = batch.sample_weight.defined() ? batch.sample_weight * w : w;
+      }
     }
     Logs batch_logs;
     for (const auto& cb : o.callbacks) cb->on_batch_begin(s, batch_logs);
-    const double loss = train_step(batch);
-    c.loss_tracker.update_value(loss, static_cast<double>(e - b));
+    const double loss = train_step(
+        batch, static_cast<double>(local) / static_cast<double>(sampler.global_batch_size(s)));
+    if (local > 0) c.loss_tracker.update_value(loss, static_cast<double>(local));
     if (!o.callbacks.empty()) {
-      batch_logs["loss"] = loss;
+      if (local > 0) batch_logs["loss"] = loss;
       metric_logs(batch_logs, "");
       for (const auto& cb : o.callbacks) cb->on_batch_end(s, batch_logs);
+      // A batch callback saw this rank's samples only: stop everywhere when any rank stops.
+      if (dist) stop_training = distributed::all_reduce_max(stop_training ? 1 : 0) != 0;
     }
     if (bar.wants_update(s + 1)) bar.update(s + 1, running_values(), false);
   }
@@ -520,6 +591,8 @@ History Model::run_fit(BatchSource& data, const std::vector<int64_t>& train_rows
   const int64_t steps = (n + o.batch_size - 1) / o.batch_size;
   const int64_t val_batch = o.validation_batch_size > 0 ? o.validation_batch_size : o.batch_size;
   const bool terminal = stdout_is_terminal();
+  const bool dist = c.ddp != nullptr;
+  const int verbose = is_main_process() ? o.verbose : 0;
 
   // Dropout layers get a seed per (fit seed, epoch, position in the module tree).
   std::vector<layers::Layer*> seeded;
@@ -540,15 +613,20 @@ History Model::run_fit(BatchSource& data, const std::vector<int64_t>& train_rows
   }
   for (const auto& cb : o.callbacks) cb->on_train_begin(logs);
   for (int epoch = o.initial_epoch; epoch < o.epochs && !stop_training; ++epoch) {
-    for (size_t i = 0; i < seeded.size(); ++i)
-      seeded[i]->reseed(mix_seed(o.seed, static_cast<uint64_t>(epoch), i + 1));
+    for (size_t i = 0; i < seeded.size(); ++i) {
+      uint64_t seed = mix_seed(o.seed, static_cast<uint64_t>(epoch), i + 1);
+      // Distributed: each rank's share gets its own masks, not a copy of rank 0's.
+      if (dist) seed = mix_seed(seed, static_cast<uint64_t>(distributed::rank()) + 1);
+      seeded[i]->reseed(seed);
+    }
     c.loss_tracker.reset();
     for (auto& m : c.metrics) m->reset();
     logs.clear();
     for (const auto& cb : o.callbacks) cb->on_epoch_begin(epoch, logs);
-    if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
-    Progbar bar(steps, o.verbose, stdout, terminal);
-    train_epoch(data, epoch_order(train_rows, o.shuffle, o.seed, epoch), o, bar);
+    if (verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
+    Progbar bar(steps, verbose, stdout, terminal);
+    train_epoch(data, train_rows, epoch, o, bar);
+    if (dist) merge_metrics_across_ranks();
 
     logs["loss"] = c.loss_tracker.result();
     metric_logs(logs, "");
@@ -573,6 +651,8 @@ History Model::run_fit(BatchSource& data, const std::vector<int64_t>& train_rows
     }
     history.merge_last(logs);
     history_.merge_last(logs);
+    // Callbacks saw the same logs everywhere; a custom one may still differ: stop together.
+    if (dist) stop_training = distributed::all_reduce_max(stop_training ? 1 : 0) != 0;
   }
   module_->eval();
   for (const auto& cb : o.callbacks) cb->on_train_end(logs);

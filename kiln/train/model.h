@@ -27,6 +27,24 @@
 // initial_epoch repeats exactly what the uninterrupted run would have done. During fit the module
 // is in train() mode (dropout on, batch-norm batch statistics); validation, evaluate and predict
 // run in eval() under NoGradGuard. The model is left in eval() mode after fit.
+//
+// Distributed (data-parallel) training: a program started by `mpirun -np N` (or srun) trains one
+// model over the N processes with no change to the code — compile() notices the launcher
+// (distributed::init_from_environment) and set_distributed() turns it on or off explicitly.
+// batch_size stays the GLOBAL batch: each step, rank r trains on its share of the global batch
+// (every N-th sample, distributed/sampler.h), the gradients are averaged with sample-count weights
+// while backward runs (distributed/ddp.h), and every rank applies the same update, so N processes
+// follow the single-process trajectory up to float rounding and a checkpoint resumes at any N.
+// Parameters (and buffers) are broadcast from rank 0 when training starts; buffers again before
+// each step (PyTorch DDP's broadcast_buffers). Epoch logs — loss, metrics, validation — are
+// combined over all ranks' samples (Metric::state), so callbacks see the same values everywhere and
+// stop together; batch-level logs and the live progress line are rank 0's own samples. Only rank 0
+// prints, and save(), save_weights() (hence ModelCheckpoint) and CSVLogger write on rank 0 only.
+// evaluate() splits its rows over the ranks too, so every rank must call it (set_distributed(false)
+// first to evaluate on one rank alone); predict() runs whole on every rank. Random draws
+// differ per rank: kiln::layers dropout mixes the rank into its seed, and the default generator
+// (nn::Dropout, augmentation) is re-seeded per rank when distributed training starts. A rank that
+// fails makes the job stop: see distributed.h for the timeout.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,6 +53,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/distributed/ddp.h"
 #include "kiln/nn/container.h"
 #include "kiln/nn/module.h"
 #include "kiln/optim/optimizer.h"
@@ -251,6 +270,18 @@ class Model {
   /// outside fit().
   const FitOptions* fit_options() const { return fit_options_; }
 
+  // ---- distributed ----
+  /// Turns data-parallel training on or off (default: on when started by a launcher with more
+  /// than one process, see above). On needs distributed::init() (or such a launch).
+  /// bucket_cap_mb: gradient megabytes per all-reduce bucket.
+  void set_distributed(bool on, double bucket_cap_mb = 25.0);
+  bool is_distributed() const;
+  /// False on every rank but 0 of a distributed model (those do not print or write files).
+  bool is_main_process() const;
+  /// The gradient reducer's counters (wait time, buckets overlapped with backward); null until a
+  /// distributed fit / train_on_batch has built it.
+  const distributed::DdpStats* distributed_stats() const;
+
   // ---- inspection ----
   /// Keras' table: Layer (type) | Output Shape | Param #, then total / trainable / non-trainable
   /// counts (non-trainable = frozen parameters plus floating buffers such as BatchNorm's running
@@ -261,6 +292,8 @@ class Model {
   void summary() const;
 
   // ---- checkpoints (safetensors; see safetensors.h) ----
+  /// Distributed: save() and save_weights() write on rank 0 only (the other ranks return at once;
+  /// call distributed::barrier() before another rank reads the file).
   /// One file: weights ("model.<name>"), optimiser state ("optimizer.<key>"), and in __metadata__
   /// the architecture (Sequential of kiln::layers), input shape, compile config, epoch and history.
   /// Atomic.
@@ -303,16 +336,21 @@ class Model {
   void ensure_optimizer();
   Compiled& require_compiled(const char* op) const;
   /// One optimisation step on `batch`; updates the compiled metrics; returns the batch loss.
-  double train_step(const Batch& batch);
+  /// Distributed: `batch` is this rank's share (possibly empty: x undefined) and `weight` its
+  /// fraction of the global batch (< 0: 1 / world size).
+  double train_step(const Batch& batch, double weight = -1.0);
+  /// Distributed: combines the loss tracker's and metrics' states over the ranks.
+  void merge_metrics_across_ranks();
   /// The loss on `batch` (eval mode, no grad); updates the compiled metrics.
   double test_step(const Batch& batch);
   /// The compiled metrics' results, keyed prefix + name.
   void metric_logs(Logs& logs, const std::string& prefix) const;
   /// The running loss and metrics, in display order.
   std::vector<std::pair<std::string, double>> running_values() const;
-  /// One epoch of optimisation steps over `order` (stops early when stop_training is set).
-  void train_epoch(BatchSource& data, const std::vector<int64_t>& order, const FitOptions& options,
-                   Progbar& bar);
+  /// One epoch of optimisation steps over `rows` in epoch `epoch`'s order (stops early when
+  /// stop_training is set).
+  void train_epoch(BatchSource& data, const std::vector<int64_t>& rows, int epoch,
+                   const FitOptions& options, Progbar& bar);
   Logs run_test_batches(BatchSource& data, const std::vector<int64_t>& rows, int64_t batch_size,
                         int verbose, const std::string& prefix);
   History run_fit(BatchSource& data, const std::vector<int64_t>& train_rows, BatchSource* val,
@@ -322,6 +360,8 @@ class Model {
   History history_;
   int epoch_ = 0;
   const FitOptions* fit_options_ = nullptr;
+  std::optional<bool> distributed_;  // unset: decided by the launch environment
+  double bucket_cap_mb_ = 25.0;
 };
 
 // ---------------------------------------------------------------- Sequential

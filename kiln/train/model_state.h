@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "kiln/distributed/ddp.h"
 #include "kiln/train/model.h"
 
 namespace kiln {
@@ -21,6 +22,10 @@ struct Model::Compiled {
   optim::StateDict pending_optimizer;
   optim::SchedulerState pending_scheduler;
   bool pending = false;
+  // Distributed fit: the gradient reducer (built with the optimiser when the model is
+  // distributed) and whether the module has buffers to broadcast from rank 0 each step.
+  std::unique_ptr<distributed::DistributedDataParallel> ddp;
+  bool broadcast_buffers = false;
 };
 
 }  // namespace kiln

@@ -124,6 +124,42 @@ TEST(Engine, HooksSeeAndReplaceGradients) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6}));
 }
 
+// Post-accumulate hooks fire once a leaf's whole gradient is in .grad, and leaf accumulators run
+// as soon as they are ready: the last layer's weight is done before backward reaches the first
+// layer (distributed training starts its all-reduce from there, overlapping the rest).
+TEST(Engine, PostAccumulateHooksFireAsSoonAsTheLeafIsDone) {
+  Tensor x = tensor({1.f, 2.f}, {1, 2});
+  Tensor w1 = full({3, 2}, 0.5).requires_grad_();
+  Tensor w2 = full({1, 3}, 2.0).requires_grad_();
+  std::vector<std::string> order;
+  std::vector<float> w2_grad_seen;
+  w1.register_post_accumulate_grad_hook([&](const Tensor& t) {
+    order.push_back("w1");
+    EXPECT_TRUE(t.grad().defined());
+  });
+  const uint64_t id = w2.register_post_accumulate_grad_hook([&](const Tensor& t) {
+    order.push_back("w2");
+    w2_grad_seen = t.grad().to_vector<float>();
+  });
+  Tensor h = tanh(linear(x, w1));  // (1, 3)
+  h.register_hook([&](const Tensor& g) {
+    order.push_back("h");
+    return g;
+  });
+  Tensor loss = sum(linear(h, w2) + linear(h, w2));  // w2 used twice: one hook call, full gradient
+  loss.backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"w2", "h", "w1"}));
+  EXPECT_EQ(w2_grad_seen, w2.grad().to_vector<float>());
+  EXPECT_NEAR(w2_grad_seen[0], 2 * std::tanh(1.5), 1e-6);
+  w2.remove_post_accumulate_grad_hook(id);
+  order.clear();
+  w1.zero_grad();
+  w2.zero_grad();
+  sum(linear(tanh(linear(x, w1)), w2)).backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"w1"}));
+  EXPECT_THROW(h.register_post_accumulate_grad_hook([](const Tensor&) {}), Error);
+}
+
 TEST(Engine, NonScalarBackwardNeedsGradient) {
   Tensor x = ones({2, 2}).requires_grad_();
   Tensor y = x * 2.0;
