@@ -1,0 +1,501 @@
+// ONNX neural-network ops for import_model (see import_ops.h): Gemm/MatMul on Kiln's fused linear
+// and GEMM, Conv on conv1d/conv2d, ConvTranspose as a conv over the stride-dilated input,
+// pooling (asymmetric pads and ceil_mode by explicit padding), normalisations, LRN and Resize
+// (separable per-axis gathers, so every mode is differentiable). Spatial ops take 1-D and 2-D
+// inputs (3-D volumes are refused with an error).
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kiln/onnx/import_ops.h"
+#include "kiln/tensor/ops.h"
+
+namespace kiln::onnx::detail {
+namespace {
+
+using Outs = std::vector<Tensor>;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+Tensor index_tensor(const std::vector<int64_t>& v) {
+  Array a(Shape{static_cast<int64_t>(v.size())}, kInt64);
+  std::copy(v.begin(), v.end(), a.data<int64_t>());
+  return Tensor(a);
+}
+
+Outs matmul_op(const NodeContext& n, const Inputs& in) {
+  const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
+  if (!is_floating(a.dtype()))
+    return {nondiff(n, in, matmul(to_dtype(a, kFloat64), to_dtype(b, kFloat64)).data().to(a.dtype()))};
+  return {matmul(a, b)};
+}
+
+// Gemm: Y = alpha·A'·B' + beta·C. The common PyTorch form (transB = 1, alpha = beta = 1, C of
+// length N) is Kiln's fused linear.
+Outs gemm_op(const NodeContext& n, const Inputs& in) {
+  Tensor a = required(n, in, 0), b = required(n, in, 1);
+  const Tensor c = in.size() > 2 ? in[2] : Tensor();
+  const double alpha = n.f("alpha", 1.0), beta = n.f("beta", 1.0);
+  const bool ta = n.i("transA", 0) != 0, tb = n.i("transB", 0) != 0;
+  KILN_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2, "{}: A [{}] and B [{}] must be 2-D", n.where(),
+                   fmt::join(a.shape(), ", "), fmt::join(b.shape(), ", "));
+  if (ta) a = transpose(a, 0, 1);
+  if (alpha == 1.0 && beta == 1.0 && tb && (!c.defined() || (c.dim() == 1 && c.size(0) == b.size(0))))
+    return {linear(a, b, c)};
+  Tensor y = matmul(a, tb ? transpose(b, 0, 1) : b);
+  if (alpha != 1.0) y = mul(y, alpha);
+  if (c.defined()) y = add(y, beta == 1.0 ? c : mul(c, beta));
+  return {y};
+}
+
+// Pads of a spatial op, [begin..., end...], from `pads` or `auto_pad` (SAME_* split the total so
+// the output is ceil(in / stride)).
+std::vector<int64_t> spatial_pads(const NodeContext& n, const Shape& x, const std::vector<int64_t>& k,
+                                  const std::vector<int64_t>& s, const std::vector<int64_t>& d) {
+  const size_t r = k.size();
+  std::vector<int64_t> pads = n.ints("pads", std::vector<int64_t>(2 * r, 0));
+  KILN_CHECK_SHAPE(pads.size() == 2 * r, "{}: {} pads for {} spatial dims", n.where(), pads.size(), r);
+  const std::string mode = n.s("auto_pad", "NOTSET");
+  if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
+    for (size_t i = 0; i < r; ++i) {
+      const int64_t in = x[i + 2], out = (in + s[i] - 1) / s[i];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in);
+      pads[i] = mode == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pads[i + r] = total - pads[i];
+    }
+  } else if (mode == "VALID") {
+    std::fill(pads.begin(), pads.end(), 0);
+  }
+  for (int64_t p : pads) KILN_CHECK_SHAPE(p >= 0, "{}: negative pad in [{}]", n.where(), fmt::join(pads, ", "));
+  return pads;
+}
+
+// Explicit padding of the spatial dims (x: (B, C, *)), pads [begin..., end...].
+Tensor pad_spatial(const Tensor& x, const std::vector<int64_t>& pads, double value) {
+  const size_t r = pads.size() / 2;
+  std::vector<int64_t> kp;
+  for (size_t i = r; i-- > 0;) {
+    kp.push_back(pads[i]);
+    kp.push_back(pads[i + r]);
+  }
+  bool any = false;
+  for (int64_t p : kp) any = any || p != 0;
+  return any ? pad(x, kp, value) : x;
+}
+
+struct Spatial {
+  std::vector<int64_t> k, s, d, pads;
+};
+Spatial spatial(const NodeContext& n, const Tensor& x, std::vector<int64_t> kernel) {
+  KILN_CHECK_SHAPE(x.dim() == 3 || x.dim() == 4,
+                   "{}: Kiln runs 1-D and 2-D {} (input of rank 3 or 4), got [{}]", n.where(),
+                   n.op_type, fmt::join(x.shape(), ", "));
+  const size_t r = static_cast<size_t>(x.dim() - 2);
+  Spatial sp;
+  sp.k = kernel;
+  KILN_CHECK_SHAPE(sp.k.size() == r, "{}: kernel_shape [{}] for {} spatial dims", n.where(), fmt::join(sp.k, ", "), r);
+  sp.s = n.ints("strides", std::vector<int64_t>(r, 1));
+  sp.d = n.ints("dilations", std::vector<int64_t>(r, 1));
+  KILN_CHECK_SHAPE(sp.s.size() == r && sp.d.size() == r, "{}: strides/dilations need {} values", n.where(), r);
+  for (size_t i = 0; i < r; ++i)
+    KILN_CHECK_SHAPE(sp.k[i] > 0 && sp.s[i] > 0 && sp.d[i] > 0, "{}: kernel, strides and dilations must be positive", n.where());
+  sp.pads = spatial_pads(n, x.shape(), sp.k, sp.s, sp.d);
+  return sp;
+}
+
+Outs conv_op(const NodeContext& n, const Inputs& in) {
+  const Tensor &x = required(n, in, 0), &w = required(n, in, 1);
+  const Tensor b = in.size() > 2 ? in[2] : Tensor();
+  KILN_CHECK_SHAPE(w.dim() == x.dim(), "{}: weight [{}] and input [{}] ranks differ", n.where(),
+                   fmt::join(w.shape(), ", "), fmt::join(x.shape(), ", "));
+  Spatial sp = spatial(n, x, std::vector<int64_t>(w.shape().begin() + 2, w.shape().end()));
+  const int64_t g = n.i("group", 1);
+  const size_t r = sp.k.size();
+  bool symmetric = true;
+  std::vector<int64_t> sym(r);
+  for (size_t i = 0; i < r; ++i) {
+    symmetric = symmetric && sp.pads[i] == sp.pads[i + r];
+    sym[i] = sp.pads[i];
+  }
+  Tensor xp = x;
+  if (!symmetric) {
+    xp = pad_spatial(x, sp.pads, 0.0);
+    std::fill(sym.begin(), sym.end(), 0);
+  }
+  if (r == 1) return {conv1d(xp, w, b, sp.s[0], sym[0], sp.d[0], g)};
+  return {conv2d(xp, w, b, sp.s, sym, sp.d, g)};
+}
+
+// ConvTranspose = conv over the input with (stride - 1) zeros between elements, padded by
+// dilation·(k - 1) - pad on each side (plus output_padding at the end), with the kernel flipped
+// and its in/out channels swapped per group.
+Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
+  Tensor x = required(n, in, 0), w = required(n, in, 1);
+  const Tensor b = in.size() > 2 ? in[2] : Tensor();
+  const bool one_d = x.dim() == 3;
+  KILN_CHECK_SHAPE((x.dim() == 3 || x.dim() == 4) && w.dim() == x.dim(),
+                   "{}: Kiln runs 1-D and 2-D ConvTranspose; input [{}], weight [{}]", n.where(),
+                   fmt::join(x.shape(), ", "), fmt::join(w.shape(), ", "));
+  const size_t r = static_cast<size_t>(x.dim() - 2);
+  const int64_t g = n.i("group", 1);
+  KILN_CHECK_SHAPE(g > 0 && x.size(1) == w.size(0) && w.size(0) % g == 0,
+                   "{}: input channels {} must equal weight[0] = {} (divisible by group {})", n.where(),
+                   x.size(1), w.size(0), g);
+  const std::vector<int64_t> k(w.shape().begin() + 2, w.shape().end());
+  const auto s = n.ints("strides", std::vector<int64_t>(r, 1));
+  const auto d = n.ints("dilations", std::vector<int64_t>(r, 1));
+  auto outpad = n.ints("output_padding", std::vector<int64_t>(r, 0));
+  auto pads = n.ints("pads", std::vector<int64_t>(2 * r, 0));
+  KILN_CHECK_SHAPE(s.size() == r && d.size() == r && outpad.size() == r && pads.size() == 2 * r,
+                   "{}: strides/dilations/output_padding/pads do not match {} spatial dims", n.where(), r);
+  const std::string mode = n.s("auto_pad", "NOTSET");
+  const auto out_shape = n.ints("output_shape");
+  for (size_t i = 0; i < r; ++i) {
+    KILN_CHECK_SHAPE(s[i] > 0 && d[i] > 0, "{}: strides and dilations must be positive", n.where());
+    const int64_t full = s[i] * (x.size(static_cast<int64_t>(i) + 2) - 1) + outpad[i] + (k[i] - 1) * d[i] + 1;
+    if (!out_shape.empty() || mode == "SAME_UPPER" || mode == "SAME_LOWER") {
+      const int64_t target = !out_shape.empty() ? out_shape[out_shape.size() - r + i]
+                                                : x.size(static_cast<int64_t>(i) + 2) * s[i];
+      const int64_t total = full - target;
+      const bool upper = mode != "SAME_LOWER";
+      pads[i] = upper ? total / 2 : total - total / 2;
+      pads[i + r] = total - pads[i];
+      if (!out_shape.empty() && mode == "NOTSET") {
+        pads[i] = total - total / 2;
+        pads[i + r] = total / 2;
+      }
+    } else if (mode == "VALID") {
+      pads[i] = pads[i + r] = 0;
+    }
+  }
+  if (one_d) {
+    x = unsqueeze(x, 2);
+    w = unsqueeze(w, 2);
+  }
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const std::vector<int64_t> s2 = one_d ? std::vector<int64_t>{1, s[0]} : s;
+  const std::vector<int64_t> d2 = one_d ? std::vector<int64_t>{1, d[0]} : d;
+  const std::vector<int64_t> k2 = one_d ? std::vector<int64_t>{1, k[0]} : k;
+  const std::vector<int64_t> op2 = one_d ? std::vector<int64_t>{0, outpad[0]} : outpad;
+  const std::vector<int64_t> pb = one_d ? std::vector<int64_t>{0, pads[0]} : std::vector<int64_t>{pads[0], pads[1]};
+  const std::vector<int64_t> pe = one_d ? std::vector<int64_t>{0, pads[1]} : std::vector<int64_t>{pads[2], pads[3]};
+  // 1. stride-dilate the input.
+  if (s2[0] > 1 || s2[1] > 1) {
+    x = reshape(x, {B, C, H, 1, W, 1});
+    x = pad(x, {0, s2[1] - 1, 0, 0, 0, s2[0] - 1});
+    x = reshape(x, {B, C, H * s2[0], W * s2[1]});
+    x = narrow(narrow(x, 2, 0, (H - 1) * s2[0] + 1), 3, 0, (W - 1) * s2[1] + 1);
+  }
+  // 2. pad (or crop) by d·(k-1) - pad, output_padding at the end.
+  for (int64_t a = 0; a < 2; ++a) {
+    const int64_t edge = d2[static_cast<size_t>(a)] * (k2[static_cast<size_t>(a)] - 1);
+    int64_t before = edge - pb[static_cast<size_t>(a)], after = edge - pe[static_cast<size_t>(a)] + op2[static_cast<size_t>(a)];
+    const int64_t dim = 2 + a;
+    if (before < 0) x = narrow(x, dim, -before, x.size(dim) + before), before = 0;
+    if (after < 0) x = narrow(x, dim, 0, x.size(dim) + after), after = 0;
+    KILN_CHECK_SHAPE(x.size(dim) >= 0, "{}: pads crop away the whole input", n.where());
+    if (before || after) x = pad(x, a == 0 ? std::vector<int64_t>{0, 0, before, after} : std::vector<int64_t>{before, after});
+  }
+  // 3. kernel: (C_in, C_out/g, kh, kw) -> (C_out, C_in/g, kh, kw), flipped.
+  const int64_t cin_g = C / g, cout_g = w.size(1);
+  Tensor wk = reshape(transpose(reshape(w, {g, cin_g, cout_g, k2[0], k2[1]}), 1, 2), {g * cout_g, cin_g, k2[0], k2[1]});
+  std::vector<int64_t> rh, rw;
+  for (int64_t i = k2[0] - 1; i >= 0; --i) rh.push_back(i);
+  for (int64_t i = k2[1] - 1; i >= 0; --i) rw.push_back(i);
+  if (k2[0] > 1) wk = index_select(wk, 2, index_tensor(rh));
+  if (k2[1] > 1) wk = index_select(wk, 3, index_tensor(rw));
+  Tensor y = conv2d(x, wk, b, {1, 1}, {0, 0}, d2, g);
+  return {one_d ? squeeze(y, 2) : y};
+}
+
+// Output length of a pooling window sweep, and the extra end padding ceil_mode needs.
+struct PoolGeometry {
+  std::vector<int64_t> pads;  // [begin..., end...] including ceil_mode's extra
+  std::vector<int64_t> extra;
+};
+PoolGeometry pool_geometry(const NodeContext& n, const Tensor& x, const Spatial& sp) {
+  const size_t r = sp.k.size();
+  PoolGeometry g{sp.pads, std::vector<int64_t>(r, 0)};
+  const bool ceil_mode = n.i("ceil_mode", 0) != 0;
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t in = x.size(static_cast<int64_t>(i) + 2) + sp.pads[i] + sp.pads[i + r];
+    const int64_t span = (sp.k[i] - 1) * sp.d[i] + 1;
+    KILN_CHECK_SHAPE(in >= span, "{}: window {} is larger than the padded input {}", n.where(), span, in);
+    if (!ceil_mode) continue;
+    int64_t out = (in - span + sp.s[i] - 1) / sp.s[i] + 1;
+    if ((out - 1) * sp.s[i] >= x.size(static_cast<int64_t>(i) + 2) + sp.pads[i]) --out;
+    g.extra[i] = std::max<int64_t>(0, (out - 1) * sp.s[i] + span - in);
+    g.pads[i + r] += g.extra[i];
+  }
+  return g;
+}
+
+Tensor as_2d(const Tensor& x) { return x.dim() == 3 ? unsqueeze(x, 2) : x; }
+std::vector<int64_t> pair2(const std::vector<int64_t>& v, int64_t one) {
+  return v.size() == 1 ? std::vector<int64_t>{one, v[0]} : v;
+}
+
+Outs max_pool_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  KILN_CHECK(n.n_outputs <= 1, "{}: the Indices output of MaxPool is not supported", n.where());
+  Spatial sp = spatial(n, x, n.ints("kernel_shape"));
+  for (int64_t d : sp.d) KILN_CHECK(d == 1, "{}: dilated pooling is not supported", n.where());
+  const PoolGeometry g = pool_geometry(n, x, sp);
+  Tensor xp = as_2d(pad_spatial(x, g.pads, is_floating(x.dtype()) ? -kInf : -1e18));
+  Tensor y = max_pool2d(xp, pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+  return {x.dim() == 3 ? squeeze(y, 2) : y};
+}
+
+// AveragePool = window sums of the zero-padded input / window counts, where the counts come from
+// pooling a 0/1 mask (explicit pads count only with count_include_pad; ceil_mode's overhang never).
+Outs avg_pool_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  Spatial sp = spatial(n, x, n.ints("kernel_shape"));
+  for (int64_t d : sp.d) KILN_CHECK(d == 1, "{}: dilated pooling is not supported", n.where());
+  const PoolGeometry g = pool_geometry(n, x, sp);
+  const size_t r = sp.k.size();
+  Tensor y = avg_pool2d(as_2d(pad_spatial(x, g.pads, 0.0)), pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+  bool any_pad = false;
+  for (int64_t p : g.pads) any_pad = any_pad || p != 0;
+  if (any_pad) {
+    Shape ms{1, 1};
+    for (size_t i = 0; i < r; ++i) ms.push_back(x.size(static_cast<int64_t>(i) + 2));
+    Tensor mask = ones(ms, x.dtype());
+    if (n.i("count_include_pad", 0) != 0) {
+      mask = pad_spatial(mask, sp.pads, 1.0);
+      std::vector<int64_t> ex(2 * r, 0);
+      for (size_t i = 0; i < r; ++i) ex[i + r] = g.extra[i];
+      mask = pad_spatial(mask, ex, 0.0);
+    } else {
+      mask = pad_spatial(mask, g.pads, 0.0);
+    }
+    Tensor count = avg_pool2d(as_2d(mask), pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+    y = div(y, Tensor(count.data()));
+  }
+  return {x.dim() == 3 ? squeeze(y, 2) : y};
+}
+
+Dims spatial_dims(const Tensor& x) {
+  Dims d;
+  for (int64_t k = 2; k < x.dim(); ++k) d.push_back(k);
+  return d;
+}
+Outs global_avg_pool_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  return {mean(x, spatial_dims(x), true)};
+}
+Outs global_max_pool_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  return {amax(x, spatial_dims(x), true)};
+}
+
+// BatchNormalization: running statistics in inference; with training_mode (opset 14+) batch
+// statistics and the updated running ones as extra outputs. When the imported module is in
+// training mode, the running statistics are updated in place as in PyTorch (ONNX's momentum m
+// is PyTorch's 1 - m).
+Outs batch_norm_op(const NodeContext& n, const Inputs& in) {
+  const Tensor &x = required(n, in, 0), &scale = required(n, in, 1), &bias = required(n, in, 2),
+               &rm = required(n, in, 3), &rv = required(n, in, 4);
+  const double eps = n.f("epsilon", 1e-5), momentum = n.f("momentum", 0.9);
+  const bool train_attr = n.i("training_mode", 0) != 0;
+  if (!train_attr && !(n.training && n.n_outputs == 1 && x.dim() >= 2 && x.numel() / std::max<int64_t>(x.size(1), 1) > 1))
+    return {batch_norm(x, rm, rv, scale, bias, false, 1.0 - momentum, eps)};
+  if (!train_attr) return {batch_norm(x, rm, rv, scale, bias, true, 1.0 - momentum, eps)};
+  Tensor mean_c = Tensor(rm.data().clone()), var_c = Tensor(rv.data().clone());
+  Tensor y = batch_norm(x, mean_c, var_c, scale, bias, true, 1.0 - momentum, eps);
+  // Kiln's running variance is unbiased (PyTorch); ONNX's reference uses the biased one.
+  Dims dims{0};
+  for (int64_t k = 2; k < x.dim(); ++k) dims.push_back(k);
+  Tensor bm = mean(x.detach(), dims), bv = var(x.detach(), dims, 0);
+  Tensor new_mean = add(mul(rm, momentum), mul(bm, 1.0 - momentum));
+  Tensor new_var = add(mul(rv, momentum), mul(bv, 1.0 - momentum));
+  return {y, new_mean, new_var};
+}
+
+Outs instance_norm_op(const NodeContext& n, const Inputs& in) {
+  const Tensor &x = required(n, in, 0), &scale = required(n, in, 1), &bias = required(n, in, 2);
+  KILN_CHECK_SHAPE(x.dim() >= 3, "{}: input must be (B, C, *)", n.where());
+  const Dims d = spatial_dims(x);
+  Shape cs{x.size(1)};
+  for (int64_t k = 2; k < x.dim(); ++k) cs.push_back(1);
+  const Tensor mu = mean(x, d, true);
+  const Tensor xc = sub(x, mu);
+  const Tensor y = mul(xc, rsqrt(add(mean(square(xc), d, true), n.f("epsilon", 1e-5))));
+  return {add(mul(y, reshape(scale, cs)), reshape(bias, cs))};
+}
+
+Outs layer_norm_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  const Tensor& scale = required(n, in, 1);
+  const Tensor bias = in.size() > 2 ? in[2] : Tensor();
+  const int64_t a = axis(n, n.i("axis", -1), x.dim());
+  const double eps = n.f("epsilon", 1e-5);
+  const Shape norm(x.shape().begin() + a, x.shape().end());
+  if (n.n_outputs == 1 && scale.shape() == norm && (!bias.defined() || bias.shape() == norm))
+    return {layer_norm(x, norm, scale, bias, eps)};
+  Dims d;
+  for (int64_t k = a; k < x.dim(); ++k) d.push_back(k);
+  const Tensor mu = mean(x, d, true);
+  const Tensor xc = sub(x, mu);
+  const Tensor inv = rsqrt(add(mean(square(xc), d, true), eps));
+  Tensor y = mul(mul(xc, inv), scale);
+  if (bias.defined()) y = add(y, bias);
+  return {y, mu, inv};
+}
+
+// LRN: x / (bias + alpha/size · Σ_window x²)^beta over a window of `size` channels.
+Outs lrn_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  KILN_CHECK_SHAPE(x.dim() >= 3, "{}: input must be (B, C, *)", n.where());
+  const int64_t size = n.i("size", 1);
+  KILN_CHECK(size > 0, "{}: size must be positive", n.where());
+  const double alpha = n.f("alpha", 1e-4), beta = n.f("beta", 0.75), bias = n.f("bias", 1.0);
+  const int64_t B = x.size(0), C = x.size(1), rest = C == 0 || B == 0 ? 0 : x.numel() / (B * C);
+  Tensor sq = reshape(square(x), {B, 1, C, rest});
+  sq = pad(sq, {0, 0, (size - 1) / 2, size - 1 - (size - 1) / 2});
+  Tensor win = mul(avg_pool2d(sq, {size, 1}, {1, 1}, {0, 0}), static_cast<double>(size));
+  Tensor den = pow(add(mul(reshape(win, x.shape()), alpha / static_cast<double>(size)), bias), beta);
+  return {div(x, den)};
+}
+
+// Resize / Upsample, one axis at a time: each output index maps to a source coordinate by the
+// coordinate transformation mode; nearest picks one source row, linear blends two, cubic four.
+struct ResizeMode {
+  std::string mode, coord, nearest;
+  double cubic_a = -0.75;
+  bool exclude_outside = false;
+};
+double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, double scale) {
+  const double x = static_cast<double>(o);
+  if (m.coord == "half_pixel") return (x + 0.5) / scale - 0.5;
+  if (m.coord == "pytorch_half_pixel") return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
+  if (m.coord == "align_corners") return out == 1 ? 0.0 : x * static_cast<double>(in - 1) / static_cast<double>(out - 1);
+  if (m.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
+  return x / scale;  // asymmetric
+}
+int64_t nearest_index(const ResizeMode& m, double c, int64_t in) {
+  double r;
+  if (m.nearest == "floor") r = std::floor(c);
+  else if (m.nearest == "ceil") r = std::ceil(c);
+  else if (m.nearest == "round_prefer_ceil") r = std::floor(c + 0.5);
+  else r = (c - std::floor(c) == 0.5) ? std::floor(c) : std::round(c);  // round_prefer_floor
+  return std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
+}
+Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double scale, const ResizeMode& m) {
+  const int64_t in = x.size(a);
+  if (m.mode == "nearest") {
+    std::vector<int64_t> idx;
+    for (int64_t o = 0; o < out; ++o) idx.push_back(nearest_index(m, source_coord(m, o, in, out, scale), in));
+    return index_select(x, a, index_tensor(idx));
+  }
+  const int taps = m.mode == "cubic" ? 4 : 2;
+  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(out)));
+  Array wts(Shape{taps, out}, kFloat64);
+  for (int64_t o = 0; o < out; ++o) {
+    double c = source_coord(m, o, in, out, scale);
+    if (m.mode != "cubic") c = std::clamp(c, 0.0, static_cast<double>(in - 1));
+    const double f = std::floor(c), t = c - f;
+    const auto base = static_cast<int64_t>(f);
+    double w[4];
+    if (taps == 2) {
+      w[0] = 1 - t;
+      w[1] = t;
+    } else {
+      const double A = m.cubic_a;
+      auto far = [A](double u) { return ((A * u - 5 * A) * u + 8 * A) * u - 4 * A; };
+      auto near = [A](double u) { return ((A + 2) * u - (A + 3)) * u * u + 1; };
+      w[0] = far(t + 1);
+      w[1] = near(t);
+      w[2] = near(1 - t);
+      w[3] = far(2 - t);
+    }
+    double total = 0;
+    for (int j = 0; j < taps; ++j) {
+      const int64_t src = base + j - (taps == 4 ? 1 : 0);
+      if (m.exclude_outside && (src < 0 || src >= in)) w[j] = 0;
+      total += w[j];
+      idx[static_cast<size_t>(j)][static_cast<size_t>(o)] = std::clamp<int64_t>(src, 0, in - 1);
+    }
+    for (int j = 0; j < taps; ++j) wts.data<double>()[j * out + o] = m.exclude_outside && total != 0 ? w[j] / total : w[j];
+  }
+  Shape ws(static_cast<size_t>(x.dim()), 1);
+  ws[static_cast<size_t>(a)] = out;
+  Tensor y;
+  for (int j = 0; j < taps; ++j) {
+    Tensor wj = Tensor(wts.select(0, j).contiguous().to(x.dtype()).reshape(ws));
+    Tensor term = mul(index_select(x, a, index_tensor(idx[static_cast<size_t>(j)])), wj);
+    y = j == 0 ? term : add(y, term);
+  }
+  return y;
+}
+
+Outs resize_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  KILN_CHECK_TYPE(is_floating(x.dtype()), "{}: input must be floating point, got {}", n.where(), x.dtype());
+  ResizeMode m;
+  m.mode = n.s("mode", "nearest");
+  const bool upsample = n.op_type == "Upsample";
+  const bool legacy = upsample || n.opset < 11;
+  m.coord = legacy ? "asymmetric" : n.s("coordinate_transformation_mode", "half_pixel");
+  m.nearest = legacy ? "floor" : n.s("nearest_mode", "round_prefer_floor");
+  m.cubic_a = n.f("cubic_coeff_a", -0.75);
+  m.exclude_outside = n.i("exclude_outside", 0) != 0;
+  if (m.mode == "bilinear" || m.mode == "trilinear") m.mode = "linear";
+  KILN_CHECK(m.mode == "nearest" || m.mode == "linear" || m.mode == "cubic", "{}: mode '{}' is not supported", n.where(), m.mode);
+  KILN_CHECK(m.coord != "tf_crop_and_resize" && m.coord != "half_pixel_symmetric",
+             "{}: coordinate_transformation_mode '{}' is not supported", n.where(), m.coord);
+  KILN_CHECK(!n.has("axes") && n.s("keep_aspect_ratio_policy", "stretch") == "stretch",
+             "{}: axes / keep_aspect_ratio_policy are not supported", n.where());
+  std::vector<double> scales;
+  std::vector<int64_t> sizes;
+  if (upsample && n.opset < 9) {
+    scales = n.floats("scales");
+  } else {
+    const size_t si = upsample || n.opset < 11 ? 1 : 2;
+    if (in.size() > si && in[si].defined() && in[si].numel() > 0) scales = in[si].to_vector<double>();
+    if (!upsample && n.opset >= 11 && in.size() > 3 && in[3].defined() && in[3].numel() > 0)
+      sizes = int_values(n, in[3], "sizes");
+  }
+  KILN_CHECK_SHAPE(static_cast<int64_t>(sizes.empty() ? scales.size() : sizes.size()) == x.dim(),
+                   "{}: needs one scale or size per dim of the rank-{} input", n.where(), x.dim());
+  Tensor y = x;
+  for (int64_t a = 0; a < x.dim(); ++a) {
+    const int64_t len = x.size(a);
+    int64_t out;
+    double scale;
+    if (!sizes.empty()) {
+      out = sizes[static_cast<size_t>(a)];
+      scale = len == 0 ? 1.0 : static_cast<double>(out) / static_cast<double>(len);
+    } else {
+      scale = scales[static_cast<size_t>(a)];
+      KILN_CHECK_SHAPE(scale > 0 && scale < 1e6, "{}: scale {} must be positive", n.where(), scale);
+      out = static_cast<int64_t>(std::floor(static_cast<double>(len) * scale));
+    }
+    KILN_CHECK_SHAPE(out >= 0 && out <= (int64_t{1} << 30), "{}: output size {} out of range", n.where(), out);
+    if (out == len && scale == 1.0) continue;
+    KILN_CHECK_SHAPE(len > 0, "{}: cannot resize an empty dim", n.where());
+    y = resize_axis(y, a, out, scale, m);
+  }
+  return {y};
+}
+
+}  // namespace
+
+void register_nn_ops(OpTable& t) {
+  t["MatMul"] = matmul_op;
+  t["Gemm"] = gemm_op;
+  t["Conv"] = conv_op;
+  t["ConvTranspose"] = conv_transpose_op;
+  t["MaxPool"] = max_pool_op;
+  t["AveragePool"] = avg_pool_op;
+  t["GlobalAveragePool"] = global_avg_pool_op;
+  t["GlobalMaxPool"] = global_max_pool_op;
+  t["BatchNormalization"] = batch_norm_op;
+  t["InstanceNormalization"] = instance_norm_op;
+  t["LayerNormalization"] = layer_norm_op;
+  t["LRN"] = lrn_op;
+  t["Resize"] = resize_op;
+  t["Upsample"] = resize_op;
+}
+
+}  // namespace kiln::onnx::detail
