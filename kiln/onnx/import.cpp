@@ -272,6 +272,12 @@ void check_input(const ValueInfo& info, const Tensor& t, std::string_view source
                      fmt::join(t.shape(), ", "));
 }
 
+// "<model>: Conv node 'conv1' (opset 11): <what the op said>" (the node named once).
+std::string with_node(const NodeContext& ctx, const std::exception& e) {
+  const std::string where = ctx.where(), msg = e.what();
+  return msg.rfind(where, 0) == 0 ? msg : fmt::format("{}: {}", where, msg);
+}
+
 }  // namespace
 
 std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Tensor> given) const {
@@ -303,11 +309,11 @@ std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Ten
     try {
       out = node.fn(ctx, in);
     } catch (const ShapeError& e) {
-      throw ShapeError(fmt::format("{}: {}", ctx.where(), e.what()));
+      throw ShapeError(with_node(ctx, e));
     } catch (const TypeError& e) {
-      throw TypeError(fmt::format("{}: {}", ctx.where(), e.what()));
+      throw TypeError(with_node(ctx, e));
     } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}", ctx.where(), e.what()));
+      throw Error(with_node(ctx, e));
     }
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k] < 0) continue;
@@ -393,7 +399,6 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
   if (model.opset_import_size() == 0) opset = 1;  // IR 3 files without opset_import: opset 1
-  KILN_CHECK(opset >= 1, "{}: the model imports no version of the default ONNX domain", who);
 
   // 1. Every operator must be one Kiln implements; report all the missing ones at once.
   const detail::OpTable& table = detail::op_table();
@@ -409,6 +414,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     KILN_CHECK(false, "{} uses operators Kiln does not implement: {}", who,
                fmt::join(list, ", "));
   }
+  KILN_CHECK(opset >= 1, "{}: the model imports no version of the default ONNX domain", who);
 
   auto graph = std::make_shared<ImportedGraph>();
   graph->name = source;
@@ -430,8 +436,10 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (const auto& v : g.input()) {
     if (init_names.count(v.name())) continue;
     graph->inputs.push_back(detail::value_info(v));
-    KILN_CHECK(v.type().has_tensor_type(), "{}: input '{}' is not a tensor (type {})", who,
-               v.name(), v.type().value_case());
+    KILN_CHECK(v.type().has_tensor_type(),
+               "{}: input '{}' is a sequence, map or optional, which Kiln does not support (only "
+               "tensors)",
+               who, v.name());
     DType d;
     KILN_CHECK(dtype_of_elem(v.type().tensor_type().elem_type(), d),
                "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
@@ -770,6 +778,7 @@ const OpTable& op_table() {
     register_math_ops(t);
     register_tensor_ops(t);
     register_nn_ops(t);
+    register_loss_ops(t);
     return t;
   }();
   return table;

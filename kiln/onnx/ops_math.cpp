@@ -179,7 +179,14 @@ Outs hard_swish_op(const NodeContext& n, const Inputs& in) {
 }
 // PRelu: x for x >= 0, slope·x below; slope broadcasts (unidirectionally) to x.
 Outs prelu_op(const NodeContext& n, const Inputs& in) {
-  const Tensor &x = required(n, in, 0), &slope = required(n, in, 1);
+  const Tensor& x = required(n, in, 0);
+  Tensor slope = required(n, in, 1);
+  // Before opset 7 a 1-D slope of C values applies along dim 1 (per channel).
+  if (n.opset < 7 && slope.dim() == 1 && x.dim() > 2 && slope.size(0) == x.size(1)) {
+    Shape s(static_cast<size_t>(x.dim() - 1), 1);
+    s[0] = slope.size(0);
+    slope = reshape(slope, s);
+  }
   return {sub(relu(x), mul(slope, relu(neg(x))))};
 }
 Outs gelu_op(const NodeContext& n, const Inputs& in) {

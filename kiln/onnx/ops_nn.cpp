@@ -87,8 +87,8 @@ struct Spatial {
   std::vector<int64_t> k, s, d, pads;
 };
 Spatial spatial(const NodeContext& n, const Tensor& x, std::vector<int64_t> kernel) {
-  KILN_CHECK_SHAPE(x.dim() == 3 || x.dim() == 4,
-                   "{}: Kiln runs 1-D and 2-D {} (input of rank 3 or 4), got [{}]", n.where(),
+  KILN_CHECK_SHAPE(x.dim() >= 3 && x.dim() <= 5,
+                   "{}: Kiln runs 1-D, 2-D and 3-D {} (input of rank 3 to 5), got [{}]", n.where(),
                    n.op_type, fmt::join(x.shape(), ", "));
   const size_t r = static_cast<size_t>(x.dim() - 2);
   Spatial sp;
@@ -101,6 +101,28 @@ Spatial spatial(const NodeContext& n, const Tensor& x, std::vector<int64_t> kern
     KILN_CHECK_SHAPE(sp.k[i] > 0 && sp.s[i] > 0 && sp.d[i] > 0, "{}: kernel, strides and dilations must be positive", n.where());
   sp.pads = spatial_pads(n, x.shape(), sp.k, sp.s, sp.d);
   return sp;
+}
+
+// 3-D convolution as a sum over the kernel's depth taps of 2-D convolutions: tap j sees the
+// depth slices j·dilation, j·dilation + stride, ... folded into the batch.
+//   xp: (B, C, D, H, W) already padded   w: (Co, C/g, kd, kh, kw)   ->  (B, Co, OD, OH, OW)
+Tensor conv3d(const NodeContext& n, const Tensor& xp, const Tensor& w, const Tensor& b,
+              const Spatial& sp, int64_t g) {
+  const int64_t B = xp.size(0), C = xp.size(1), D = xp.size(2), H = xp.size(3), W = xp.size(4);
+  const int64_t span = (sp.k[0] - 1) * sp.d[0] + 1;
+  KILN_CHECK_SHAPE(D >= span, "{}: depth {} is smaller than the kernel span {}", n.where(), D, span);
+  const int64_t OD = (D - span) / sp.s[0] + 1;
+  Tensor acc;
+  for (int64_t j = 0; j < sp.k[0]; ++j) {
+    const int64_t start = j * sp.d[0];
+    Tensor xs = slice(xp, 2, start, start + (OD - 1) * sp.s[0] + 1, sp.s[0]);
+    xs = reshape(permute(xs, {0, 2, 1, 3, 4}), {B * OD, C, H, W});
+    Tensor y = conv2d(xs, select(w, 2, j), {}, {sp.s[1], sp.s[2]}, {0, 0}, {sp.d[1], sp.d[2]}, g);
+    acc = j == 0 ? y : add(acc, y);
+  }
+  Tensor y = permute(reshape(acc, {B, OD, acc.size(1), acc.size(2), acc.size(3)}), {0, 2, 1, 3, 4});
+  if (b.defined()) y = add(y, reshape(b, {b.size(0), 1, 1, 1}));
+  return contiguous(y);
 }
 
 Outs conv_op(const NodeContext& n, const Inputs& in) {
@@ -118,12 +140,13 @@ Outs conv_op(const NodeContext& n, const Inputs& in) {
     sym[i] = sp.pads[i];
   }
   Tensor xp = x;
-  if (!symmetric) {
+  if (!symmetric || r == 3) {
     xp = pad_spatial(x, sp.pads, 0.0);
     std::fill(sym.begin(), sym.end(), 0);
   }
   if (r == 1) return {conv1d(xp, w, b, sp.s[0], sym[0], sp.d[0], g)};
-  return {conv2d(xp, w, b, sp.s, sym, sp.d, g)};
+  if (r == 2) return {conv2d(xp, w, b, sp.s, sym, sp.d, g)};
+  return {conv3d(n, xp, w, b, sp, g)};
 }
 
 // ConvTranspose = conv over the input with (stride - 1) zeros between elements, padded by
@@ -157,12 +180,13 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
       const int64_t target = !out_shape.empty() ? out_shape[out_shape.size() - r + i]
                                                 : x.size(static_cast<int64_t>(i) + 2) * s[i];
       const int64_t total = full - target;
-      const bool upper = mode != "SAME_LOWER";
-      pads[i] = upper ? total / 2 : total - total / 2;
-      pads[i + r] = total - pads[i];
-      if (!out_shape.empty() && mode == "NOTSET") {
-        pads[i] = total - total / 2;
-        pads[i + r] = total / 2;
+      const int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);  // floor(total / 2)
+      if (mode == "SAME_UPPER") {
+        pads[i] = half;
+        pads[i + r] = total - half;
+      } else {
+        pads[i] = total - half;
+        pads[i + r] = half;
       }
     } else if (mode == "VALID") {
       pads[i] = pads[i + r] = 0;
@@ -231,6 +255,38 @@ PoolGeometry pool_geometry(const NodeContext& n, const Tensor& x, const Spatial&
 }
 
 Tensor as_2d(const Tensor& x) { return x.dim() == 3 ? unsqueeze(x, 2) : x; }
+
+// Pooling of any rank and dilation: combine (max or sum) the strided slices of the padded input
+// for every kernel offset. Used where Kiln's 2-D pooling kernels do not apply (3-D, dilation).
+template <bool Max>
+Tensor pool_by_slices(const Tensor& xp, const Spatial& sp) {
+  const size_t r = sp.k.size();
+  std::vector<int64_t> out(r);
+  int64_t taps = 1;
+  for (size_t i = 0; i < r; ++i) {
+    out[i] = (xp.size(static_cast<int64_t>(i) + 2) - ((sp.k[i] - 1) * sp.d[i] + 1)) / sp.s[i] + 1;
+    taps *= sp.k[i];
+  }
+  Tensor acc;
+  for (int64_t t = 0; t < taps; ++t) {
+    Tensor v = xp;
+    int64_t rem = t;
+    for (size_t i = r; i-- > 0;) {
+      const int64_t o = rem % sp.k[i];
+      rem /= sp.k[i];
+      const int64_t start = o * sp.d[i];
+      v = slice(v, static_cast<int64_t>(i) + 2, start, start + (out[i] - 1) * sp.s[i] + 1, sp.s[i]);
+    }
+    acc = t == 0 ? v : (Max ? maximum(acc, v) : add(acc, v));
+  }
+  return contiguous(acc);
+}
+bool needs_generic_pool(const Tensor& x, const Spatial& sp) {
+  if (x.dim() == 5) return true;
+  for (int64_t d : sp.d)
+    if (d != 1) return true;
+  return false;
+}
 std::vector<int64_t> pair2(const std::vector<int64_t>& v, int64_t one) {
   return v.size() == 1 ? std::vector<int64_t>{one, v[0]} : v;
 }
@@ -239,9 +295,12 @@ Outs max_pool_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   KILN_CHECK(n.n_outputs <= 1, "{}: the Indices output of MaxPool is not supported", n.where());
   Spatial sp = spatial(n, x, n.ints("kernel_shape"));
-  for (int64_t d : sp.d) KILN_CHECK(d == 1, "{}: dilated pooling is not supported", n.where());
   const PoolGeometry g = pool_geometry(n, x, sp);
-  Tensor xp = as_2d(pad_spatial(x, g.pads, is_floating(x.dtype()) ? -kInf : -1e18));
+  if (needs_generic_pool(x, sp) || !is_floating(x.dtype())) {
+    const Tensor xp = pad_spatial(x, g.pads, is_floating(x.dtype()) ? -kInf : -1e18);
+    return {pool_by_slices<true>(xp, sp)};
+  }
+  Tensor xp = as_2d(pad_spatial(x, g.pads, -kInf));
   Tensor y = max_pool2d(xp, pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
   return {x.dim() == 3 ? squeeze(y, 2) : y};
 }
@@ -251,10 +310,16 @@ Outs max_pool_op(const NodeContext& n, const Inputs& in) {
 Outs avg_pool_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   Spatial sp = spatial(n, x, n.ints("kernel_shape"));
-  for (int64_t d : sp.d) KILN_CHECK(d == 1, "{}: dilated pooling is not supported", n.where());
   const PoolGeometry g = pool_geometry(n, x, sp);
   const size_t r = sp.k.size();
-  Tensor y = avg_pool2d(as_2d(pad_spatial(x, g.pads, 0.0)), pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+  const bool generic = needs_generic_pool(x, sp);
+  auto avg = [&](const Tensor& t) {
+    if (!generic) return avg_pool2d(as_2d(t), pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+    double taps = 1;
+    for (int64_t k : sp.k) taps *= static_cast<double>(k);
+    return div(pool_by_slices<false>(t, sp), taps);
+  };
+  Tensor y = avg(pad_spatial(x, g.pads, 0.0));
   bool any_pad = false;
   for (int64_t p : g.pads) any_pad = any_pad || p != 0;
   if (any_pad) {
@@ -269,10 +334,10 @@ Outs avg_pool_op(const NodeContext& n, const Inputs& in) {
     } else {
       mask = pad_spatial(mask, g.pads, 0.0);
     }
-    Tensor count = avg_pool2d(as_2d(mask), pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+    Tensor count = avg(mask);
     y = div(y, Tensor(count.data()));
   }
-  return {x.dim() == 3 ? squeeze(y, 2) : y};
+  return {x.dim() == 3 && !generic ? squeeze(y, 2) : y};
 }
 
 Dims spatial_dims(const Tensor& x) {
@@ -365,11 +430,13 @@ struct ResizeMode {
   double cubic_a = -0.75;
   bool exclude_outside = false;
 };
-double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, double scale) {
+// `out_f` is the unrounded output length (in · scale when scales are given), as the spec uses it.
+double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, double out_f,
+                    double scale) {
   const double x = static_cast<double>(o);
   if (m.coord == "half_pixel") return (x + 0.5) / scale - 0.5;
   if (m.coord == "pytorch_half_pixel") return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-  if (m.coord == "align_corners") return out == 1 ? 0.0 : x * static_cast<double>(in - 1) / static_cast<double>(out - 1);
+  if (m.coord == "align_corners") return out == 1 ? 0.0 : x * static_cast<double>(in - 1) / (out_f - 1);
   if (m.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
   return x / scale;  // asymmetric
 }
@@ -381,18 +448,19 @@ int64_t nearest_index(const ResizeMode& m, double c, int64_t in) {
   else r = (c - std::floor(c) == 0.5) ? std::floor(c) : std::round(c);  // round_prefer_floor
   return std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
 }
-Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double scale, const ResizeMode& m) {
+Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double out_f, double scale,
+                   const ResizeMode& m) {
   const int64_t in = x.size(a);
   if (m.mode == "nearest") {
     std::vector<int64_t> idx;
-    for (int64_t o = 0; o < out; ++o) idx.push_back(nearest_index(m, source_coord(m, o, in, out, scale), in));
+    for (int64_t o = 0; o < out; ++o) idx.push_back(nearest_index(m, source_coord(m, o, in, out, out_f, scale), in));
     return index_select(x, a, index_tensor(idx));
   }
   const int taps = m.mode == "cubic" ? 4 : 2;
   std::vector<std::vector<int64_t>> idx(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(out)));
   Array wts(Shape{taps, out}, kFloat64);
   for (int64_t o = 0; o < out; ++o) {
-    double c = source_coord(m, o, in, out, scale);
+    double c = source_coord(m, o, in, out, out_f, scale);
     if (m.mode != "cubic") c = std::clamp(c, 0.0, static_cast<double>(in - 1));
     const double f = std::floor(c), t = c - f;
     const auto base = static_cast<int64_t>(f);
@@ -462,19 +530,21 @@ Outs resize_op(const NodeContext& n, const Inputs& in) {
   for (int64_t a = 0; a < x.dim(); ++a) {
     const int64_t len = x.size(a);
     int64_t out;
-    double scale;
+    double scale, out_f;
     if (!sizes.empty()) {
       out = sizes[static_cast<size_t>(a)];
       scale = len == 0 ? 1.0 : static_cast<double>(out) / static_cast<double>(len);
+      out_f = static_cast<double>(out);
     } else {
       scale = scales[static_cast<size_t>(a)];
       KILN_CHECK_SHAPE(scale > 0 && scale < 1e6, "{}: scale {} must be positive", n.where(), scale);
-      out = static_cast<int64_t>(std::floor(static_cast<double>(len) * scale));
+      out_f = static_cast<double>(len) * scale;
+      out = static_cast<int64_t>(std::floor(out_f));
     }
     KILN_CHECK_SHAPE(out >= 0 && out <= (int64_t{1} << 30), "{}: output size {} out of range", n.where(), out);
     if (out == len && scale == 1.0) continue;
     KILN_CHECK_SHAPE(len > 0, "{}: cannot resize an empty dim", n.where());
-    y = resize_axis(y, a, out, scale, m);
+    y = resize_axis(y, a, out, out_f, scale, m);
   }
   return {y};
 }

@@ -209,25 +209,31 @@ TEST_F(Conformance, NodeTests) {
   const Counts c17 = count(rs, 17);
   fmt::print("[conformance] node opset<=17: {}/{} pass ({:.1f}%)\n", c17.pass, c17.total,
              100.0 * c17.pass / std::max(c17.total, 1));
-  EXPECT_GE(c17.pass, 0);
+  // What does not pass: operators Kiln lacks (listed by the report), element types Kiln has no
+  // dtype for (float16, bfloat16, int8, int16, uint16/32/64, string), sequences and control flow;
+  // test_training_dropout* draw their masks from NumPy's generator (no implementation can match);
+  // test_convtranspose_3d (3-D ConvTranspose).
+  EXPECT_GE(c17.pass, 734);
 }
 
 TEST_F(Conformance, PytorchConverted) {
   const auto rs = run_folder("pytorch-converted");
   report("pytorch-converted", rs);
-  EXPECT_GE(count(rs).pass, 0);
+  EXPECT_EQ(count(rs).pass, count(rs).total);
 }
 
 TEST_F(Conformance, PytorchOperator) {
   const auto rs = run_folder("pytorch-operator");
   report("pytorch-operator", rs);
-  EXPECT_GE(count(rs).pass, 0);
+  EXPECT_EQ(count(rs).pass, count(rs).total);
 }
 
 TEST_F(Conformance, Simple) {
   const auto rs = run_folder("simple");
   report("simple", rs);
-  EXPECT_GE(count(rs).pass, 0);
+  // The other 16 use sequences (SequenceAt/Insert/Erase, SplitToSequence), StringNormalizer or
+  // the training-domain Gradient operator.
+  EXPECT_GE(count(rs).pass, 7);
 }
 
 }  // namespace
