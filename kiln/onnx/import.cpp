@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -67,8 +68,52 @@ void copy_field(const Field& field, int64_t numel, void* dst, std::string_view w
 namespace detail {
 
 // A TensorProto as an Array (raw_data, typed fields or external data next to `dir`).
-Array array_from_proto(const pb::TensorProto& t, const std::string& dir, std::string_view where) {
+// IEEE half -> float (normals, subnormals, infinities, NaN).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const int exp = (h >> 10) & 0x1F;
+  const uint32_t mant = h & 0x3FF;
+  float f;
+  if (exp == 0) {
+    f = std::ldexp(static_cast<float>(mant), -24);
+  } else if (exp == 31) {
+    f = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    f = std::ldexp(static_cast<float>(mant | 0x400), exp - 25);
+  }
+  return sign ? -f : f;
+}
+
+// A float16 tensor (Kiln's exporter writes them with fp16_weights) widened to float32: Kiln has
+// no half dtype, and the Cast that follows such an initializer then converts float32 to float32.
+Array half_array(const pb::TensorProto& t, std::string_view what) {
+  const int64_t numel = checked_numel(t.dims(), what);
+  Array a(Shape(t.dims().begin(), t.dims().end()), kFloat32);
+  float* out = a.data<float>();
+  if (t.has_raw_data()) {
+    KILN_CHECK_AS(IOError, static_cast<int64_t>(t.raw_data().size()) == 2 * numel,
+                  "{}: float16 data holds {} bytes, dims need {}", what, t.raw_data().size(),
+                  2 * numel);
+    for (int64_t k = 0; k < numel; ++k) {
+      uint16_t h;
+      std::memcpy(&h, t.raw_data().data() + 2 * k, 2);
+      out[k] = half_to_float(h);
+    }
+  } else {
+    KILN_CHECK_AS(IOError, t.int32_data_size() == numel, "{}: holds {} values, dims need {}",
+                  what, t.int32_data_size(), numel);
+    for (int64_t k = 0; k < numel; ++k)
+      out[k] = half_to_float(static_cast<uint16_t>(t.int32_data(static_cast<int>(k))));
+  }
+  return a;
+}
+
+Array array_from_proto(const pb::TensorProto& t, const std::string& dir, std::string_view where,
+                       bool widen_half = false) {
   const std::string what = fmt::format("{}: tensor '{}'", where, t.name());
+  if (widen_half && t.data_type() == pb::TensorProto::FLOAT16 &&
+      t.data_location() != pb::TensorProto::EXTERNAL)
+    return half_array(t, what);
   DType dtype;
   KILN_CHECK_AS(IOError, dtype_of_elem(t.data_type(), dtype),
                 "{} has element type {}, which Kiln does not support (float32, float64, int32, "
@@ -448,7 +493,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   }
   std::vector<std::pair<int, Array>> init_values;
   for (const auto& t : g.initializer()) {
-    Array a = detail::array_from_proto(t, dir, who);
+    Array a = detail::array_from_proto(t, dir, who, /*widen_half=*/true);
     init_values.emplace_back(new_value(t.name(), "initializer"), std::move(a));
   }
 
@@ -779,6 +824,7 @@ const OpTable& op_table() {
     register_tensor_ops(t);
     register_nn_ops(t);
     register_loss_ops(t);
+    register_rnn_ops(t);
     return t;
   }();
   return table;

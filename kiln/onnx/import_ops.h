@@ -59,6 +59,7 @@ void register_math_ops(OpTable& table);
 void register_tensor_ops(OpTable& table);
 void register_nn_ops(OpTable& table);
 void register_loss_ops(OpTable& table);
+void register_rnn_ops(OpTable& table);
 /// The whole table (built once).
 const OpTable& op_table();
 
