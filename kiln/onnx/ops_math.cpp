@@ -233,22 +233,17 @@ Outs isinf_op(const NodeContext& n, const Inputs& in) {
 
 // ---- comparisons and logic (bool results) -------------------------------------------------
 
-template <kernels::BinaryOp Op>
+// Comparisons and logic through Kiln's traced ops (so a re-export writes them, not constants).
+template <Tensor (*F)(const Tensor&, const Tensor&)>
 Outs compare_op(const NodeContext& n, const Inputs& in) {
-  return {nondiff(n, in, kernels::binary(Op, required(n, in, 0).data(), required(n, in, 1).data()))};
+  return {F(required(n, in, 0), required(n, in, 1))};
 }
-Outs xor_op(const NodeContext& n, const Inputs& in) {
-  return {nondiff(n, in, kernels::binary(kernels::BinaryOp::Ne, required(n, in, 0).data(),
-                                         required(n, in, 1).data()))};
+Tensor or_f(const Tensor& a, const Tensor& b) {
+  return logical_not(logical_and(logical_not(a), logical_not(b)));
 }
-Outs not_op(const NodeContext& n, const Inputs& in) {
-  return {nondiff(n, in, kernels::unary(kernels::UnaryOp::LogicalNot, required(n, in, 0).data()).to(kBool))};
-}
+Outs not_op(const NodeContext& n, const Inputs& in) { return {logical_not(required(n, in, 0))}; }
 Outs where_op(const NodeContext& n, const Inputs& in) {
-  const Tensor &c = required(n, in, 0), &a = required(n, in, 1), &b = required(n, in, 2);
-  if (!is_floating(a.dtype()))
-    return {nondiff(n, in, kernels::where(c.data(), a.data(), b.data()))};
-  return {where(c, a, b)};
+  return {where(required(n, in, 0), required(n, in, 1), required(n, in, 2))};
 }
 Outs bitshift_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
@@ -413,7 +408,6 @@ Outs cumsum_op(const NodeContext& n, const Inputs& in) {
 }  // namespace
 
 void register_math_ops(OpTable& t) {
-  using kernels::BinaryOp;
   using kernels::UnaryOp;
   t["Add"] = add_op;
   t["Sub"] = sub_op;
@@ -466,14 +460,14 @@ void register_math_ops(OpTable& t) {
   t["Sign"] = sign_op;
   t["IsNaN"] = isnan_op;
   t["IsInf"] = isinf_op;
-  t["Equal"] = compare_op<BinaryOp::Eq>;
-  t["Less"] = compare_op<BinaryOp::Lt>;
-  t["LessOrEqual"] = compare_op<BinaryOp::Le>;
-  t["Greater"] = compare_op<BinaryOp::Gt>;
-  t["GreaterOrEqual"] = compare_op<BinaryOp::Ge>;
-  t["And"] = compare_op<BinaryOp::LogicalAnd>;
-  t["Or"] = compare_op<BinaryOp::LogicalOr>;
-  t["Xor"] = xor_op;
+  t["Equal"] = compare_op<eq>;
+  t["Less"] = compare_op<lt>;
+  t["LessOrEqual"] = compare_op<le>;
+  t["Greater"] = compare_op<gt>;
+  t["GreaterOrEqual"] = compare_op<ge>;
+  t["And"] = compare_op<logical_and>;
+  t["Or"] = compare_op<or_f>;
+  t["Xor"] = compare_op<ne>;
   t["Not"] = not_op;
   t["Where"] = where_op;
   t["BitShift"] = bitshift_op;

@@ -196,16 +196,24 @@ Outs slice_op(const NodeContext& n, const Inputs& in) {
   return {x};
 }
 
+// Indices as int64 with negative ones wrapped; the input itself (traced) when none is negative,
+// so a re-export keeps the gather's indices as a graph value.
 Tensor wrap_indices(const NodeContext& n, const Tensor& idx, int64_t len) {
   KILN_CHECK_TYPE(is_integral(idx.dtype()), "{}: indices must be integers, got {}", n.where(), idx.dtype());
-  Array i = idx.data().to(kInt64).contiguous().clone();
-  int64_t* p = i.data<int64_t>();
+  Array i = idx.data().to(kInt64).contiguous();
+  const int64_t* p = i.data<int64_t>();
+  bool negative = false;
   for (int64_t k = 0; k < i.numel(); ++k) {
-    if (p[k] < 0) p[k] += len;
-    KILN_CHECK_SHAPE(p[k] >= 0 && p[k] < len, "{}: index {} is out of range for a dim of size {}", n.where(),
-                     p[k] < 0 ? p[k] - len : p[k], len);
+    KILN_CHECK_SHAPE(p[k] >= -len && p[k] < len, "{}: index {} is out of range for a dim of size {}",
+                     n.where(), p[k], len);
+    negative = negative || p[k] < 0;
   }
-  return Tensor(i);
+  if (!negative) return to_dtype(idx, kInt64);
+  Array w = i.clone();
+  int64_t* q = w.data<int64_t>();
+  for (int64_t k = 0; k < w.numel(); ++k)
+    if (q[k] < 0) q[k] += len;
+  return Tensor(w);
 }
 
 Outs gather_op(const NodeContext& n, const Inputs& in) {
@@ -453,16 +461,10 @@ DType dtype_attr(const NodeContext& n, const char* attr, int64_t def) {
 
 Outs cast_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  const DType to = dtype_attr(n, "to", 1);
-  if (is_floating(x.dtype()) && is_floating(to)) return {to_dtype(x, to)};
-  if (to == kBool) return {nondiff(n, in, kernels::binary(kernels::BinaryOp::Ne, x.data(), 0.0))};
-  return {nondiff(n, in, x.data().to(to))};
+  return {to_dtype(x, dtype_attr(n, "to", 1))};
 }
 Outs cast_like_op(const NodeContext& n, const Inputs& in) {
-  const Tensor &x = required(n, in, 0), &like = required(n, in, 1);
-  if (is_floating(x.dtype()) && is_floating(like.dtype())) return {to_dtype(x, like.dtype())};
-  if (like.dtype() == kBool) return {nondiff(n, in, kernels::binary(kernels::BinaryOp::Ne, x.data(), 0.0))};
-  return {nondiff(n, in, x.data().to(like.dtype()))};
+  return {to_dtype(required(n, in, 0), required(n, in, 1).dtype())};
 }
 
 Outs constant_op(const NodeContext& n, const Inputs&) {
