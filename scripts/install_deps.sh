@@ -9,7 +9,7 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
       libgtest-dev libgmock-dev libbenchmark-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
       libpng-dev libjpeg-dev zlib1g-dev
-      fortunes sword-text-kjv sword-text-web dataset-fashion-mnist)
+      fortunes sword-text-kjv sword-text-web dataset-fashion-mnist octave-doc)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)
 fi
