@@ -8,11 +8,13 @@
 // ONNX Runtime times the same files on the same inputs through benchmarks/ort_bench.js (W5) and
 // benchmarks/ort_time.js (OCR); a ratio table follows the Google Benchmark output.
 //   ./build-bench/benchmarks/onnx_bench        (medians of 5 repetitions, 2 threads)
-// KILN_BENCH_THREADS overrides the thread count for Kiln and ORT alike.
+// KILN_BENCH_THREADS overrides the thread count for Kiln and ORT alike; KILN_ONNX_BENCH_KEEP=1
+// keeps the exported W5 file (its path is printed).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -130,7 +132,8 @@ std::map<int64_t, double> ort_w5() {
       "' '" + w5().path + "' --shape 1x128 --shape 32x128 --warmup 5 --runs 30 --threads " +
       std::to_string(bench_threads()) + " --vocab " + std::to_string(kVocab));
   if (text.empty()) return out;
-  for (const json::Value& r : json::parse(text, "ort_bench.js").at("results").as_array())
+  const json::Value v = json::parse(text, "ort_bench.js");  // kept alive for the loop
+  for (const json::Value& r : v.at("results").as_array())
     out[r.at("batch").as_int()] = r.at("median_ms").as_double();
   return out;
 }
@@ -204,6 +207,9 @@ int main(int argc, char** argv) {
                 o > 0 ? kiln_ms / o : 0);
   }
   std::error_code ec;
-  fs::remove_all(kDir, ec);
+  if (std::getenv("KILN_ONNX_BENCH_KEEP") == nullptr)  // keep the exported W5 file to inspect it
+    fs::remove_all(kDir, ec);
+  else
+    std::printf("kept %s\n", kDir.c_str());
   return 0;
 }

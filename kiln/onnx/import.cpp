@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/onnx/graph.h"
 #include "kiln/onnx/import_ops.h"
 #include "kiln/onnx/proto.h"
 
@@ -276,28 +277,6 @@ ValueInfo value_info(const pb::ValueInfoProto& v) {
 // ---------------------------------------------------------------------------------------------
 // The compiled graph
 // ---------------------------------------------------------------------------------------------
-
-struct CompiledNode {
-  NodeContext ctx;
-  detail::OpFn fn = nullptr;
-  std::vector<int> inputs;   // value ids; -1 for an omitted optional input
-  std::vector<int> outputs;  // value ids; -1 for an omitted optional output
-  std::vector<int> release;  // values whose last use is this node
-};
-
-class ImportedGraph {
- public:
-  std::string name;
-  std::vector<ValueInfo> inputs, outputs;
-  std::vector<int> input_ids, output_ids;
-  std::vector<std::string> value_names;
-  std::vector<CompiledNode> nodes;
-  std::vector<std::pair<int, Tensor>> constants;  // Constant nodes and buffer-like values
-  /// Initializer value id -> hierarchical parameter/buffer name in the module.
-  std::vector<std::pair<int, std::string>> initializers;
-
-  std::vector<Tensor> run(const nn::Module& module, std::vector<Tensor> given) const;
-};
 
 namespace {
 
@@ -585,7 +564,16 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     run_nodes.push_back(std::move(c));
   }
 
-  // 6. Last uses: a value is dropped after the last node that reads it (outputs are kept).
+  // 6. Constant folding, Conv + BatchNormalization, Linear, GELU and attention fusion.
+  for (const auto& [id, a] : init_values) {
+    graph->known_shapes[id] = a.shape();
+    if (a.numel() == 1 && is_floating(a.dtype())) graph->initializer_scalars[id] = Tensor(a);
+  }
+  graph->nodes = std::move(run_nodes);
+  if (options.optimize) detail::optimize_graph(*graph);
+  run_nodes = std::move(graph->nodes);
+
+  // 7. Last uses: a value is dropped after the last node that reads it (outputs are kept).
   std::vector<int> last(graph->value_names.size(), -1);
   for (size_t k = 0; k < run_nodes.size(); ++k) {
     for (int id : run_nodes[k].inputs)
@@ -599,7 +587,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     if (last[id] >= 0) run_nodes[static_cast<size_t>(last[id])].release.push_back(static_cast<int>(id));
   graph->nodes = std::move(run_nodes);
 
-  // 7. Initializers become parameters (weights) or buffers, under their ONNX names.
+  // 8. Initializers become parameters (weights) or buffers, under their ONNX names.
   std::set<std::string> trainable_names;
   for (const auto& n : g.node())
     for (int k = 0; k < n.input_size(); ++k)
@@ -674,6 +662,11 @@ OnnxModule::~OnnxModule() = default;
 const std::vector<ValueInfo>& OnnxModule::inputs() const { return graph_->inputs; }
 const std::vector<ValueInfo>& OnnxModule::outputs() const { return graph_->outputs; }
 int64_t OnnxModule::node_count() const { return static_cast<int64_t>(graph_->nodes.size()); }
+std::vector<std::string> OnnxModule::node_ops() const {
+  std::vector<std::string> out;
+  for (const auto& n : graph_->nodes) out.push_back(n.ctx.op_type);
+  return out;
+}
 
 std::vector<std::string> OnnxModule::input_names() const {
   std::vector<std::string> out;

@@ -49,6 +49,11 @@ struct ImportOptions {
   std::map<std::string, bool> trainable;
   /// When false, every initializer is a buffer (a frozen model; fine for inference).
   bool train_weights = true;
+  /// Load-time rewrites: constant folding of Constant-node values, Conv + BatchNormalization
+  /// folding, and MatMul(x, Transpose(W)) + Add(b) -> linear, the erf GELU pattern -> gelu,
+  /// MatMul-scale-mask-Softmax-MatMul -> scaled_dot_product_attention (Kiln's fused ops). Off runs
+  /// the graph node by node as written.
+  bool optimize = true;
 };
 
 /// One graph input or output: its name, element type and declared dims (-1 = dynamic).
@@ -86,8 +91,11 @@ class OnnxModule : public nn::Module {
   std::vector<std::string> output_names() const;
   /// The file the model came from (or the name given to import_model_bytes).
   const std::string& source() const { return source_; }
-  /// Nodes in execution order, and the ONNX op type of each.
+  /// Nodes left to run per forward after load-time folding and fusion.
   int64_t node_count() const;
+  /// The op of each of those nodes in execution order: ONNX op types, and "Linear", "Gelu",
+  /// "Attention" where a pattern of ONNX nodes was fused into one Kiln op.
+  std::vector<std::string> node_ops() const;
   /// "OnnxModule(model.onnx: 53 nodes, inputs=[input[batch,1,28,28]], outputs=[...])".
   std::string extra_repr() const override;
 

@@ -45,19 +45,39 @@ Array map2(const Array& a, const Array& b, DType out, F f, const char* op) {
 
 // ---- binary arithmetic --------------------------------------------------------------------
 
-Outs add_op(const NodeContext& n, const Inputs& in) {
-  return {add(required(n, in, 0), required(n, in, 1))};
+// A constant one-element float operand (Paddle and TF exports scale by [1]-shaped constants)
+// takes Kiln's scalar path: one vectorised pass instead of a broadcast loop. The result keeps the
+// broadcast shape and the gradient w.r.t. the other operand.
+bool scalar_const(const Tensor& s, const Tensor& other) {
+  return s.numel() == 1 && !s.requires_grad() && s.dtype() == other.dtype() &&
+         is_floating(other.dtype()) && s.dim() <= other.dim();
 }
-Outs sub_op(const NodeContext& n, const Inputs& in) {
-  return {sub(required(n, in, 0), required(n, in, 1))};
-}
-Outs mul_op(const NodeContext& n, const Inputs& in) {
-  return {mul(required(n, in, 0), required(n, in, 1))};
+enum class Arith { Add, Sub, Mul, Div };
+template <Arith A>
+Outs arith_op(const NodeContext& n, const Inputs& in) {
+  const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
+  if (scalar_const(b, a)) {
+    const double v = b.to_vector<double>()[0];
+    if (A == Arith::Add) return {add(a, v)};
+    if (A == Arith::Sub) return {sub(a, v)};
+    if (A == Arith::Mul) return {mul(a, v)};
+    return {div(a, v)};
+  }
+  if (scalar_const(a, b)) {
+    const double v = a.to_vector<double>()[0];
+    if (A == Arith::Add) return {add(b, v)};
+    if (A == Arith::Sub) return {rsub(b, v)};
+    if (A == Arith::Mul) return {mul(b, v)};
+    return {rdiv(b, v)};
+  }
+  if (A == Arith::Add) return {add(a, b)};
+  if (A == Arith::Sub) return {sub(a, b)};
+  return {mul(a, b)};
 }
 // Integer Div truncates toward zero (C semantics), float Div is true division.
 Outs div_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
-  if (is_floating(a.dtype())) return {div(a, b)};
+  if (is_floating(a.dtype())) return scalar_const(b, a) || scalar_const(a, b) ? arith_op<Arith::Div>(n, in) : Outs{div(a, b)};
   KILN_CHECK(b.data().to(kInt64).numel() == 0 ||
                  kernels::sum(kernels::binary(kernels::BinaryOp::Eq, b.data(), 0.0).to(kInt64))
                          .item<int64_t>() == 0,
@@ -409,9 +429,9 @@ Outs cumsum_op(const NodeContext& n, const Inputs& in) {
 
 void register_math_ops(OpTable& t) {
   using kernels::UnaryOp;
-  t["Add"] = add_op;
-  t["Sub"] = sub_op;
-  t["Mul"] = mul_op;
+  t["Add"] = arith_op<Arith::Add>;
+  t["Sub"] = arith_op<Arith::Sub>;
+  t["Mul"] = arith_op<Arith::Mul>;
   t["Div"] = div_op;
   t["Pow"] = pow_op;
   t["Mod"] = mod_op;

@@ -5,6 +5,7 @@
 // inputs (3-D volumes are refused with an error).
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -197,6 +198,20 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
     w = unsqueeze(w, 2);
   }
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  // Non-overlapping windows (stride = kernel, no dilation, padding or groups; DBNet's 2x2/2
+  // upsampling): each input pixel writes its own k_h x k_w block, so the whole op is one GEMM
+  //   (B·H·W, C_in) x (C_in, C_out·kh·kw)  ->  blocks rearranged to (B, C_out, H·kh, W·kw).
+  const bool blocks = g == 1 && !one_d && s[0] == k[0] && s[1] == k[1] && d[0] == 1 && d[1] == 1 &&
+                      outpad[0] == 0 && outpad[1] == 0 &&
+                      std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+  if (blocks) {
+    const int64_t Co = w.size(1);
+    Tensor cols = matmul(reshape(permute(x, {0, 2, 3, 1}), {B * H * W, C}), reshape(w, {C, Co * k[0] * k[1]}));
+    Tensor y = permute(reshape(cols, {B, H, W, Co, k[0], k[1]}), {0, 3, 1, 4, 2, 5});
+    y = reshape(y, {B, Co, H * k[0], W * k[1]});
+    if (b.defined()) y = add(y, reshape(b, {Co, 1, 1}));
+    return {y};
+  }
   const std::vector<int64_t> s2 = one_d ? std::vector<int64_t>{1, s[0]} : s;
   const std::vector<int64_t> d2 = one_d ? std::vector<int64_t>{1, d[0]} : d;
   const std::vector<int64_t> k2 = one_d ? std::vector<int64_t>{1, k[0]} : k;
@@ -454,6 +469,17 @@ Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double out_f, double
   if (m.mode == "nearest") {
     std::vector<int64_t> idx;
     for (int64_t o = 0; o < out; ++o) idx.push_back(nearest_index(m, source_coord(m, o, in, out, out_f, scale), in));
+    // An integer upsampling that repeats each row r times (the common 2x) is one broadcast copy.
+    const int64_t r = out / in;
+    bool repeat = r > 1 && out == r * in;
+    for (int64_t o = 0; repeat && o < out; ++o) repeat = idx[static_cast<size_t>(o)] == o / r;
+    if (repeat) {
+      Shape s1 = x.shape(), s2 = x.shape(), s3 = x.shape();
+      s1.insert(s1.begin() + a + 1, 1);
+      s2.insert(s2.begin() + a + 1, r);
+      s3[static_cast<size_t>(a)] = out;
+      return reshape(contiguous(expand(reshape(x, s1), s2)), s3);
+    }
     return index_select(x, a, index_tensor(idx));
   }
   const int taps = m.mode == "cubic" ? 4 : 2;

@@ -191,6 +191,32 @@ TEST(ImportRoundTrip, TransformerWithPaddingMask) {
              options({"tokens", "padding"}, {}), {randint(0, 40, {2, 5}), padding({4, 5}, 5)});
 }
 
+// The exporter writes Kiln's fused linear, GELU and attention as ONNX primitives; the importer
+// fuses them back (one Kiln op each) and the result equals running the primitives as written.
+TEST(ImportRoundTrip, FusionsFireAndMatchTheUnfusedGraph) {
+  manual_seed(79);
+  Encoder m;
+  const std::string path = export_path("rt_fusion");
+  auto o = options({"tokens", "padding"}, {{"tokens", {{0, "batch"}, {1, "sequence"}}},
+                                           {"padding", {{0, "batch"}, {1, "sequence"}}}});
+  onnx::export_model(m, {randint(0, 40, {2, 5}), padding({5, 3}, 5)}, path, o);
+  auto fused = onnx::import_model(path);
+  onnx::ImportOptions plain;
+  plain.optimize = false;
+  auto unfused = onnx::import_model(path, plain);
+  const auto ops = fused->node_ops();
+  auto n = [&](const char* op) { return std::count(ops.begin(), ops.end(), std::string(op)); };
+  EXPECT_EQ(n("Attention"), 2);  // one per layer
+  EXPECT_EQ(n("Gelu"), 2);
+  EXPECT_EQ(n("Linear"), 2 * 4);  // in_proj, out_proj, fc1, fc2 per layer (the head is a Gemm)
+  EXPECT_EQ(n("MatMul"), 0);
+  EXPECT_LT(fused->node_count(), unfused->node_count());
+  const std::vector<Tensor> in{randint(0, 40, {3, 7}), padding({7, 0, 4}, 7)};  // a fully padded row
+  const Tensor a = run_module(*fused, in), b = run_module(*unfused, in);
+  EXPECT_LE(max_diff(a, b), kTol);
+  EXPECT_LE(max_diff(a, run_module(m, in)), kTol);
+}
+
 TEST(ImportRoundTrip, EmbeddingDepthwiseConv1d) {
   manual_seed(76);
   class TextConv : public nn::Module {
