@@ -51,7 +51,8 @@ struct W5 {
 W5& w5() {
   static W5 m = [] {
     W5 w;
-    text::EncoderConfig cfg = text::EncoderConfig::bert(kVocab, kPad, kHidden, kLayers, kHeads, kFfn);
+    text::EncoderConfig cfg =
+        text::EncoderConfig::bert(kVocab, kPad, kHidden, kLayers, kHeads, kFfn);
     cfg.max_positions = kT;
     cfg.validate();
     manual_seed(5);
@@ -82,10 +83,18 @@ void w5_case(benchmark::State& st, int64_t B, bool imported) {
     benchmark::DoNotOptimize(y.data_ptr<float>());
   }
 }
-void W5_import_1x128_own(benchmark::State& st) { w5_case(st, 1, false); }
-void W5_import_1x128_imported(benchmark::State& st) { w5_case(st, 1, true); }
-void W5_import_32x128_own(benchmark::State& st) { w5_case(st, 32, false); }
-void W5_import_32x128_imported(benchmark::State& st) { w5_case(st, 32, true); }
+void W5_import_1x128_own(benchmark::State& st) {
+  w5_case(st, 1, false);
+}
+void W5_import_1x128_imported(benchmark::State& st) {
+  w5_case(st, 1, true);
+}
+void W5_import_32x128_own(benchmark::State& st) {
+  w5_case(st, 32, false);
+}
+void W5_import_32x128_imported(benchmark::State& st) {
+  w5_case(st, 32, true);
+}
 
 // ---------------------------------------------------------------- PaddleOCR
 
@@ -107,9 +116,15 @@ void ocr_case(benchmark::State& st, int which) {
   NoGradGuard g;
   for (auto _ : st) benchmark::DoNotOptimize(model->forward(x).data_ptr<float>());
 }
-void OCR_det_kiln(benchmark::State& st) { ocr_case(st, 0); }
-void OCR_rec_kiln(benchmark::State& st) { ocr_case(st, 1); }
-void OCR_cls_kiln(benchmark::State& st) { ocr_case(st, 2); }
+void OCR_det_kiln(benchmark::State& st) {
+  ocr_case(st, 0);
+}
+void OCR_rec_kiln(benchmark::State& st) {
+  ocr_case(st, 1);
+}
+void OCR_cls_kiln(benchmark::State& st) {
+  ocr_case(st, 2);
+}
 
 // ---------------------------------------------------------------- ONNX Runtime
 
@@ -143,10 +158,10 @@ double ort_ocr(int which) {
   fs::create_directories(kDir);
   const std::string npy = (kDir / ("ocr" + std::to_string(which) + ".npy")).string();
   save_npy(ocr_input(which).data(), npy);
-  const std::string text = run_command(
-      "KILN_NODE_MODULES='" + kNodeModules + "' node '" + (kBenchDir / "ort_time.js").string() +
-      "' '" + path + "' x='" + npy + "' --warmup 3 --runs 15 --threads " +
-      std::to_string(bench_threads()));
+  const std::string text =
+      run_command("KILN_NODE_MODULES='" + kNodeModules + "' node '" +
+                  (kBenchDir / "ort_time.js").string() + "' '" + path + "' x='" + npy +
+                  "' --warmup 3 --runs 15 --threads " + std::to_string(bench_threads()));
   return text.empty() ? 0 : json::parse(text, "ort_time.js").at("median_ms").as_double();
 }
 
@@ -186,8 +201,8 @@ int main(int argc, char** argv) {
   auto ms = [&](const std::string& k) { return rep.median_ms.count(k) ? rep.median_ms[k] : 0.0; };
 
   std::printf("\nimported ONNX models, medians in ms, %d thread(s)\n", bench_threads());
-  std::printf("%-16s %10s %10s %10s %14s %14s\n", "case", "own", "imported", "ORT",
-              "imported/own", "imported/ORT");
+  std::printf("%-16s %10s %10s %10s %14s %14s\n", "case", "own", "imported", "ORT", "imported/own",
+              "imported/ORT");
   const bool w5_ran = ms("W5_import_1x128_imported") > 0 || ms("W5_import_32x128_imported") > 0;
   const auto ort = w5_ran ? ort_w5() : std::map<int64_t, double>{};
   for (int64_t B : {1, 32}) {

@@ -152,13 +152,20 @@ int score_main(std::span<const std::string> args) {
       return 2;
     }
     const std::string& v = args[++k];
-    if (a == "--model") model_path = v;
-    else if (a == "--data") data_path = v;
-    else if (a == "--input-cols") cols = v;
-    else if (a == "--out") out_path = v;
-    else if (a == "--separator" && v.size() == 1) separator = v[0];
-    else if (a == "--separator" && v == "\\t") separator = '\t';
-    else if (a == "--batch-size") batch = std::max<int64_t>(1, std::atoll(v.c_str()));
+    if (a == "--model")
+      model_path = v;
+    else if (a == "--data")
+      data_path = v;
+    else if (a == "--input-cols")
+      cols = v;
+    else if (a == "--out")
+      out_path = v;
+    else if (a == "--separator" && v.size() == 1)
+      separator = v[0];
+    else if (a == "--separator" && v == "\\t")
+      separator = '\t';
+    else if (a == "--batch-size")
+      batch = std::max<int64_t>(1, std::atoll(v.c_str()));
     else {
       fmt::print(stderr, "kiln score: unknown option '{}'\n{}", a, kScoreUsage);
       return 2;
@@ -179,15 +186,20 @@ int score_main(std::span<const std::string> args) {
   data::CsvOptions opts;
   opts.separator = separator;
   data::Table table = data::infer_types(data::load_csv(*data_path, opts));
-  const int64_t rows = static_cast<int64_t>(table.num_rows()), F = static_cast<int64_t>(features.size());
+  const int64_t rows = static_cast<int64_t>(table.num_rows()),
+                F = static_cast<int64_t>(features.size());
   Array x(Shape{rows, F}, kFloat32);
   for (int64_t j = 0; j < F; ++j) {
     const data::Column& c = table.column(features[static_cast<size_t>(j)]);
     for (int64_t i = 0; i < rows; ++i) {
       float v;
-      if (c.type() == data::ColumnType::Float) v = c.floats()[static_cast<size_t>(i)];
-      else if (c.type() == data::ColumnType::Int) v = static_cast<float>(c.ints()[static_cast<size_t>(i)]);
-      else KILN_CHECK(false, "{}: column '{}' is {}, not numeric", *data_path, c.name(), data::to_string(c.type()));
+      if (c.type() == data::ColumnType::Float)
+        v = c.floats()[static_cast<size_t>(i)];
+      else if (c.type() == data::ColumnType::Int)
+        v = static_cast<float>(c.ints()[static_cast<size_t>(i)]);
+      else
+        KILN_CHECK(false, "{}: column '{}' is {}, not numeric", *data_path, c.name(),
+                   data::to_string(c.type()));
       x.data<float>()[i * F + j] = v;
     }
   }
@@ -197,26 +209,32 @@ int score_main(std::span<const std::string> args) {
   NoGradGuard no_grad;
   for (int64_t start = 0; start < rows; start += batch) {
     const int64_t len = std::min(batch, rows - start);
-    const std::vector<Tensor> outs = model->run(std::vector<Tensor>{Tensor(x.narrow(0, start, len).contiguous())});
+    const std::vector<Tensor> outs =
+        model->run(std::vector<Tensor>{Tensor(x.narrow(0, start, len).contiguous())});
     for (size_t o = 0; o < outs.size(); ++o) {
       const Tensor& t = outs[o];
-      KILN_CHECK(t.dim() >= 1 && t.size(0) == len, "output '{}' has shape [{}]; score needs one row per input row",
+      KILN_CHECK(t.dim() >= 1 && t.size(0) == len,
+                 "output '{}' has shape [{}]; score needs one row per input row",
                  model->output_names()[o], fmt::join(t.shape(), ", "));
       const int64_t per = len == 0 ? 0 : t.numel() / len;
       const std::vector<float> v = t.to_vector<float>();
       if (start == 0) {
         for (int64_t j = 0; j < per; ++j) {
-          column_names.push_back(per == 1 ? model->output_names()[o] : fmt::format("{}.{}", model->output_names()[o], j));
+          column_names.push_back(per == 1 ? model->output_names()[o]
+                                          : fmt::format("{}.{}", model->output_names()[o], j));
           columns.emplace_back();
         }
       }
       size_t base = 0;
-      for (size_t p = 0; p < o; ++p) base += static_cast<size_t>(outs[p].numel() / std::max<int64_t>(len, 1));
+      for (size_t p = 0; p < o; ++p)
+        base += static_cast<size_t>(outs[p].numel() / std::max<int64_t>(len, 1));
       for (int64_t i = 0; i < len; ++i)
-        for (int64_t j = 0; j < per; ++j) columns[base + static_cast<size_t>(j)].push_back(v[static_cast<size_t>(i * per + j)]);
+        for (int64_t j = 0; j < per; ++j)
+          columns[base + static_cast<size_t>(j)].push_back(v[static_cast<size_t>(i * per + j)]);
     }
   }
-  for (size_t c = 0; c < columns.size(); ++c) table.add_column(data::Column(column_names[c], std::move(columns[c])));
+  for (size_t c = 0; c < columns.size(); ++c)
+    table.add_column(data::Column(column_names[c], std::move(columns[c])));
   data::CsvWriteOptions w;
   w.separator = separator;
   data::save_csv(table, *out_path, w);

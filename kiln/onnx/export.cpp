@@ -532,10 +532,8 @@ std::string Exporter::value_of(const Tensor& t, const Tensor& t2, size_t event_i
                  "export_model: a tensor {} used by op '{}' (trace event {}, {}) holds values that "
                  "depend on the input but was not computed by traced ops (computed on raw arrays?)",
                  dims_str(t.shape()), ev.name, event_index, module_near(event_index));
-      name = constant(t.name().empty() || used_names_.count(t.name())
-                          ? fresh_const_name()
-                          : t.name(),
-                      t);
+      name = constant(
+          t.name().empty() || used_names_.count(t.name()) ? fresh_const_name() : t.name(), t);
     } else {
       // A shape that follows a dynamic axis: only a constant fill can be rebuilt at run time.
       std::vector<double> va = t.to(kFloat64).to_vector<double>();

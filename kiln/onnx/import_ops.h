@@ -1,7 +1,8 @@
 #pragma once
 // Internal to kiln/onnx: the op table import_model runs ONNX nodes with. One file per operator
-// family (ops_math.cpp: elementwise + reductions; ops_tensor.cpp: shapes, indexing, casts;
-// ops_nn.cpp: Gemm/Conv/pooling/normalisation/Resize/RNNs). Each entry is a function
+// family (ops_math.cpp: elementwise + reductions; ops_tensor.cpp: shapes, indexing, joins;
+// ops_nn.cpp: Gemm/Conv/pooling/normalisation; ops_create.cpp: constants, casts, Shape...;
+// ops_resize.cpp; ops_rnn.cpp: LSTM/GRU/RNN; ops_loss.cpp). Each entry is a function
 //   std::vector<Tensor> fn(const NodeContext& node, const Inputs& in)
 // reading its attributes (with the ONNX spec's defaults) from `node`; an optional input that is
 // absent arrives as an undefined Tensor. Semantics that changed across opsets branch on
@@ -57,7 +58,9 @@ using OpFn = std::vector<Tensor> (*)(const NodeContext& node, const Inputs& in);
 using OpTable = std::map<std::string, OpFn>;
 void register_math_ops(OpTable& table);
 void register_tensor_ops(OpTable& table);
+void register_create_ops(OpTable& table);
 void register_nn_ops(OpTable& table);
+void register_resize_ops(OpTable& table);
 void register_loss_ops(OpTable& table);
 void register_rnn_ops(OpTable& table);
 /// The whole table (built once).
@@ -72,6 +75,12 @@ std::vector<int64_t> int_values(const NodeContext& node, const Tensor& t, const 
 double scalar_value(const NodeContext& node, const Tensor& t, const char* what);
 /// Normalises a possibly negative axis against rank `r`; throws naming the node when out of range.
 int64_t axis(const NodeContext& node, int64_t a, int64_t r);
+/// An int64 tensor holding `v` with `shape`; a 1-D one (indices for index_select).
+Tensor int64_tensor(const std::vector<int64_t>& v, Shape shape);
+Tensor index_tensor(const std::vector<int64_t>& v);
+/// Throws naming the node when a target shape has a negative dim or more than 2^34 elements: a
+/// hostile Reshape/Expand/Tile/ConstantOfShape target could ask for petabytes.
+void check_numel(const NodeContext& node, const Shape& s);
 /// Wraps raw values as a non-differentiable result of this node.
 Tensor nondiff(const NodeContext& node, const Inputs& in, Array out);
 

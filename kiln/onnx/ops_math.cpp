@@ -77,20 +77,25 @@ Outs arith_op(const NodeContext& n, const Inputs& in) {
 // Integer Div truncates toward zero (C semantics), float Div is true division.
 Outs div_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
-  if (is_floating(a.dtype())) return scalar_const(b, a) || scalar_const(a, b) ? arith_op<Arith::Div>(n, in) : Outs{div(a, b)};
+  if (is_floating(a.dtype()))
+    return scalar_const(b, a) || scalar_const(a, b) ? arith_op<Arith::Div>(n, in) : Outs{div(a, b)};
   KILN_CHECK(b.data().to(kInt64).numel() == 0 ||
                  kernels::sum(kernels::binary(kernels::BinaryOp::Eq, b.data(), 0.0).to(kInt64))
                          .item<int64_t>() == 0,
              "{}: integer division by zero", n.where());
-  return {nondiff(n, in, map2<int64_t>(a.data(), b.data(), a.dtype(),
-                                        [](int64_t x, int64_t y) { return x / y; }, "Div"))};
+  return {nondiff(
+      n, in,
+      map2<int64_t>(
+          a.data(), b.data(), a.dtype(), [](int64_t x, int64_t y) { return x / y; }, "Div"))};
 }
 // Pow's result has the base's type (the exponent may be another type since opset 12).
 Outs pow_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
   if (!is_floating(a.dtype()))
-    return {nondiff(n, in, map2<double>(a.data(), b.data(), a.dtype(),
-                                         [](double x, double y) { return std::pow(x, y); }, "Pow"))};
+    return {nondiff(n, in,
+                    map2<double>(
+                        a.data(), b.data(), a.dtype(),
+                        [](double x, double y) { return std::pow(x, y); }, "Pow"))};
   if (b.numel() == 1 && !b.requires_grad() && b.dim() <= a.dim()) {
     const double e = scalar_value(n, b, "exponent");
     if (e == 2.0) return {square(a)};
@@ -103,21 +108,25 @@ Outs mod_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
   const bool fmod = n.i("fmod", 0) != 0;
   if (is_floating(a.dtype()) || fmod)
-    return {nondiff(n, in, map2<double>(a.data(), b.data(), a.dtype(),
-                                         [fmod](double x, double y) {
-                                           double r = std::fmod(x, y);
-                                           if (!fmod && r != 0 && ((r < 0) != (y < 0))) r += y;
-                                           return r;
-                                         },
-                                         "Mod"))};
-  return {nondiff(n, in, map2<int64_t>(a.data(), b.data(), a.dtype(),
-                                        [](int64_t x, int64_t y) {
-                                          if (y == 0) return int64_t{0};
-                                          int64_t r = x % y;
-                                          if (r != 0 && ((r < 0) != (y < 0))) r += y;
-                                          return r;
-                                        },
-                                        "Mod"))};
+    return {nondiff(n, in,
+                    map2<double>(
+                        a.data(), b.data(), a.dtype(),
+                        [fmod](double x, double y) {
+                          double r = std::fmod(x, y);
+                          if (!fmod && r != 0 && ((r < 0) != (y < 0))) r += y;
+                          return r;
+                        },
+                        "Mod"))};
+  return {nondiff(n, in,
+                  map2<int64_t>(
+                      a.data(), b.data(), a.dtype(),
+                      [](int64_t x, int64_t y) {
+                        if (y == 0) return int64_t{0};
+                        int64_t r = x % y;
+                        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+                        return r;
+                      },
+                      "Mod"))};
 }
 
 // ---- variadic -----------------------------------------------------------------------------
@@ -128,7 +137,9 @@ Outs fold_op(const NodeContext& n, const Inputs& in) {
   for (size_t k = 1; k < in.size(); ++k) acc = F(acc, required(n, in, k));
   return {acc};
 }
-Tensor add2(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor add2(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
 Outs mean_op(const NodeContext& n, const Inputs& in) {
   return {div(fold_op<add2>(n, in)[0], static_cast<double>(in.size()))};
 }
@@ -149,22 +160,48 @@ Outs unary_math(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   return {nondiff(n, in, map1<double>(x.data(), x.dtype(), F))};
 }
-double asin_f(double x) { return std::asin(x); }
-double acos_f(double x) { return std::acos(x); }
-double atan_f(double x) { return std::atan(x); }
+double asin_f(double x) {
+  return std::asin(x);
+}
+double acos_f(double x) {
+  return std::acos(x);
+}
+double atan_f(double x) {
+  return std::atan(x);
+}
 
-Tensor tan_f(const Tensor& x) { return div(sin(x), cos(x)); }
-Tensor sinh_f(const Tensor& x) { return mul(sub(exp(x), exp(neg(x))), 0.5); }
-Tensor cosh_f(const Tensor& x) { return mul(add(exp(x), exp(neg(x))), 0.5); }
-Tensor asinh_f(const Tensor& x) { return log(add(x, sqrt(add(square(x), 1.0)))); }
-Tensor acosh_f(const Tensor& x) { return log(add(x, sqrt(sub(square(x), 1.0)))); }
-Tensor atanh_f(const Tensor& x) { return mul(log(div(add(x, 1.0), rsub(x, 1.0))), 0.5); }
+Tensor tan_f(const Tensor& x) {
+  return div(sin(x), cos(x));
+}
+Tensor sinh_f(const Tensor& x) {
+  return mul(sub(exp(x), exp(neg(x))), 0.5);
+}
+Tensor cosh_f(const Tensor& x) {
+  return mul(add(exp(x), exp(neg(x))), 0.5);
+}
+Tensor asinh_f(const Tensor& x) {
+  return log(add(x, sqrt(add(square(x), 1.0))));
+}
+Tensor acosh_f(const Tensor& x) {
+  return log(add(x, sqrt(sub(square(x), 1.0))));
+}
+Tensor atanh_f(const Tensor& x) {
+  return mul(log(div(add(x, 1.0), rsub(x, 1.0))), 0.5);
+}
 // log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|).
-Tensor softplus_f(const Tensor& x) { return add(relu(x), log1p(exp(neg(abs(x))))); }
-Tensor softsign_f(const Tensor& x) { return div(x, add(abs(x), 1.0)); }
-Tensor mish_f(const Tensor& x) { return mul(x, tanh(softplus_f(x))); }
+Tensor softplus_f(const Tensor& x) {
+  return add(relu(x), log1p(exp(neg(abs(x)))));
+}
+Tensor softsign_f(const Tensor& x) {
+  return div(x, add(abs(x), 1.0));
+}
+Tensor mish_f(const Tensor& x) {
+  return mul(x, tanh(softplus_f(x)));
+}
 // e^min(x,0) - 1 keeps the unused branch of Elu/Selu finite (so its masked gradient is 0, not NaN).
-Tensor expm1_neg(const Tensor& x) { return sub(exp(minimum(x, zeros_like(x))), 1.0); }
+Tensor expm1_neg(const Tensor& x) {
+  return sub(exp(minimum(x, zeros_like(x))), 1.0);
+}
 
 Outs elu_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
@@ -215,7 +252,8 @@ Outs gelu_op(const NodeContext& n, const Inputs& in) {
 Outs shrink_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   const double lambd = n.f("lambd", 0.5), bias = n.f("bias", 0.0);
-  const Tensor below = to_dtype(lt(x, -lambd), x.dtype()), above = to_dtype(gt(x, lambd), x.dtype());
+  const Tensor below = to_dtype(lt(x, -lambd), x.dtype()),
+               above = to_dtype(gt(x, lambd), x.dtype());
   return {add(mul(add(x, bias), below), mul(sub(x, bias), above))};
 }
 Outs clip_op(const NodeContext& n, const Inputs& in) {
@@ -236,12 +274,14 @@ Outs clip_op(const NodeContext& n, const Inputs& in) {
 }
 Outs sign_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  return {nondiff(n, in, map1<double>(x.data(), x.dtype(),
-                                       [](double v) { return double((v > 0) - (v < 0)); }))};
+  return {nondiff(n, in, map1<double>(x.data(), x.dtype(), [](double v) {
+                    return double((v > 0) - (v < 0));
+                  }))};
 }
 Outs isnan_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  return {nondiff(n, in, map1<double>(x.data(), kBool, [](double v) { return double(std::isnan(v)); }))};
+  return {nondiff(n, in,
+                  map1<double>(x.data(), kBool, [](double v) { return double(std::isnan(v)); }))};
 }
 Outs isinf_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
@@ -261,20 +301,24 @@ Outs compare_op(const NodeContext& n, const Inputs& in) {
 Tensor or_f(const Tensor& a, const Tensor& b) {
   return logical_not(logical_and(logical_not(a), logical_not(b)));
 }
-Outs not_op(const NodeContext& n, const Inputs& in) { return {logical_not(required(n, in, 0))}; }
+Outs not_op(const NodeContext& n, const Inputs& in) {
+  return {logical_not(required(n, in, 0))};
+}
 Outs where_op(const NodeContext& n, const Inputs& in) {
   return {where(required(n, in, 0), required(n, in, 1), required(n, in, 2))};
 }
 Outs bitshift_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
   const bool left = n.s("direction", "") == "LEFT";
-  return {nondiff(n, in, map2<int64_t>(a.data(), b.data(), a.dtype(),
-                                        [left](int64_t x, int64_t s) {
-                                          if (s < 0 || s > 63) return int64_t{0};
-                                          const auto u = static_cast<uint64_t>(x);
-                                          return static_cast<int64_t>(left ? u << s : u >> s);
-                                        },
-                                        "BitShift"))};
+  return {nondiff(n, in,
+                  map2<int64_t>(
+                      a.data(), b.data(), a.dtype(),
+                      [left](int64_t x, int64_t s) {
+                        if (s < 0 || s > 63) return int64_t{0};
+                        const auto u = static_cast<uint64_t>(x);
+                        return static_cast<int64_t>(left ? u << s : u >> s);
+                      },
+                      "BitShift"))};
 }
 
 // ---- reductions ---------------------------------------------------------------------------
@@ -291,10 +335,10 @@ ReduceSpec reduce_spec(const NodeContext& n, const Inputs& in) {
   ReduceSpec r;
   r.keepdim = n.i("keepdims", 1) != 0;
   const bool axes_input = (n.op_type == "ReduceSum" && n.opset >= 13) || n.opset >= 18;
-  std::vector<int64_t> axes = axes_input ? (in.size() > 1 && in[1].defined()
-                                                ? int_values(n, in[1], "axes")
-                                                : std::vector<int64_t>{})
-                                         : n.ints("axes");
+  std::vector<int64_t> axes = axes_input
+                                  ? (in.size() > 1 && in[1].defined() ? int_values(n, in[1], "axes")
+                                                                      : std::vector<int64_t>{})
+                                  : n.ints("axes");
   if (axes.empty()) {
     r.noop = n.i("noop_with_empty_axes", 0) != 0;
     for (int64_t d = 0; d < x.dim(); ++d) r.dims.push_back(d);
@@ -315,14 +359,28 @@ Outs reduce_op(const NodeContext& n, const Inputs& in) {
   const bool k = r.keepdim;
   const bool empty = x.numel() == 0;
   switch (R) {
-    case Reduce::Sum: return {is_floating(x.dtype()) ? sum(x, r.dims, k) : nondiff(n, in, kernels::sum(x.data(), r.dims, k).to(x.dtype()))};
-    case Reduce::Mean: return {mean(x, r.dims, k)};
+    case Reduce::Sum:
+      return {is_floating(x.dtype())
+                  ? sum(x, r.dims, k)
+                  : nondiff(n, in, kernels::sum(x.data(), r.dims, k).to(x.dtype()))};
+    case Reduce::Mean:
+      return {mean(x, r.dims, k)};
     case Reduce::Max:
-      if (empty) return {nondiff(n, in, kernels::add(kernels::sum(x.data(), r.dims, k), -std::numeric_limits<double>::infinity()).to(x.dtype()))};
-      return {is_floating(x.dtype()) ? amax(x, r.dims, k) : nondiff(n, in, kernels::amax(x.data(), r.dims, k))};
+      if (empty)
+        return {nondiff(n, in,
+                        kernels::add(kernels::sum(x.data(), r.dims, k),
+                                     -std::numeric_limits<double>::infinity())
+                            .to(x.dtype()))};
+      return {is_floating(x.dtype()) ? amax(x, r.dims, k)
+                                     : nondiff(n, in, kernels::amax(x.data(), r.dims, k))};
     case Reduce::Min:
-      if (empty) return {nondiff(n, in, kernels::add(kernels::sum(x.data(), r.dims, k), std::numeric_limits<double>::infinity()).to(x.dtype()))};
-      return {is_floating(x.dtype()) ? amin(x, r.dims, k) : nondiff(n, in, kernels::amin(x.data(), r.dims, k))};
+      if (empty)
+        return {nondiff(
+            n, in,
+            kernels::add(kernels::sum(x.data(), r.dims, k), std::numeric_limits<double>::infinity())
+                .to(x.dtype()))};
+      return {is_floating(x.dtype()) ? amin(x, r.dims, k)
+                                     : nondiff(n, in, kernels::amin(x.data(), r.dims, k))};
     case Reduce::Prod: {
       // Π x = exp(Σ log|x|) · sign; computed directly (no gradient) to stay exact for zeros.
       Array moved = x.data().to(kFloat64);
@@ -345,11 +403,16 @@ Outs reduce_op(const NodeContext& n, const Inputs& in) {
       }
       return {nondiff(n, in, o.reshape(out_shape).to(x.dtype()))};
     }
-    case Reduce::L1: return {sum(abs(x), r.dims, k)};
-    case Reduce::L2: return {sqrt(sum(square(x), r.dims, k))};
-    case Reduce::LogSum: return {log(sum(x, r.dims, k))};
-    case Reduce::LogSumExp: return {logsumexp(x, r.dims, k)};
-    case Reduce::SumSquare: return {sum(square(x), r.dims, k)};
+    case Reduce::L1:
+      return {sum(abs(x), r.dims, k)};
+    case Reduce::L2:
+      return {sqrt(sum(square(x), r.dims, k))};
+    case Reduce::LogSum:
+      return {log(sum(x, r.dims, k))};
+    case Reduce::LogSumExp:
+      return {logsumexp(x, r.dims, k)};
+    case Reduce::SumSquare:
+      return {sum(square(x), r.dims, k)};
   }
   return {};
 }
@@ -385,14 +448,14 @@ Outs softmax_op(const NodeContext& n, const Inputs& in) {
     if (Kind == 0) return softmax(t, d);
     if (Kind == 1) return log_softmax(t, d);
     Tensor idx = argmax(t, d, true);
-    Array oh = kernels::binary(kernels::BinaryOp::Eq,
-                               arange(0, static_cast<double>(t.size(d)), 1.0, kInt64).data().reshape(
-                                   [&] {
-                                     Shape s(static_cast<size_t>(t.dim()), 1);
-                                     s[static_cast<size_t>(d)] = t.size(d);
-                                     return s;
-                                   }()),
-                               idx.data());
+    Array oh =
+        kernels::binary(kernels::BinaryOp::Eq,
+                        arange(0, static_cast<double>(t.size(d)), 1.0, kInt64).data().reshape([&] {
+                          Shape s(static_cast<size_t>(t.dim()), 1);
+                          s[static_cast<size_t>(d)] = t.size(d);
+                          return s;
+                        }()),
+                        idx.data());
     return nondiff(n, in, oh.to(t.dtype()));
   };
   if (x.dim() == 0) return {apply(reshape(x, {1}), 0).reshape({})};
@@ -408,7 +471,8 @@ Outs softmax_op(const NodeContext& n, const Inputs& in) {
 // usually short).
 Outs cumsum_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  const int64_t a = axis(n, static_cast<int64_t>(scalar_value(n, required(n, in, 1), "axis")), x.dim());
+  const int64_t a =
+      axis(n, static_cast<int64_t>(scalar_value(n, required(n, in, 1), "axis")), x.dim());
   const bool exclusive = n.i("exclusive", 0) != 0, reverse = n.i("reverse", 0) != 0;
   const int64_t len = x.size(a);
   Array tri(Shape{len, len}, kFloat64);

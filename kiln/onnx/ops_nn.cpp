@@ -18,16 +18,11 @@ namespace {
 using Outs = std::vector<Tensor>;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-Tensor index_tensor(const std::vector<int64_t>& v) {
-  Array a(Shape{static_cast<int64_t>(v.size())}, kInt64);
-  std::copy(v.begin(), v.end(), a.data<int64_t>());
-  return Tensor(a);
-}
-
 Outs matmul_op(const NodeContext& n, const Inputs& in) {
   const Tensor &a = required(n, in, 0), &b = required(n, in, 1);
   if (!is_floating(a.dtype()))
-    return {nondiff(n, in, matmul(to_dtype(a, kFloat64), to_dtype(b, kFloat64)).data().to(a.dtype()))};
+    return {
+        nondiff(n, in, matmul(to_dtype(a, kFloat64), to_dtype(b, kFloat64)).data().to(a.dtype()))};
   return {matmul(a, b)};
 }
 
@@ -41,7 +36,8 @@ Outs gemm_op(const NodeContext& n, const Inputs& in) {
   KILN_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2, "{}: A [{}] and B [{}] must be 2-D", n.where(),
                    fmt::join(a.shape(), ", "), fmt::join(b.shape(), ", "));
   if (ta) a = transpose(a, 0, 1);
-  if (alpha == 1.0 && beta == 1.0 && tb && (!c.defined() || (c.dim() == 1 && c.size(0) == b.size(0))))
+  if (alpha == 1.0 && beta == 1.0 && tb &&
+      (!c.defined() || (c.dim() == 1 && c.size(0) == b.size(0))))
     return {linear(a, b, c)};
   Tensor y = matmul(a, tb ? transpose(b, 0, 1) : b);
   if (alpha != 1.0) y = mul(y, alpha);
@@ -51,11 +47,13 @@ Outs gemm_op(const NodeContext& n, const Inputs& in) {
 
 // Pads of a spatial op, [begin..., end...], from `pads` or `auto_pad` (SAME_* split the total so
 // the output is ceil(in / stride)).
-std::vector<int64_t> spatial_pads(const NodeContext& n, const Shape& x, const std::vector<int64_t>& k,
-                                  const std::vector<int64_t>& s, const std::vector<int64_t>& d) {
+std::vector<int64_t> spatial_pads(const NodeContext& n, const Shape& x,
+                                  const std::vector<int64_t>& k, const std::vector<int64_t>& s,
+                                  const std::vector<int64_t>& d) {
   const size_t r = k.size();
   std::vector<int64_t> pads = n.ints("pads", std::vector<int64_t>(2 * r, 0));
-  KILN_CHECK_SHAPE(pads.size() == 2 * r, "{}: {} pads for {} spatial dims", n.where(), pads.size(), r);
+  KILN_CHECK_SHAPE(pads.size() == 2 * r, "{}: {} pads for {} spatial dims", n.where(), pads.size(),
+                   r);
   const std::string mode = n.s("auto_pad", "NOTSET");
   if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
     for (size_t i = 0; i < r; ++i) {
@@ -67,7 +65,8 @@ std::vector<int64_t> spatial_pads(const NodeContext& n, const Shape& x, const st
   } else if (mode == "VALID") {
     std::fill(pads.begin(), pads.end(), 0);
   }
-  for (int64_t p : pads) KILN_CHECK_SHAPE(p >= 0, "{}: negative pad in [{}]", n.where(), fmt::join(pads, ", "));
+  for (int64_t p : pads)
+    KILN_CHECK_SHAPE(p >= 0, "{}: negative pad in [{}]", n.where(), fmt::join(pads, ", "));
   return pads;
 }
 
@@ -94,12 +93,15 @@ Spatial spatial(const NodeContext& n, const Tensor& x, std::vector<int64_t> kern
   const size_t r = static_cast<size_t>(x.dim() - 2);
   Spatial sp;
   sp.k = kernel;
-  KILN_CHECK_SHAPE(sp.k.size() == r, "{}: kernel_shape [{}] for {} spatial dims", n.where(), fmt::join(sp.k, ", "), r);
+  KILN_CHECK_SHAPE(sp.k.size() == r, "{}: kernel_shape [{}] for {} spatial dims", n.where(),
+                   fmt::join(sp.k, ", "), r);
   sp.s = n.ints("strides", std::vector<int64_t>(r, 1));
   sp.d = n.ints("dilations", std::vector<int64_t>(r, 1));
-  KILN_CHECK_SHAPE(sp.s.size() == r && sp.d.size() == r, "{}: strides/dilations need {} values", n.where(), r);
+  KILN_CHECK_SHAPE(sp.s.size() == r && sp.d.size() == r, "{}: strides/dilations need {} values",
+                   n.where(), r);
   for (size_t i = 0; i < r; ++i)
-    KILN_CHECK_SHAPE(sp.k[i] > 0 && sp.s[i] > 0 && sp.d[i] > 0, "{}: kernel, strides and dilations must be positive", n.where());
+    KILN_CHECK_SHAPE(sp.k[i] > 0 && sp.s[i] > 0 && sp.d[i] > 0,
+                     "{}: kernel, strides and dilations must be positive", n.where());
   sp.pads = spatial_pads(n, x.shape(), sp.k, sp.s, sp.d);
   return sp;
 }
@@ -111,7 +113,8 @@ Tensor conv3d(const NodeContext& n, const Tensor& xp, const Tensor& w, const Ten
               const Spatial& sp, int64_t g) {
   const int64_t B = xp.size(0), C = xp.size(1), D = xp.size(2), H = xp.size(3), W = xp.size(4);
   const int64_t span = (sp.k[0] - 1) * sp.d[0] + 1;
-  KILN_CHECK_SHAPE(D >= span, "{}: depth {} is smaller than the kernel span {}", n.where(), D, span);
+  KILN_CHECK_SHAPE(D >= span, "{}: depth {} is smaller than the kernel span {}", n.where(), D,
+                   span);
   const int64_t OD = (D - span) / sp.s[0] + 1;
   Tensor acc;
   for (int64_t j = 0; j < sp.k[0]; ++j) {
@@ -163,20 +166,22 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
   const size_t r = static_cast<size_t>(x.dim() - 2);
   const int64_t g = n.i("group", 1);
   KILN_CHECK_SHAPE(g > 0 && x.size(1) == w.size(0) && w.size(0) % g == 0,
-                   "{}: input channels {} must equal weight[0] = {} (divisible by group {})", n.where(),
-                   x.size(1), w.size(0), g);
+                   "{}: input channels {} must equal weight[0] = {} (divisible by group {})",
+                   n.where(), x.size(1), w.size(0), g);
   const std::vector<int64_t> k(w.shape().begin() + 2, w.shape().end());
   const auto s = n.ints("strides", std::vector<int64_t>(r, 1));
   const auto d = n.ints("dilations", std::vector<int64_t>(r, 1));
   auto outpad = n.ints("output_padding", std::vector<int64_t>(r, 0));
   auto pads = n.ints("pads", std::vector<int64_t>(2 * r, 0));
   KILN_CHECK_SHAPE(s.size() == r && d.size() == r && outpad.size() == r && pads.size() == 2 * r,
-                   "{}: strides/dilations/output_padding/pads do not match {} spatial dims", n.where(), r);
+                   "{}: strides/dilations/output_padding/pads do not match {} spatial dims",
+                   n.where(), r);
   const std::string mode = n.s("auto_pad", "NOTSET");
   const auto out_shape = n.ints("output_shape");
   for (size_t i = 0; i < r; ++i) {
     KILN_CHECK_SHAPE(s[i] > 0 && d[i] > 0, "{}: strides and dilations must be positive", n.where());
-    const int64_t full = s[i] * (x.size(static_cast<int64_t>(i) + 2) - 1) + outpad[i] + (k[i] - 1) * d[i] + 1;
+    const int64_t full =
+        s[i] * (x.size(static_cast<int64_t>(i) + 2) - 1) + outpad[i] + (k[i] - 1) * d[i] + 1;
     if (!out_shape.empty() || mode == "SAME_UPPER" || mode == "SAME_LOWER") {
       const int64_t target = !out_shape.empty() ? out_shape[out_shape.size() - r + i]
                                                 : x.size(static_cast<int64_t>(i) + 2) * s[i];
@@ -206,7 +211,8 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
                       std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
   if (blocks) {
     const int64_t Co = w.size(1);
-    Tensor cols = matmul(reshape(permute(x, {0, 2, 3, 1}), {B * H * W, C}), reshape(w, {C, Co * k[0] * k[1]}));
+    Tensor cols = matmul(reshape(permute(x, {0, 2, 3, 1}), {B * H * W, C}),
+                         reshape(w, {C, Co * k[0] * k[1]}));
     Tensor y = permute(reshape(cols, {B, H, W, Co, k[0], k[1]}), {0, 3, 1, 4, 2, 5});
     y = reshape(y, {B, Co, H * k[0], W * k[1]});
     if (b.defined()) y = add(y, reshape(b, {Co, 1, 1}));
@@ -216,8 +222,10 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
   const std::vector<int64_t> d2 = one_d ? std::vector<int64_t>{1, d[0]} : d;
   const std::vector<int64_t> k2 = one_d ? std::vector<int64_t>{1, k[0]} : k;
   const std::vector<int64_t> op2 = one_d ? std::vector<int64_t>{0, outpad[0]} : outpad;
-  const std::vector<int64_t> pb = one_d ? std::vector<int64_t>{0, pads[0]} : std::vector<int64_t>{pads[0], pads[1]};
-  const std::vector<int64_t> pe = one_d ? std::vector<int64_t>{0, pads[1]} : std::vector<int64_t>{pads[2], pads[3]};
+  const std::vector<int64_t> pb =
+      one_d ? std::vector<int64_t>{0, pads[0]} : std::vector<int64_t>{pads[0], pads[1]};
+  const std::vector<int64_t> pe =
+      one_d ? std::vector<int64_t>{0, pads[1]} : std::vector<int64_t>{pads[2], pads[3]};
   // 1. stride-dilate the input.
   if (s2[0] > 1 || s2[1] > 1) {
     x = reshape(x, {B, C, H, 1, W, 1});
@@ -228,16 +236,20 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
   // 2. pad (or crop) by d·(k-1) - pad, output_padding at the end.
   for (int64_t a = 0; a < 2; ++a) {
     const int64_t edge = d2[static_cast<size_t>(a)] * (k2[static_cast<size_t>(a)] - 1);
-    int64_t before = edge - pb[static_cast<size_t>(a)], after = edge - pe[static_cast<size_t>(a)] + op2[static_cast<size_t>(a)];
+    int64_t before = edge - pb[static_cast<size_t>(a)],
+            after = edge - pe[static_cast<size_t>(a)] + op2[static_cast<size_t>(a)];
     const int64_t dim = 2 + a;
     if (before < 0) x = narrow(x, dim, -before, x.size(dim) + before), before = 0;
     if (after < 0) x = narrow(x, dim, 0, x.size(dim) + after), after = 0;
     KILN_CHECK_SHAPE(x.size(dim) >= 0, "{}: pads crop away the whole input", n.where());
-    if (before || after) x = pad(x, a == 0 ? std::vector<int64_t>{0, 0, before, after} : std::vector<int64_t>{before, after});
+    if (before || after)
+      x = pad(x, a == 0 ? std::vector<int64_t>{0, 0, before, after}
+                        : std::vector<int64_t>{before, after});
   }
   // 3. kernel: (C_in, C_out/g, kh, kw) -> (C_out, C_in/g, kh, kw), flipped.
   const int64_t cin_g = C / g, cout_g = w.size(1);
-  Tensor wk = reshape(transpose(reshape(w, {g, cin_g, cout_g, k2[0], k2[1]}), 1, 2), {g * cout_g, cin_g, k2[0], k2[1]});
+  Tensor wk = reshape(transpose(reshape(w, {g, cin_g, cout_g, k2[0], k2[1]}), 1, 2),
+                      {g * cout_g, cin_g, k2[0], k2[1]});
   std::vector<int64_t> rh, rw;
   for (int64_t i = k2[0] - 1; i >= 0; --i) rh.push_back(i);
   for (int64_t i = k2[1] - 1; i >= 0; --i) rw.push_back(i);
@@ -259,7 +271,8 @@ PoolGeometry pool_geometry(const NodeContext& n, const Tensor& x, const Spatial&
   for (size_t i = 0; i < r; ++i) {
     const int64_t in = x.size(static_cast<int64_t>(i) + 2) + sp.pads[i] + sp.pads[i + r];
     const int64_t span = (sp.k[i] - 1) * sp.d[i] + 1;
-    KILN_CHECK_SHAPE(in >= span, "{}: window {} is larger than the padded input {}", n.where(), span, in);
+    KILN_CHECK_SHAPE(in >= span, "{}: window {} is larger than the padded input {}", n.where(),
+                     span, in);
     if (!ceil_mode) continue;
     int64_t out = (in - span + sp.s[i] - 1) / sp.s[i] + 1;
     if ((out - 1) * sp.s[i] >= x.size(static_cast<int64_t>(i) + 2) + sp.pads[i]) --out;
@@ -269,7 +282,9 @@ PoolGeometry pool_geometry(const NodeContext& n, const Tensor& x, const Spatial&
   return g;
 }
 
-Tensor as_2d(const Tensor& x) { return x.dim() == 3 ? unsqueeze(x, 2) : x; }
+Tensor as_2d(const Tensor& x) {
+  return x.dim() == 3 ? unsqueeze(x, 2) : x;
+}
 
 // Pooling of any rank and dilation: combine (max or sum) the strided slices of the padded input
 // for every kernel offset. Used where Kiln's 2-D pooling kernels do not apply (3-D, dilation).
@@ -378,7 +393,8 @@ Outs batch_norm_op(const NodeContext& n, const Inputs& in) {
                &rm = required(n, in, 3), &rv = required(n, in, 4);
   const double eps = n.f("epsilon", 1e-5), momentum = n.f("momentum", 0.9);
   const bool train_attr = n.i("training_mode", 0) != 0;
-  if (!train_attr && !(n.training && n.n_outputs == 1 && x.dim() >= 2 && x.numel() / std::max<int64_t>(x.size(1), 1) > 1))
+  if (!train_attr && !(n.training && n.n_outputs == 1 && x.dim() >= 2 &&
+                       x.numel() / std::max<int64_t>(x.size(1), 1) > 1))
     return {batch_norm(x, rm, rv, scale, bias, false, 1.0 - momentum, eps)};
   if (!train_attr) return {batch_norm(x, rm, rv, scale, bias, true, 1.0 - momentum, eps)};
   Tensor mean_c = Tensor(rm.data().clone()), var_c = Tensor(rv.data().clone());
@@ -434,145 +450,9 @@ Outs lrn_op(const NodeContext& n, const Inputs& in) {
   Tensor sq = reshape(square(x), {B, 1, C, rest});
   sq = pad(sq, {0, 0, (size - 1) / 2, size - 1 - (size - 1) / 2});
   Tensor win = mul(avg_pool2d(sq, {size, 1}, {1, 1}, {0, 0}), static_cast<double>(size));
-  Tensor den = pow(add(mul(reshape(win, x.shape()), alpha / static_cast<double>(size)), bias), beta);
+  Tensor den =
+      pow(add(mul(reshape(win, x.shape()), alpha / static_cast<double>(size)), bias), beta);
   return {div(x, den)};
-}
-
-// Resize / Upsample, one axis at a time: each output index maps to a source coordinate by the
-// coordinate transformation mode; nearest picks one source row, linear blends two, cubic four.
-struct ResizeMode {
-  std::string mode, coord, nearest;
-  double cubic_a = -0.75;
-  bool exclude_outside = false;
-};
-// `out_f` is the unrounded output length (in · scale when scales are given), as the spec uses it.
-double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, double out_f,
-                    double scale) {
-  const double x = static_cast<double>(o);
-  if (m.coord == "half_pixel") return (x + 0.5) / scale - 0.5;
-  if (m.coord == "pytorch_half_pixel") return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-  if (m.coord == "align_corners") return out == 1 ? 0.0 : x * static_cast<double>(in - 1) / (out_f - 1);
-  if (m.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
-  return x / scale;  // asymmetric
-}
-int64_t nearest_index(const ResizeMode& m, double c, int64_t in) {
-  double r;
-  if (m.nearest == "floor") r = std::floor(c);
-  else if (m.nearest == "ceil") r = std::ceil(c);
-  else if (m.nearest == "round_prefer_ceil") r = std::floor(c + 0.5);
-  else r = (c - std::floor(c) == 0.5) ? std::floor(c) : std::round(c);  // round_prefer_floor
-  return std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
-}
-Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double out_f, double scale,
-                   const ResizeMode& m) {
-  const int64_t in = x.size(a);
-  if (m.mode == "nearest") {
-    std::vector<int64_t> idx;
-    for (int64_t o = 0; o < out; ++o) idx.push_back(nearest_index(m, source_coord(m, o, in, out, out_f, scale), in));
-    // An integer upsampling that repeats each row r times (the common 2x) is one broadcast copy.
-    const int64_t r = out / in;
-    bool repeat = r > 1 && out == r * in;
-    for (int64_t o = 0; repeat && o < out; ++o) repeat = idx[static_cast<size_t>(o)] == o / r;
-    if (repeat) {
-      Shape s1 = x.shape(), s2 = x.shape(), s3 = x.shape();
-      s1.insert(s1.begin() + a + 1, 1);
-      s2.insert(s2.begin() + a + 1, r);
-      s3[static_cast<size_t>(a)] = out;
-      return reshape(contiguous(expand(reshape(x, s1), s2)), s3);
-    }
-    return index_select(x, a, index_tensor(idx));
-  }
-  const int taps = m.mode == "cubic" ? 4 : 2;
-  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(out)));
-  Array wts(Shape{taps, out}, kFloat64);
-  for (int64_t o = 0; o < out; ++o) {
-    double c = source_coord(m, o, in, out, out_f, scale);
-    if (m.mode != "cubic") c = std::clamp(c, 0.0, static_cast<double>(in - 1));
-    const double f = std::floor(c), t = c - f;
-    const auto base = static_cast<int64_t>(f);
-    double w[4];
-    if (taps == 2) {
-      w[0] = 1 - t;
-      w[1] = t;
-    } else {
-      const double A = m.cubic_a;
-      auto far = [A](double u) { return ((A * u - 5 * A) * u + 8 * A) * u - 4 * A; };
-      auto near = [A](double u) { return ((A + 2) * u - (A + 3)) * u * u + 1; };
-      w[0] = far(t + 1);
-      w[1] = near(t);
-      w[2] = near(1 - t);
-      w[3] = far(2 - t);
-    }
-    double total = 0;
-    for (int j = 0; j < taps; ++j) {
-      const int64_t src = base + j - (taps == 4 ? 1 : 0);
-      if (m.exclude_outside && (src < 0 || src >= in)) w[j] = 0;
-      total += w[j];
-      idx[static_cast<size_t>(j)][static_cast<size_t>(o)] = std::clamp<int64_t>(src, 0, in - 1);
-    }
-    for (int j = 0; j < taps; ++j) wts.data<double>()[j * out + o] = m.exclude_outside && total != 0 ? w[j] / total : w[j];
-  }
-  Shape ws(static_cast<size_t>(x.dim()), 1);
-  ws[static_cast<size_t>(a)] = out;
-  Tensor y;
-  for (int j = 0; j < taps; ++j) {
-    Tensor wj = Tensor(wts.select(0, j).contiguous().to(x.dtype()).reshape(ws));
-    Tensor term = mul(index_select(x, a, index_tensor(idx[static_cast<size_t>(j)])), wj);
-    y = j == 0 ? term : add(y, term);
-  }
-  return y;
-}
-
-Outs resize_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  KILN_CHECK_TYPE(is_floating(x.dtype()), "{}: input must be floating point, got {}", n.where(), x.dtype());
-  ResizeMode m;
-  m.mode = n.s("mode", "nearest");
-  const bool upsample = n.op_type == "Upsample";
-  const bool legacy = upsample || n.opset < 11;
-  m.coord = legacy ? "asymmetric" : n.s("coordinate_transformation_mode", "half_pixel");
-  m.nearest = legacy ? "floor" : n.s("nearest_mode", "round_prefer_floor");
-  m.cubic_a = n.f("cubic_coeff_a", -0.75);
-  m.exclude_outside = n.i("exclude_outside", 0) != 0;
-  if (m.mode == "bilinear" || m.mode == "trilinear") m.mode = "linear";
-  KILN_CHECK(m.mode == "nearest" || m.mode == "linear" || m.mode == "cubic", "{}: mode '{}' is not supported", n.where(), m.mode);
-  KILN_CHECK(m.coord != "tf_crop_and_resize" && m.coord != "half_pixel_symmetric",
-             "{}: coordinate_transformation_mode '{}' is not supported", n.where(), m.coord);
-  KILN_CHECK(!n.has("axes") && n.s("keep_aspect_ratio_policy", "stretch") == "stretch",
-             "{}: axes / keep_aspect_ratio_policy are not supported", n.where());
-  std::vector<double> scales;
-  std::vector<int64_t> sizes;
-  if (upsample && n.opset < 9) {
-    scales = n.floats("scales");
-  } else {
-    const size_t si = upsample || n.opset < 11 ? 1 : 2;
-    if (in.size() > si && in[si].defined() && in[si].numel() > 0) scales = in[si].to_vector<double>();
-    if (!upsample && n.opset >= 11 && in.size() > 3 && in[3].defined() && in[3].numel() > 0)
-      sizes = int_values(n, in[3], "sizes");
-  }
-  KILN_CHECK_SHAPE(static_cast<int64_t>(sizes.empty() ? scales.size() : sizes.size()) == x.dim(),
-                   "{}: needs one scale or size per dim of the rank-{} input", n.where(), x.dim());
-  Tensor y = x;
-  for (int64_t a = 0; a < x.dim(); ++a) {
-    const int64_t len = x.size(a);
-    int64_t out;
-    double scale, out_f;
-    if (!sizes.empty()) {
-      out = sizes[static_cast<size_t>(a)];
-      scale = len == 0 ? 1.0 : static_cast<double>(out) / static_cast<double>(len);
-      out_f = static_cast<double>(out);
-    } else {
-      scale = scales[static_cast<size_t>(a)];
-      KILN_CHECK_SHAPE(scale > 0 && scale < 1e6, "{}: scale {} must be positive", n.where(), scale);
-      out_f = static_cast<double>(len) * scale;
-      out = static_cast<int64_t>(std::floor(out_f));
-    }
-    KILN_CHECK_SHAPE(out >= 0 && out <= (int64_t{1} << 30), "{}: output size {} out of range", n.where(), out);
-    if (out == len && scale == 1.0) continue;
-    KILN_CHECK_SHAPE(len > 0, "{}: cannot resize an empty dim", n.where());
-    y = resize_axis(y, a, out, out_f, scale, m);
-  }
-  return {y};
 }
 
 }  // namespace
@@ -590,8 +470,6 @@ void register_nn_ops(OpTable& t) {
   t["InstanceNormalization"] = instance_norm_op;
   t["LayerNormalization"] = layer_norm_op;
   t["LRN"] = lrn_op;
-  t["Resize"] = resize_op;
-  t["Upsample"] = resize_op;
 }
 
 }  // namespace kiln::onnx::detail

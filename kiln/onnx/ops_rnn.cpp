@@ -2,7 +2,8 @@
 // bidirectional, with sequence_lens, initial states, peepholes, clip and layout 0/1. Unrolled over
 // time with Kiln's autograd ops (so they train); the input projection X·Wᵀ + b of every step is one
 // GEMM before the loop, each step then adds H·Rᵀ.
-// Legend: T = sequence, B = batch, I = input size, H = hidden size, G = gates (4 LSTM, 3 GRU, 1 RNN).
+// Legend: T = sequence, B = batch, I = input size, H = hidden size, G = gates (4 LSTM, 3 GRU, 1
+// RNN).
 #include <fmt/ranges.h>
 
 #include "kiln/onnx/import_ops.h"
@@ -38,7 +39,8 @@ std::vector<Activation> activations(const NodeContext& n, std::vector<std::strin
                                     int64_t dirs) {
   std::vector<Activation> out;
   auto it = n.attrs.find("activations");
-  std::vector<std::string> names = it != n.attrs.end() ? it->second.strings : std::vector<std::string>{};
+  std::vector<std::string> names =
+      it != n.attrs.end() ? it->second.strings : std::vector<std::string>{};
   const auto alphas = n.floats("activation_alpha"), betas = n.floats("activation_beta");
   if (names.empty())
     for (int64_t d = 0; d < dirs; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
@@ -64,39 +66,45 @@ Outs recurrent_op(const NodeContext& n, const Inputs& in) {
   const Tensor &W = required(n, in, 1), &R = required(n, in, 2);
   auto opt = [&](size_t k) { return k < in.size() ? in[k] : Tensor(); };
   const Tensor bias = opt(3), seq_lens = opt(4), h0_in = opt(5);
-  const Tensor c0_in = K == Cell::Lstm ? opt(6) : Tensor(), peep = K == Cell::Lstm ? opt(7) : Tensor();
+  const Tensor c0_in = K == Cell::Lstm ? opt(6) : Tensor(),
+               peep = K == Cell::Lstm ? opt(7) : Tensor();
   const bool batch_first = n.i("layout", 0) != 0;
   if (batch_first) x = transpose(x, 0, 1);  // (T, B, I)
-  KILN_CHECK_SHAPE(x.dim() == 3, "{}: X must be 3-D, got [{}]", n.where(), fmt::join(x.shape(), ", "));
+  KILN_CHECK_SHAPE(x.dim() == 3, "{}: X must be 3-D, got [{}]", n.where(),
+                   fmt::join(x.shape(), ", "));
   const std::string direction = n.s("direction", "forward");
   const int64_t dirs = direction == "bidirectional" ? 2 : 1;
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
   const int64_t H = n.has("hidden_size") ? n.i("hidden_size", 0) : R.size(-1);
   KILN_CHECK_SHAPE(W.dim() == 3 && W.size(0) == dirs && W.size(1) == G * H && W.size(2) == I &&
                        R.dim() == 3 && R.size(0) == dirs && R.size(1) == G * H && R.size(2) == H,
-                   "{}: W [{}] / R [{}] do not fit {} direction(s), hidden {} and input {}", n.where(),
-                   fmt::join(W.shape(), ", "), fmt::join(R.shape(), ", "), dirs, H, I);
+                   "{}: W [{}] / R [{}] do not fit {} direction(s), hidden {} and input {}",
+                   n.where(), fmt::join(W.shape(), ", "), fmt::join(R.shape(), ", "), dirs, H, I);
   const double clip = n.f("clip", 0.0);
   const bool couple = n.i("input_forget", 0) != 0;
   const bool lbr = n.i("linear_before_reset", 0) != 0;
-  const auto acts = activations(
-      n, K == Cell::Lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
-         : K == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
-                          : std::vector<std::string>{"Tanh"},
-      dirs);
+  const auto acts =
+      activations(n,
+                  K == Cell::Lstm  ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                  : K == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                   : std::vector<std::string>{"Tanh"},
+                  dirs);
   const size_t per = acts.size() / static_cast<size_t>(dirs);
   auto cl = [&](const Tensor& t) { return clip > 0 ? clamp(t, -clip, clip) : t; };
   // Masks for sequence_lens: step t of batch b counts when t < len[b].
   std::vector<Tensor> masks;
   if (seq_lens.defined()) {
     const std::vector<int64_t> lens = seq_lens.to_vector<int64_t>();
-    KILN_CHECK_SHAPE(static_cast<int64_t>(lens.size()) == B, "{}: {} sequence_lens for batch {}", n.where(), lens.size(), B);
+    KILN_CHECK_SHAPE(static_cast<int64_t>(lens.size()) == B, "{}: {} sequence_lens for batch {}",
+                     n.where(), lens.size(), B);
     for (int64_t t = 0; t < T; ++t) {
       Array m(Shape{B, 1}, x.dtype());
       for (int64_t b = 0; b < B; ++b) {
         const double on = t < lens[static_cast<size_t>(b)] ? 1.0 : 0.0;
-        if (x.dtype() == kFloat64) m.data<double>()[b] = on;
-        else m.data<float>()[b] = static_cast<float>(on);
+        if (x.dtype() == kFloat64)
+          m.data<double>()[b] = on;
+        else
+          m.data<float>()[b] = static_cast<float>(on);
       }
       masks.emplace_back(m);
     }
@@ -117,7 +125,8 @@ Outs recurrent_op(const NodeContext& n, const Inputs& in) {
     if (h0_in.defined() && batch_first) h = select(h0_in, 1, d);
     Tensor c;
     if constexpr (K == Cell::Lstm) {
-      c = c0_in.defined() ? (batch_first ? select(c0_in, 1, d) : select(c0_in, 0, d)) : zeros({B, H}, x.dtype());
+      c = c0_in.defined() ? (batch_first ? select(c0_in, 1, d) : select(c0_in, 0, d))
+                          : zeros({B, H}, x.dtype());
     }
     std::vector<Tensor> steps(static_cast<size_t>(T));
     const bool reverse = direction == "reverse" || d == 1;
@@ -127,8 +136,8 @@ Outs recurrent_op(const NodeContext& n, const Inputs& in) {
       Tensor h_new, c_new;
       if constexpr (K == Cell::Lstm) {
         Tensor gates = add(xt, linear(h, r, rb));  // i o f c
-        Tensor gi = narrow(gates, 1, 0, H), go = narrow(gates, 1, H, H), gf = narrow(gates, 1, 2 * H, H),
-               gc = narrow(gates, 1, 3 * H, H);
+        Tensor gi = narrow(gates, 1, 0, H), go = narrow(gates, 1, H, H),
+               gf = narrow(gates, 1, 2 * H, H), gc = narrow(gates, 1, 3 * H, H);
         if (peep.defined()) {
           const Tensor p = select(peep, 0, d);
           gi = add(gi, mul(narrow(p, 0, 0, H), c));
@@ -150,7 +159,8 @@ Outs recurrent_op(const NodeContext& n, const Inputs& in) {
         const Tensor z = activate(n, a[0], cl(narrow(zr, 1, 0, H)));
         const Tensor rr = activate(n, a[0], cl(narrow(zr, 1, H, H)));
         const Tensor hx = narrow(xt, 1, 2 * H, H);
-        const Tensor hh = lbr ? add(hx, mul(rr, linear(h, rh, rbh))) : add(hx, linear(mul(rr, h), rh, rbh));
+        const Tensor hh =
+            lbr ? add(hx, mul(rr, linear(h, rh, rbh))) : add(hx, linear(mul(rr, h), rh, rbh));
         const Tensor ht = activate(n, a[1], cl(hh));
         h_new = add(mul(rsub(z, 1.0), ht), mul(z, h));
       } else {
@@ -168,12 +178,13 @@ Outs recurrent_op(const NodeContext& n, const Inputs& in) {
         if constexpr (K == Cell::Lstm) c = c_new;
       }
     }
-    ys[static_cast<size_t>(d)] = T == 0 ? zeros({0, B, H}, x.dtype()) : stack(steps, 0);  // (T, B, H)
+    ys[static_cast<size_t>(d)] =
+        T == 0 ? zeros({0, B, H}, x.dtype()) : stack(steps, 0);  // (T, B, H)
     hs.push_back(h);
     cs.push_back(c);
   }
-  Tensor y = stack(ys, 1);          // (T, dirs, B, H)
-  Tensor y_h = stack(hs, 0);        // (dirs, B, H)
+  Tensor y = stack(ys, 1);    // (T, dirs, B, H)
+  Tensor y_h = stack(hs, 0);  // (dirs, B, H)
   Tensor y_c = K == Cell::Lstm ? stack(cs, 0) : Tensor();
   if (batch_first) {
     y = permute(y, {2, 0, 1, 3});  // (B, T, dirs, H)

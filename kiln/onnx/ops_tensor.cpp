@@ -17,46 +17,32 @@ namespace {
 
 using Outs = std::vector<Tensor>;
 
-Tensor int64_tensor(const std::vector<int64_t>& v, Shape shape) {
-  Array a(std::move(shape), kInt64);
-  std::copy(v.begin(), v.end(), a.data<int64_t>());
-  return Tensor(a);
+Outs identity_op(const NodeContext& n, const Inputs& in) {
+  return {required(n, in, 0)};
 }
-Tensor index_tensor(const std::vector<int64_t>& v) {
-  return int64_tensor(v, {static_cast<int64_t>(v.size())});
-}
-
-// Elements must stay countable: a hostile Reshape/Expand/Tile/ConstantOfShape target could ask
-// for petabytes. 2^34 elements is far beyond any model and far below an overflow.
-void check_numel(const NodeContext& n, const Shape& s) {
-  int64_t total = 1;
-  for (int64_t d : s) {
-    KILN_CHECK_SHAPE(d >= 0, "{}: negative dimension in target shape [{}]", n.where(),
-                     fmt::join(s, ", "));
-    KILN_CHECK_SHAPE(!__builtin_mul_overflow(total, d, &total) && total <= (int64_t{1} << 34),
-                     "{}: target shape [{}] is too large", n.where(), fmt::join(s, ", "));
-  }
-}
-
-Outs identity_op(const NodeContext& n, const Inputs& in) { return {required(n, in, 0)}; }
 
 Outs reshape_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  std::vector<int64_t> target = n.opset < 5 ? n.ints("shape") : int_values(n, required(n, in, 1), "shape");
+  std::vector<int64_t> target =
+      n.opset < 5 ? n.ints("shape") : int_values(n, required(n, in, 1), "shape");
   const bool allowzero = n.i("allowzero", 0) != 0;
   int64_t infer = -1, known = 1;
   for (size_t d = 0; d < target.size(); ++d) {
     if (target[d] == 0 && !allowzero) {
-      KILN_CHECK_SHAPE(static_cast<int64_t>(d) < x.dim(), "{}: shape [{}] copies dim {} of a rank-{} input",
-                       n.where(), fmt::join(target, ", "), d, x.dim());
+      KILN_CHECK_SHAPE(static_cast<int64_t>(d) < x.dim(),
+                       "{}: shape [{}] copies dim {} of a rank-{} input", n.where(),
+                       fmt::join(target, ", "), d, x.dim());
       target[d] = x.size(static_cast<int64_t>(d));
     }
     if (target[d] == -1) {
-      KILN_CHECK_SHAPE(infer < 0, "{}: shape [{}] has more than one -1", n.where(), fmt::join(target, ", "));
+      KILN_CHECK_SHAPE(infer < 0, "{}: shape [{}] has more than one -1", n.where(),
+                       fmt::join(target, ", "));
       infer = static_cast<int64_t>(d);
     } else {
-      KILN_CHECK_SHAPE(target[d] >= 0, "{}: shape [{}] has a negative size", n.where(), fmt::join(target, ", "));
-      KILN_CHECK_SHAPE(!__builtin_mul_overflow(known, target[d], &known), "{}: shape overflows", n.where());
+      KILN_CHECK_SHAPE(target[d] >= 0, "{}: shape [{}] has a negative size", n.where(),
+                       fmt::join(target, ", "));
+      KILN_CHECK_SHAPE(!__builtin_mul_overflow(known, target[d], &known), "{}: shape overflows",
+                       n.where());
     }
   }
   if (infer >= 0) {
@@ -65,15 +51,17 @@ Outs reshape_op(const NodeContext& n, const Inputs& in) {
                      fmt::join(x.shape(), ", "), x.numel(), fmt::join(target, ", "));
     target[static_cast<size_t>(infer)] = x.numel() / known;
   }
-  KILN_CHECK_SHAPE(shape_numel(target) == x.numel(), "{}: cannot reshape [{}] ({} elements) to [{}]",
-                   n.where(), fmt::join(x.shape(), ", "), x.numel(), fmt::join(target, ", "));
+  KILN_CHECK_SHAPE(shape_numel(target) == x.numel(),
+                   "{}: cannot reshape [{}] ({} elements) to [{}]", n.where(),
+                   fmt::join(x.shape(), ", "), x.numel(), fmt::join(target, ", "));
   return {reshape(x, target)};
 }
 
 Outs flatten_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   int64_t a = n.i("axis", 1);
-  KILN_CHECK_SHAPE(a >= -x.dim() && a <= x.dim(), "{}: axis {} out of range for rank {}", n.where(), a, x.dim());
+  KILN_CHECK_SHAPE(a >= -x.dim() && a <= x.dim(), "{}: axis {} out of range for rank {}", n.where(),
+                   a, x.dim());
   if (a < 0) a += x.dim();
   int64_t outer = 1;
   for (int64_t d = 0; d < a; ++d) outer *= x.size(d);
@@ -86,13 +74,14 @@ Outs transpose_op(const NodeContext& n, const Inputs& in) {
   std::vector<int64_t> perm = n.ints("perm");
   if (perm.empty())
     for (int64_t d = x.dim() - 1; d >= 0; --d) perm.push_back(d);
-  KILN_CHECK_SHAPE(static_cast<int64_t>(perm.size()) == x.dim(), "{}: perm [{}] for rank {}", n.where(),
-                   fmt::join(perm, ", "), x.dim());
+  KILN_CHECK_SHAPE(static_cast<int64_t>(perm.size()) == x.dim(), "{}: perm [{}] for rank {}",
+                   n.where(), fmt::join(perm, ", "), x.dim());
   return {permute(x, perm)};
 }
 
 std::vector<int64_t> axes_of(const NodeContext& n, const Inputs& in, size_t k, int64_t since) {
-  if (n.opset >= since) return in.size() > k && in[k].defined() ? int_values(n, in[k], "axes") : std::vector<int64_t>{};
+  if (n.opset >= since)
+    return in.size() > k && in[k].defined() ? int_values(n, in[k], "axes") : std::vector<int64_t>{};
   return n.ints("axes");
 }
 
@@ -105,7 +94,8 @@ Outs squeeze_op(const NodeContext& n, const Inputs& in) {
   for (auto& a : axes) a = axis(n, a, x.dim());
   std::sort(axes.rbegin(), axes.rend());
   for (int64_t a : axes) {
-    KILN_CHECK_SHAPE(x.size(a) == 1, "{}: cannot squeeze axis {} of size {}", n.where(), a, x.size(a));
+    KILN_CHECK_SHAPE(x.size(a) == 1, "{}: cannot squeeze axis {} of size {}", n.where(), a,
+                     x.size(a));
     x = squeeze(x, a);
   }
   return {x};
@@ -130,19 +120,22 @@ Outs concat_op(const NodeContext& n, const Inputs& in) {
 Outs split_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   const int64_t a = axis(n, n.i("axis", 0), x.dim());
-  std::vector<int64_t> sizes = n.opset >= 13 ? (in.size() > 1 && in[1].defined() ? int_values(n, in[1], "split")
-                                                                                  : std::vector<int64_t>{})
-                                             : n.ints("split");
+  std::vector<int64_t> sizes =
+      n.opset >= 13 ? (in.size() > 1 && in[1].defined() ? int_values(n, in[1], "split")
+                                                        : std::vector<int64_t>{})
+                    : n.ints("split");
   const int64_t len = x.size(a);
   if (sizes.empty()) {
     const int64_t parts = n.has("num_outputs") ? n.i("num_outputs", 1) : n.n_outputs;
     KILN_CHECK_SHAPE(parts > 0, "{}: cannot split into {} parts", n.where(), parts);
     const int64_t each = (len + parts - 1) / parts;
-    for (int64_t k = 0, left = len; k < parts; ++k, left -= each) sizes.push_back(std::max<int64_t>(0, std::min(each, left)));
+    for (int64_t k = 0, left = len; k < parts; ++k, left -= each)
+      sizes.push_back(std::max<int64_t>(0, std::min(each, left)));
   }
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
-  KILN_CHECK_SHAPE(total == len, "{}: split sizes [{}] do not add up to {}", n.where(), fmt::join(sizes, ", "), len);
+  KILN_CHECK_SHAPE(total == len, "{}: split sizes [{}] do not add up to {}", n.where(),
+                   fmt::join(sizes, ", "), len);
   Outs out;
   int64_t start = 0;
   for (int64_t s : sizes) {
@@ -167,7 +160,8 @@ Outs slice_op(const NodeContext& n, const Inputs& in) {
     if (in.size() > 3 && in[3].defined()) axes = int_values(n, in[3], "axes");
     if (in.size() > 4 && in[4].defined()) steps = int_values(n, in[4], "steps");
   }
-  KILN_CHECK_SHAPE(starts.size() == ends.size(), "{}: {} starts but {} ends", n.where(), starts.size(), ends.size());
+  KILN_CHECK_SHAPE(starts.size() == ends.size(), "{}: {} starts but {} ends", n.where(),
+                   starts.size(), ends.size());
   if (axes.empty())
     for (size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<int64_t>(k));
   if (steps.empty()) steps.assign(starts.size(), 1);
@@ -199,13 +193,14 @@ Outs slice_op(const NodeContext& n, const Inputs& in) {
 // Indices as int64 with negative ones wrapped; the input itself (traced) when none is negative,
 // so a re-export keeps the gather's indices as a graph value.
 Tensor wrap_indices(const NodeContext& n, const Tensor& idx, int64_t len) {
-  KILN_CHECK_TYPE(is_integral(idx.dtype()), "{}: indices must be integers, got {}", n.where(), idx.dtype());
+  KILN_CHECK_TYPE(is_integral(idx.dtype()), "{}: indices must be integers, got {}", n.where(),
+                  idx.dtype());
   Array i = idx.data().to(kInt64).contiguous();
   const int64_t* p = i.data<int64_t>();
   bool negative = false;
   for (int64_t k = 0; k < i.numel(); ++k) {
-    KILN_CHECK_SHAPE(p[k] >= -len && p[k] < len, "{}: index {} is out of range for a dim of size {}",
-                     n.where(), p[k], len);
+    KILN_CHECK_SHAPE(p[k] >= -len && p[k] < len,
+                     "{}: index {} is out of range for a dim of size {}", n.where(), p[k], len);
     negative = negative || p[k] < 0;
   }
   if (!negative) return to_dtype(idx, kInt64);
@@ -238,9 +233,11 @@ Outs gather_elements_op(const NodeContext& n, const Inputs& in) {
 Outs gather_nd_op(const NodeContext& n, const Inputs& in) {
   const Tensor &x = required(n, in, 0), &idx = required(n, in, 1);
   const int64_t b = n.i("batch_dims", 0);
-  KILN_CHECK_SHAPE(idx.dim() >= 1 && b >= 0 && b < idx.dim() && b <= x.dim(), "{}: bad indices rank {} / batch_dims {}", n.where(), idx.dim(), b);
+  KILN_CHECK_SHAPE(idx.dim() >= 1 && b >= 0 && b < idx.dim() && b <= x.dim(),
+                   "{}: bad indices rank {} / batch_dims {}", n.where(), idx.dim(), b);
   const int64_t k = idx.size(-1);
-  KILN_CHECK_SHAPE(b + k <= x.dim(), "{}: index tuples of length {} exceed rank {}", n.where(), k, x.dim());
+  KILN_CHECK_SHAPE(b + k <= x.dim(), "{}: index tuples of length {} exceed rank {}", n.where(), k,
+                   x.dim());
   int64_t batch = 1, block = 1;
   for (int64_t d = 0; d < b; ++d) batch *= x.size(d);
   for (int64_t d = b; d < b + k; ++d) block *= x.size(d);
@@ -256,7 +253,8 @@ Outs gather_nd_op(const NodeContext& n, const Inputs& in) {
       const int64_t len = x.size(b + j);
       int64_t v = iv[static_cast<size_t>(t * k + j)];
       if (v < 0) v += len;
-      KILN_CHECK_SHAPE(v >= 0 && v < len, "{}: index {} out of range for size {}", n.where(), v, len);
+      KILN_CHECK_SHAPE(v >= 0 && v < len, "{}: index {} out of range for size {}", n.where(), v,
+                       len);
       off = off * len + v;
     }
     lin[static_cast<size_t>(t)] = (per_batch == 0 ? 0 : t / per_batch) * block + off;
@@ -278,8 +276,9 @@ Outs scatter_elements_op(const NodeContext& n, const Inputs& in) {
   const Tensor &x = required(n, in, 0), &idx = required(n, in, 1), &upd = required(n, in, 2);
   const int64_t a = axis(n, n.i("axis", 0), x.dim());
   const std::string red = n.s("reduction", "none");
-  KILN_CHECK_SHAPE(idx.shape() == upd.shape() && idx.dim() == x.dim(), "{}: indices [{}] and updates [{}] must match, rank {}",
-                   n.where(), fmt::join(idx.shape(), ", "), fmt::join(upd.shape(), ", "), x.dim());
+  KILN_CHECK_SHAPE(idx.shape() == upd.shape() && idx.dim() == x.dim(),
+                   "{}: indices [{}] and updates [{}] must match, rank {}", n.where(),
+                   fmt::join(idx.shape(), ", "), fmt::join(upd.shape(), ", "), x.dim());
   Array out = x.data().to(kFloat64).contiguous().clone();
   const std::vector<int64_t> iv = idx.to_vector<int64_t>();
   const std::vector<double> uv = upd.to_vector<double>();
@@ -290,7 +289,8 @@ Outs scatter_elements_op(const NodeContext& n, const Inputs& in) {
     for (int64_t d = 0; d < idx.dim(); ++d) {
       int64_t v = d == a ? iv[e] : pos[static_cast<size_t>(d)];
       if (d == a && v < 0) v += x.size(a);
-      KILN_CHECK_SHAPE(v >= 0 && v < x.size(d), "{}: index {} out of range for size {}", n.where(), v, x.size(d));
+      KILN_CHECK_SHAPE(v >= 0 && v < x.size(d), "{}: index {} out of range for size {}", n.where(),
+                       v, x.size(d));
       off += v * st[static_cast<size_t>(d)];
     }
     double& o = out.data<double>()[off];
@@ -314,13 +314,15 @@ Outs scatter_nd_op(const NodeContext& n, const Inputs& in) {
   const std::vector<int64_t> iv = idx.to_vector<int64_t>();
   const std::vector<double> uv = upd.to_vector<double>();
   const int64_t tuples = k == 0 ? 1 : static_cast<int64_t>(iv.size()) / k;
-  KILN_CHECK_SHAPE(static_cast<int64_t>(uv.size()) == tuples * slice_len, "{}: updates hold {} values, need {}", n.where(), uv.size(), tuples * slice_len);
+  KILN_CHECK_SHAPE(static_cast<int64_t>(uv.size()) == tuples * slice_len,
+                   "{}: updates hold {} values, need {}", n.where(), uv.size(), tuples * slice_len);
   for (int64_t t = 0; t < tuples; ++t) {
     int64_t off = 0;
     for (int64_t j = 0; j < k; ++j) {
       int64_t v = iv[static_cast<size_t>(t * k + j)];
       if (v < 0) v += x.size(j);
-      KILN_CHECK_SHAPE(v >= 0 && v < x.size(j), "{}: index {} out of range for size {}", n.where(), v, x.size(j));
+      KILN_CHECK_SHAPE(v >= 0 && v < x.size(j), "{}: index {} out of range for size {}", n.where(),
+                       v, x.size(j));
       off = off * x.size(j) + v;
     }
     for (int64_t e = 0; e < slice_len; ++e) {
@@ -343,7 +345,8 @@ Outs expand_op(const NodeContext& n, const Inputs& in) {
 Outs tile_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
   const std::vector<int64_t> reps = int_values(n, required(n, in, 1), "repeats");
-  KILN_CHECK_SHAPE(static_cast<int64_t>(reps.size()) == x.dim(), "{}: {} repeats for rank {}", n.where(), reps.size(), x.dim());
+  KILN_CHECK_SHAPE(static_cast<int64_t>(reps.size()) == x.dim(), "{}: {} repeats for rank {}",
+                   n.where(), reps.size(), x.dim());
   Shape inter, expanded, out;
   for (int64_t d = 0; d < x.dim(); ++d) {
     KILN_CHECK_SHAPE(reps[static_cast<size_t>(d)] >= 0, "{}: negative repeat", n.where());
@@ -368,29 +371,35 @@ Outs pad_op(const NodeContext& n, const Inputs& in) {
     value = n.f("value", 0.0);
   } else {
     pads = int_values(n, required(n, in, 1), "pads");
-    if (in.size() > 2 && in[2].defined() && in[2].numel() > 0) value = scalar_value(n, in[2], "constant_value");
+    if (in.size() > 2 && in[2].defined() && in[2].numel() > 0)
+      value = scalar_value(n, in[2], "constant_value");
     if (in.size() > 3 && in[3].defined()) axes = int_values(n, in[3], "axes");
   }
   if (axes.empty())
     for (int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
-  KILN_CHECK_SHAPE(pads.size() == 2 * axes.size(), "{}: {} pads for {} axes", n.where(), pads.size(), axes.size());
+  KILN_CHECK_SHAPE(pads.size() == 2 * axes.size(), "{}: {} pads for {} axes", n.where(),
+                   pads.size(), axes.size());
   const size_t na = axes.size();
-  std::vector<int64_t> before(static_cast<size_t>(x.dim()), 0), after(static_cast<size_t>(x.dim()), 0);
+  std::vector<int64_t> before(static_cast<size_t>(x.dim()), 0),
+      after(static_cast<size_t>(x.dim()), 0);
   for (size_t k = 0; k < na; ++k) {
     const int64_t a = axis(n, axes[k], x.dim());
     before[static_cast<size_t>(a)] = pads[k];
     after[static_cast<size_t>(a)] = pads[k + na];
   }
   for (int64_t d = 0; d < x.dim(); ++d) {  // crop negative pads
-    const int64_t b = std::min<int64_t>(0, before[static_cast<size_t>(d)]), e = std::min<int64_t>(0, after[static_cast<size_t>(d)]);
+    const int64_t b = std::min<int64_t>(0, before[static_cast<size_t>(d)]),
+                  e = std::min<int64_t>(0, after[static_cast<size_t>(d)]);
     if (b < 0 || e < 0) {
-      KILN_CHECK_SHAPE(x.size(d) + b + e >= 0, "{}: pads crop more than dim {} holds", n.where(), d);
+      KILN_CHECK_SHAPE(x.size(d) + b + e >= 0, "{}: pads crop more than dim {} holds", n.where(),
+                       d);
       x = narrow(x, d, -b, x.size(d) + b + e);
     }
   }
   Shape target;
   for (int64_t d = 0; d < x.dim(); ++d)
-    target.push_back(x.size(d) + std::max<int64_t>(0, before[static_cast<size_t>(d)]) + std::max<int64_t>(0, after[static_cast<size_t>(d)]));
+    target.push_back(x.size(d) + std::max<int64_t>(0, before[static_cast<size_t>(d)]) +
+                     std::max<int64_t>(0, after[static_cast<size_t>(d)]));
   check_numel(n, target);
   if (mode == "constant") {
     std::vector<int64_t> kp;
@@ -400,18 +409,24 @@ Outs pad_op(const NodeContext& n, const Inputs& in) {
     }
     return {pad(x, kp, value)};
   }
-  KILN_CHECK(mode == "reflect" || mode == "edge" || mode == "wrap", "{}: mode '{}' is not supported", n.where(), mode);
+  KILN_CHECK(mode == "reflect" || mode == "edge" || mode == "wrap",
+             "{}: mode '{}' is not supported", n.where(), mode);
   for (int64_t d = 0; d < x.dim(); ++d) {
-    const int64_t b = std::max<int64_t>(0, before[static_cast<size_t>(d)]), e = std::max<int64_t>(0, after[static_cast<size_t>(d)]);
+    const int64_t b = std::max<int64_t>(0, before[static_cast<size_t>(d)]),
+                  e = std::max<int64_t>(0, after[static_cast<size_t>(d)]);
     if (b == 0 && e == 0) continue;
     const int64_t len = x.size(d);
-    KILN_CHECK_SHAPE(len > (mode == "reflect" ? 1 : 0) || len > 0, "{}: cannot {}-pad an empty dim", n.where(), mode);
+    KILN_CHECK_SHAPE(len > (mode == "reflect" ? 1 : 0) || len > 0, "{}: cannot {}-pad an empty dim",
+                     n.where(), mode);
     std::vector<int64_t> idx;
     for (int64_t i = -b; i < len + e; ++i) {
       int64_t j = i;
-      if (mode == "edge") j = std::clamp<int64_t>(i, 0, len - 1);
-      else if (mode == "wrap") j = ((i % len) + len) % len;
-      else if (len == 1) j = 0;
+      if (mode == "edge")
+        j = std::clamp<int64_t>(i, 0, len - 1);
+      else if (mode == "wrap")
+        j = ((i % len) + len) % len;
+      else if (len == 1)
+        j = 0;
       else {
         const int64_t period = 2 * (len - 1);
         j = ((i % period) + period) % period;
@@ -422,181 +437,6 @@ Outs pad_op(const NodeContext& n, const Inputs& in) {
     x = index_select(x, d, index_tensor(idx));
   }
   return {x};
-}
-
-Outs shape_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  const int64_t r = x.dim();
-  int64_t s = n.i("start", 0), e = n.i("end", r);
-  if (s < 0) s += r;
-  if (e < 0) e += r;
-  s = std::clamp<int64_t>(s, 0, r);
-  e = std::clamp<int64_t>(e, 0, r);
-  std::vector<int64_t> dims;
-  for (int64_t d = s; d < e; ++d) dims.push_back(x.size(d));
-  return {index_tensor(dims)};
-}
-Outs size_op(const NodeContext& n, const Inputs& in) {
-  return {int64_tensor({required(n, in, 0).numel()}, {})};
-}
-
-bool onnx_dtype(int64_t t, DType& out) {
-  switch (t) {
-    case 1: out = kFloat32; return true;
-    case 2: out = kUInt8; return true;
-    case 6: out = kInt32; return true;
-    case 7: out = kInt64; return true;
-    case 9: out = kBool; return true;
-    case 11: out = kFloat64; return true;
-    default: return false;
-  }
-}
-DType dtype_attr(const NodeContext& n, const char* attr, int64_t def) {
-  DType d;
-  const int64_t t = n.i(attr, def);
-  KILN_CHECK_TYPE(onnx_dtype(t, d), "{}: element type {} is not supported (float32, float64, int32, int64, uint8, bool)",
-                  n.where(), t);
-  return d;
-}
-
-Outs cast_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  return {to_dtype(x, dtype_attr(n, "to", 1))};
-}
-Outs cast_like_op(const NodeContext& n, const Inputs& in) {
-  return {to_dtype(required(n, in, 0), required(n, in, 1).dtype())};
-}
-
-Outs constant_op(const NodeContext& n, const Inputs&) {
-  if (n.has("value")) return {n.tensor("value")};
-  if (n.has("value_float")) return {scalar_tensor(n.f("value_float", 0), kFloat32)};
-  if (n.has("value_int")) return {int64_tensor({n.i("value_int", 0)}, {})};
-  if (n.has("value_floats")) {
-    const auto v = n.floats("value_floats");
-    return {to_dtype(Tensor(from_vector(std::vector<double>(v.begin(), v.end())).data()), kFloat32)};
-  }
-  if (n.has("value_ints")) return {index_tensor(n.ints("value_ints"))};
-  KILN_CHECK(false, "{}: only tensor, float(s) and int(s) constants are supported", n.where());
-  return {};
-}
-Outs constant_of_shape_op(const NodeContext& n, const Inputs& in) {
-  const std::vector<int64_t> s = int_values(n, required(n, in, 0), "shape");
-  check_numel(n, s);
-  Tensor v = n.has("value") ? n.tensor("value") : scalar_tensor(0.0, kFloat32);
-  KILN_CHECK_SHAPE(v.numel() == 1, "{}: value must hold one element", n.where());
-  Array out(s, v.dtype());
-  out.copy_(v.data().reshape({}));
-  return {Tensor(out)};
-}
-Outs range_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& start = required(n, in, 0);
-  const double s = scalar_value(n, start, "start"), l = scalar_value(n, required(n, in, 1), "limit"),
-               d = scalar_value(n, required(n, in, 2), "delta");
-  KILN_CHECK(d != 0, "{}: delta must not be 0", n.where());
-  const double count = std::max(std::ceil((l - s) / d), 0.0);
-  KILN_CHECK(count <= double(int64_t{1} << 34), "{}: range of {} elements is too large", n.where(), count);
-  Array out(Shape{static_cast<int64_t>(count)}, kFloat64);
-  for (int64_t k = 0; k < out.numel(); ++k) out.data<double>()[k] = s + static_cast<double>(k) * d;
-  return {nondiff(n, in, out.to(start.dtype()))};
-}
-Outs onehot_op(const NodeContext& n, const Inputs& in) {
-  const Tensor &idx = required(n, in, 0), &values = required(n, in, 2);
-  const int64_t depth = static_cast<int64_t>(scalar_value(n, required(n, in, 1), "depth"));
-  KILN_CHECK_SHAPE(depth > 0 && values.numel() == 2, "{}: depth {} / values of {} elements", n.where(), depth, values.numel());
-  const std::vector<double> iv = idx.to_vector<double>(), vv = values.to_vector<double>();
-  const int64_t a = axis(n, n.i("axis", -1), idx.dim() + 1);
-  Shape s = idx.shape();
-  s.insert(s.begin() + a, depth);
-  check_numel(n, s);
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < a; ++d) outer *= idx.size(d);
-  for (int64_t d = a; d < idx.dim(); ++d) inner *= idx.size(d);
-  Array out(s, kFloat64);
-  double* p = out.data<double>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t c = 0; c < depth; ++c)
-      for (int64_t i = 0; i < inner; ++i) {
-        auto v = static_cast<int64_t>(iv[static_cast<size_t>(o * inner + i)]);
-        if (v < 0) v += depth;
-        p[(o * depth + c) * inner + i] = v == c ? vv[1] : vv[0];
-      }
-  return {nondiff(n, in, out.to(values.dtype()))};
-}
-Outs nonzero_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  const std::vector<double> v = x.to_vector<double>();
-  std::vector<int64_t> hits;
-  for (size_t k = 0; k < v.size(); ++k)
-    if (v[k] != 0) hits.push_back(static_cast<int64_t>(k));
-  const int64_t r = std::max<int64_t>(x.dim(), 1), cnt = static_cast<int64_t>(hits.size());
-  Array out(Shape{x.dim() == 0 ? 0 : r, cnt}, kInt64);
-  if (x.dim() > 0)
-    for (int64_t h = 0; h < cnt; ++h) {
-      int64_t rem = hits[static_cast<size_t>(h)];
-      for (int64_t d = x.dim() - 1; d >= 0; --d) {
-        out.data<int64_t>()[d * cnt + h] = rem % x.size(d);
-        rem /= x.size(d);
-      }
-    }
-  return {nondiff(n, in, out)};
-}
-Outs topk_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  const int64_t k = n.opset >= 10 ? static_cast<int64_t>(scalar_value(n, required(n, in, 1), "K")) : n.i("k", 1);
-  const int64_t a = axis(n, n.i("axis", -1), x.dim());
-  KILN_CHECK_SHAPE(k >= 0 && k <= x.size(a), "{}: K = {} for a dim of size {}", n.where(), k, x.size(a));
-  TensorPair r = topk(x, k, a, n.i("largest", 1) != 0);
-  return {r.values, r.indices};
-}
-Outs dropout_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  bool train = n.training;
-  double ratio = n.f("ratio", 0.5);
-  if (in.size() > 1 && in[1].defined()) ratio = scalar_value(n, in[1], "ratio");
-  if (in.size() > 2 && in[2].defined()) train = scalar_value(n, in[2], "training_mode") != 0;
-  if (!train || ratio == 0.0) return {x, Tensor(kernels::binary(kernels::BinaryOp::Eq, x.data(), x.data()).expand(x.shape()).contiguous())};
-  Tensor y = dropout(x, ratio, true);
-  return {y, nondiff(n, in, kernels::binary(kernels::BinaryOp::Ne, y.data(), 0.0))};
-}
-Outs depth_to_space_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  KILN_CHECK_SHAPE(x.dim() == 4, "{}: input must be 4-D", n.where());
-  const int64_t b = n.i("blocksize", 1), B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  KILN_CHECK_SHAPE(b > 0 && C % (b * b) == 0, "{}: channels {} not divisible by blocksize² {}", n.where(), C, b * b);
-  const bool crd = n.s("mode", "DCR") == "CRD";
-  Tensor t = crd ? permute(reshape(x, {B, C / (b * b), b, b, H, W}), {0, 1, 4, 2, 5, 3})
-                 : permute(reshape(x, {B, b, b, C / (b * b), H, W}), {0, 3, 4, 1, 5, 2});
-  return {reshape(t, {B, C / (b * b), H * b, W * b})};
-}
-Outs space_to_depth_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  KILN_CHECK_SHAPE(x.dim() == 4, "{}: input must be 4-D", n.where());
-  const int64_t b = n.i("blocksize", 1), B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  KILN_CHECK_SHAPE(b > 0 && H % b == 0 && W % b == 0, "{}: spatial dims not divisible by {}", n.where(), b);
-  Tensor t = permute(reshape(x, {B, C, H / b, b, W / b, b}), {0, 3, 5, 1, 2, 4});
-  return {reshape(t, {B, C * b * b, H / b, W / b})};
-}
-Outs trilu_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  KILN_CHECK_SHAPE(x.dim() >= 2, "{}: input must be at least 2-D", n.where());
-  const int64_t k = in.size() > 1 && in[1].defined() ? static_cast<int64_t>(scalar_value(n, in[1], "k")) : 0;
-  const bool upper = n.i("upper", 1) != 0;
-  const int64_t R = x.size(-2), C = x.size(-1);
-  Array mask(Shape{R, C}, kBool);
-  for (int64_t i = 0; i < R; ++i)
-    for (int64_t j = 0; j < C; ++j) mask.data<bool>()[i * C + j] = upper ? j - i >= k : j - i <= k;
-  if (!is_floating(x.dtype())) return {nondiff(n, in, kernels::where(mask, x.data(), kernels::scalar(0, x.dtype())))};
-  return {mul(x, Tensor(mask.to(x.dtype())))};
-}
-Outs eye_like_op(const NodeContext& n, const Inputs& in) {
-  const Tensor& x = required(n, in, 0);
-  KILN_CHECK_SHAPE(x.dim() == 2, "{}: input must be 2-D", n.where());
-  const DType d = n.has("dtype") ? dtype_attr(n, "dtype", 1) : x.dtype();
-  const int64_t k = n.i("k", 0);
-  Array out(x.shape(), kFloat64);
-  for (int64_t i = 0; i < x.size(0); ++i)
-    for (int64_t j = 0; j < x.size(1); ++j) out.data<double>()[i * x.size(1) + j] = j - i == k;
-  return {nondiff(n, in, out.to(d))};
 }
 
 }  // namespace
@@ -620,21 +460,6 @@ void register_tensor_ops(OpTable& t) {
   t["Expand"] = expand_op;
   t["Tile"] = tile_op;
   t["Pad"] = pad_op;
-  t["Shape"] = shape_op;
-  t["Size"] = size_op;
-  t["Cast"] = cast_op;
-  t["CastLike"] = cast_like_op;
-  t["Constant"] = constant_op;
-  t["ConstantOfShape"] = constant_of_shape_op;
-  t["Range"] = range_op;
-  t["OneHot"] = onehot_op;
-  t["NonZero"] = nonzero_op;
-  t["TopK"] = topk_op;
-  t["Dropout"] = dropout_op;
-  t["DepthToSpace"] = depth_to_space_op;
-  t["SpaceToDepth"] = space_to_depth_op;
-  t["Trilu"] = trilu_op;
-  t["EyeLike"] = eye_like_op;
 }
 
 }  // namespace kiln::onnx::detail

@@ -72,19 +72,22 @@ void fuse_conv_bn(ImportedGraph& g, ConstMap& consts) {
     const auto p = producer.find(bn.inputs[0]);
     if (!ok || p == producer.end() || readers[bn.inputs[0]] != 1) continue;
     CompiledNode& conv = g.nodes[static_cast<size_t>(p->second)];
-    if (conv.ctx.op_type != "Conv" || !constant(conv, 1) || (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !constant(conv, 2)))
+    if (conv.ctx.op_type != "Conv" || !constant(conv, 1) ||
+        (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !constant(conv, 2)))
       continue;
     const Tensor w = consts.at(conv.inputs[1]);
     const int64_t C = w.size(0);
     const Tensor scale = consts.at(bn.inputs[1]), shift = consts.at(bn.inputs[2]),
                  mean = consts.at(bn.inputs[3]), var = consts.at(bn.inputs[4]);
     bool shapes = w.dim() >= 3;
-    for (const Tensor* t : {&scale, &shift, &mean, &var}) shapes = shapes && t->dim() == 1 && t->size(0) == C;
+    for (const Tensor* t : {&scale, &shift, &mean, &var})
+      shapes = shapes && t->dim() == 1 && t->size(0) == C;
     if (!shapes) continue;
     const Tensor s = mul(scale, rsqrt(add(var, bn.ctx.f("epsilon", 1e-5))));  // (C)
     Shape cs(static_cast<size_t>(w.dim()), 1);
     cs[0] = C;
-    const Tensor b = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? consts.at(conv.inputs[2]) : zeros({C});
+    const Tensor b =
+        conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? consts.at(conv.inputs[2]) : zeros({C});
     const Tensor w2 = contiguous(mul(w, reshape(s, cs)));
     const Tensor b2 = add(mul(sub(b, mean), s), shift);
     auto new_const = [&](const Tensor& t, const std::string& what) {
@@ -139,8 +142,12 @@ double scalar_of(const ConstMap& consts, int id) {
   if (it == consts.end() || it->second.numel() != 1 || !is_floating(it->second.dtype())) return NAN;
   return it->second.to_vector<double>()[0];
 }
-bool near(double v, double want) { return std::abs(v - want) <= 1e-6 * std::abs(want); }
-double value_of(const Tensor& t) { return t.defined() && t.numel() == 1 ? t.to_vector<double>()[0] : NAN; }
+bool near(double v, double want) {
+  return std::abs(v - want) <= 1e-6 * std::abs(want);
+}
+double value_of(const Tensor& t) {
+  return t.defined() && t.numel() == 1 ? t.to_vector<double>()[0] : NAN;
+}
 
 // Linear: x·Wᵀ (+ b) with W an initializer or constant, through Kiln's fused linear.
 std::vector<Tensor> fused_linear(const NodeContext& n, const Inputs& in) {
@@ -175,7 +182,8 @@ std::vector<Tensor> fused_attention(const NodeContext& n, const Inputs& in) {
   const bool guarded = in[5].defined();
   const double d = static_cast<double>(q.size(-1));
   if (q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && near(scale * std::sqrt(d), 1.0) &&
-      (!mask.defined() || is_floating(mask.dtype())) && (!mask.defined() || (guarded && value_of(in[5]) == 0.0)))
+      (!mask.defined() || is_floating(mask.dtype())) &&
+      (!mask.defined() || (guarded && value_of(in[5]) == 0.0)))
     return {scaled_dot_product_attention(q, k, v, mask)};
   Tensor s = matmul(q, transpose(k, -1, -2));
   s = n.i("div", 0) != 0 ? div(s, in[4]) : mul(s, in[4]);
@@ -201,10 +209,13 @@ void fuse_linear(ImportedGraph& g, const ConstMap& consts, std::vector<bool>& re
     for (size_t j = k + 1; j < g.nodes.size() && u.count(mm.outputs[0]) == 1; ++j) {
       CompiledNode& a = g.nodes[j];
       if (a.ctx.op_type != "Add" || a.inputs.size() != 2) continue;
-      const int other = a.inputs[0] == mm.outputs[0] ? a.inputs[1] : a.inputs[1] == mm.outputs[0] ? a.inputs[0] : -2;
+      const int other = a.inputs[0] == mm.outputs[0]   ? a.inputs[1]
+                        : a.inputs[1] == mm.outputs[0] ? a.inputs[0]
+                                                       : -2;
       if (other == -2) continue;
       auto bs = g.known_shapes.find(other);
-      if (!u.producer.count(other) && bs != g.known_shapes.end() && bs->second == Shape{shape->second[0]}) {
+      if (!u.producer.count(other) && bs != g.known_shapes.end() &&
+          bs->second == Shape{shape->second[0]}) {
         bias = other;
         removed[k] = true;
         anchor = &a;
@@ -214,7 +225,8 @@ void fuse_linear(ImportedGraph& g, const ConstMap& consts, std::vector<bool>& re
     removed[static_cast<size_t>(u.producer.at(mm.inputs[1]))] = true;
     anchor->ctx.op_type = "Linear";
     anchor->fn = fused_linear;
-    anchor->inputs = bias >= 0 ? std::vector<int>{mm.inputs[0], w, bias} : std::vector<int>{mm.inputs[0], w};
+    anchor->inputs =
+        bias >= 0 ? std::vector<int>{mm.inputs[0], w, bias} : std::vector<int>{mm.inputs[0], w};
     (void)consts;
   }
 }
@@ -228,19 +240,23 @@ void fuse_gelu(ImportedGraph& g, const ConstMap& consts, std::vector<bool>& remo
       CompiledNode* half = u.only(g, out.inputs[static_cast<size_t>(side)], "Mul");
       CompiledNode* one = u.only(g, out.inputs[static_cast<size_t>(1 - side)], "Add");
       if (!half || !one || half->inputs.size() != 2 || one->inputs.size() != 2) continue;
-      const int hx = near(scalar_of(consts, half->inputs[1]), 0.5) ? half->inputs[0]
-                     : near(scalar_of(consts, half->inputs[0]), 0.5) ? half->inputs[1] : -1;
-      const int erf_out = near(scalar_of(consts, one->inputs[1]), 1.0) ? one->inputs[0]
-                          : near(scalar_of(consts, one->inputs[0]), 1.0) ? one->inputs[1] : -1;
+      const int hx = near(scalar_of(consts, half->inputs[1]), 0.5)   ? half->inputs[0]
+                     : near(scalar_of(consts, half->inputs[0]), 0.5) ? half->inputs[1]
+                                                                     : -1;
+      const int erf_out = near(scalar_of(consts, one->inputs[1]), 1.0)   ? one->inputs[0]
+                          : near(scalar_of(consts, one->inputs[0]), 1.0) ? one->inputs[1]
+                                                                         : -1;
       CompiledNode* erf = u.only(g, erf_out, "Erf");
       if (hx < 0 || !erf) continue;
       CompiledNode* scaled = u.only(g, erf->inputs[0], "Div");
       bool by_mul = false;
-      bool ok = scaled && scaled->inputs[0] == hx && near(scalar_of(consts, scaled->inputs[1]), std::sqrt(2.0));
+      bool ok = scaled && scaled->inputs[0] == hx &&
+                near(scalar_of(consts, scaled->inputs[1]), std::sqrt(2.0));
       if (!ok) {
         scaled = u.only(g, erf->inputs[0], "Mul");
         by_mul = true;
-        ok = scaled && scaled->inputs[0] == hx && near(scalar_of(consts, scaled->inputs[1]), std::sqrt(0.5));
+        ok = scaled && scaled->inputs[0] == hx &&
+             near(scalar_of(consts, scaled->inputs[1]), std::sqrt(0.5));
       }
       if (!ok) continue;
       for (CompiledNode* dead : {half, one, erf, scaled})
@@ -261,7 +277,8 @@ void fuse_attention(ImportedGraph& g, const ConstMap& consts, std::vector<bool>&
   const Uses u(g);
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     CompiledNode& mm2 = g.nodes[k];
-    if (removed[k] || mm2.ctx.op_type != "MatMul" || mm2.inputs.size() != 2 || mm2.ctx.opset < 13) continue;
+    if (removed[k] || mm2.ctx.op_type != "MatMul" || mm2.inputs.size() != 2 || mm2.ctx.opset < 13)
+      continue;
     // probabilities: Where(IsNaN(p), 0, p) (the guard) or p itself
     std::vector<CompiledNode*> dead;
     int p = mm2.inputs[0];
@@ -270,7 +287,8 @@ void fuse_attention(ImportedGraph& g, const ConstMap& consts, std::vector<bool>&
     if (guard && guard->inputs.size() == 3 && scalar_of(consts, guard->inputs[1]) == 0.0) {
       CompiledNode* isnan = u.only(g, guard->inputs[0], "IsNaN");
       auto pr = u.producer.find(guard->inputs[2]);
-      if (!isnan || isnan->inputs[0] != guard->inputs[2] || pr == u.producer.end() || u.count(guard->inputs[2]) != 2)
+      if (!isnan || isnan->inputs[0] != guard->inputs[2] || pr == u.producer.end() ||
+          u.count(guard->inputs[2]) != 2)
         continue;
       sm = &g.nodes[static_cast<size_t>(pr->second)];
       if (sm->ctx.op_type != "Softmax") continue;
@@ -304,8 +322,8 @@ void fuse_attention(ImportedGraph& g, const ConstMap& consts, std::vector<bool>&
     if (!kt || kt->ctx.ints("perm") != std::vector<int64_t>{0, 1, 3, 2}) continue;
     dead.insert(dead.end(), {sm, sc, mm1, kt});
     for (CompiledNode* d : dead) removed[static_cast<size_t>(d - g.nodes.data())] = true;
-    std::vector<int> ins{mm1->inputs[0], kt->inputs[0], mm2.inputs[1], mask, sc->inputs[1],
-                         guard ? guard->inputs[1] : -1};
+    std::vector<int> ins{mm1->inputs[0], kt->inputs[0], mm2.inputs[1],
+                         mask,           sc->inputs[1], guard ? guard->inputs[1] : -1};
     mm2.ctx.op_type = "Attention";
     mm2.ctx.attrs["div"].kind = Attribute::Int;
     mm2.ctx.attrs["div"].i = by_div ? 1 : 0;

@@ -132,8 +132,8 @@ Result run_model(const fs::path& dir) {
       }
     } catch (const std::exception& e) {
       const std::string msg = e.what();
-      r.outcome = msg.find("not supported") != std::string::npos ? Outcome::Unsupported
-                                                                 : Outcome::Fail;
+      r.outcome =
+          msg.find("not supported") != std::string::npos ? Outcome::Unsupported : Outcome::Fail;
       r.why = msg;
       return r;
     }
@@ -180,9 +180,8 @@ void report(const std::string& folder, const std::vector<Result>& rs) {
   if (std::getenv("KILN_ONNX_CONFORMANCE_REPORT") == nullptr) return;
   for (const auto& r : rs)
     if (r.outcome != Outcome::Pass)
-      fmt::print("  {} {}/{} [{} opset {}]: {}\n",
-                 r.outcome == Outcome::Fail ? "FAIL" : "SKIP", folder, r.name, r.op, r.opset,
-                 r.why.substr(0, 300));
+      fmt::print("  {} {}/{} [{} opset {}]: {}\n", r.outcome == Outcome::Fail ? "FAIL" : "SKIP",
+                 folder, r.name, r.op, r.opset, r.why.substr(0, 300));
   std::map<std::string, Counts> by_op;
   for (const auto& r : rs) {
     Counts& c2 = by_op[r.op];

@@ -22,8 +22,9 @@ const std::string kModel = std::string(KILN_SOURCE_DIR) + "/tests/data/onnx/fash
 
 // The first n images as (n, 1, 28, 28) floats in [0, 1] and labels (n) int64.
 std::pair<Tensor, Tensor> fashion(const std::string& split, int64_t n) {
-  const vision::ImageSet s = vision::load_mnist_idx(kFashion + "/" + split + "-images-idx3-ubyte.gz",
-                                                    kFashion + "/" + split + "-labels-idx1-ubyte.gz");
+  const vision::ImageSet s =
+      vision::load_mnist_idx(kFashion + "/" + split + "-images-idx3-ubyte.gz",
+                             kFashion + "/" + split + "-labels-idx1-ubyte.gz");
   Tensor x = Tensor(s.images.narrow(0, 0, n).contiguous()).to(kFloat32) / 255.0;
   return {x.reshape({n, 1, 28, 28}), Tensor(s.labels.narrow(0, 0, n).contiguous())};
 }
@@ -61,7 +62,8 @@ TEST(ImportFinetune, PytorchCnnTrainsOnFashionMnistAndExportsForOrt) {
   const std::string path = export_path("fashion_tuned");
   onnx::export_model(*imported, {x_test.narrow(0, 0, 4)}, path, o);
   expect_checker_passes(path);
-  const Compared c = compare_with_ort(*imported, path, {"pixels"}, {x_test.narrow(0, 0, 16)}, "logits");
+  const Compared c =
+      compare_with_ort(*imported, path, {"pixels"}, {x_test.narrow(0, 0, 16)}, "logits");
   EXPECT_EQ(c.ort_shape, (std::vector<int64_t>{16, 10}));
   EXPECT_LE(c.max_abs_diff, 1e-4);  // logits of order 10: fp32 sums in another order
   EXPECT_GT(c.max_abs_value, 1.0);

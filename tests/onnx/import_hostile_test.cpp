@@ -103,14 +103,15 @@ std::string error_of(const std::string& bytes, const Tensor& x = {}) {
 }
 
 TEST(ImportHostile, CycleIsNamed) {
-  const auto m = model({node("Relu", {"b"}, {"a"}), node("Relu", {"a"}, {"b"}),
-                        node("Add", {"x", "a"}, {"y"})},
-                       {value("x", {2})}, {value("y", {2})});
+  const auto m = model(
+      {node("Relu", {"b"}, {"a"}), node("Relu", {"a"}, {"b"}), node("Add", {"x", "a"}, {"y"})},
+      {value("x", {2})}, {value("y", {2})});
   EXPECT_NE(error_of(m).find("cycle through 3 node(s)"), std::string::npos) << error_of(m);
 }
 
 TEST(ImportHostile, MissingInputIsNamed) {
-  const auto m = model({node("Add", {"x", "nowhere"}, {"y"})}, {value("x", {2})}, {value("y", {2})});
+  const auto m =
+      model({node("Add", {"x", "nowhere"}, {"y"})}, {value("x", {2})}, {value("y", {2})});
   EXPECT_NE(error_of(m).find("reads 'nowhere', which is neither a graph input"), std::string::npos)
       << error_of(m);
 }
@@ -161,7 +162,8 @@ TEST(ImportHostile, BadAttributesAndHugeShapesFailAtTheNode) {
   Pb axis_str = Pb().s(1, "axis").s(4, "zero").i(20, 3);  // a string where an int belongs
   const auto attr = model({node("Softmax", {"x"}, {"y"}, {axis_str})}, {value("x", {2, 3})},
                           {value("y", {2, 3})});
-  EXPECT_NE(error_of(attr, randn({2, 3})).find("Softmax node '#0' (opset 17): attribute 'axis' must be an int"),
+  EXPECT_NE(error_of(attr, randn({2, 3}))
+                .find("Softmax node '#0' (opset 17): attribute 'axis' must be an int"),
             std::string::npos)
       << error_of(attr, randn({2, 3}));
   Pb big_shape = tensor("s", {2}, 7, {});
@@ -180,8 +182,8 @@ TEST(ImportHostile, BadAttributesAndHugeShapesFailAtTheNode) {
 }
 
 TEST(ImportHostile, UnsupportedOperatorsAreListedAtOnce) {
-  const auto m = model({node("NonMaxSuppression", {"x"}, {"a"}), node("StringNormalizer", {"a"}, {"b"}),
-                        node("Relu", {"b"}, {"y"})},
+  const auto m = model({node("NonMaxSuppression", {"x"}, {"a"}),
+                        node("StringNormalizer", {"a"}, {"b"}), node("Relu", {"b"}, {"y"})},
                        {value("x", {2})}, {value("y", {2})});
   EXPECT_EQ(error_of(m),
             "import_model: h.onnx uses operators Kiln does not implement: NonMaxSuppression (opset "
@@ -213,7 +215,8 @@ std::vector<std::byte> mutate(std::vector<std::byte> b, std::mt19937_64& rng) {
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
   switch (pick(4)) {
     case 0:
-      for (size_t k = 0, n = 1 + pick(4); k < n; ++k) b[pick(b.size())] = static_cast<std::byte>(pick(256));
+      for (size_t k = 0, n = 1 + pick(4); k < n; ++k)
+        b[pick(b.size())] = static_cast<std::byte>(pick(256));
       break;
     case 1:
       b[pick(b.size())] ^= static_cast<std::byte>(1u << pick(8));
@@ -234,7 +237,8 @@ TEST(ImportHostile, MutatedModelsImportAndRunOrFailCleanly) {
   std::mt19937_64 rng(20261204);
   int imported = 0, ran = 0, rejected = 0;
   for (const char* name : kFuzzModels) {
-    const std::string dir = test::onnx_testdata_dir() + "/" + std::string(name).substr(0, std::string(name).rfind('/'));
+    const std::string dir =
+        test::onnx_testdata_dir() + "/" + std::string(name).substr(0, std::string(name).rfind('/'));
     const auto bytes = read_bytes(test::onnx_testdata_dir() + "/" + name);
     ASSERT_FALSE(bytes.empty()) << name;
     std::vector<Tensor> inputs;

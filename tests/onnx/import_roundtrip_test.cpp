@@ -93,8 +93,7 @@ TEST(ImportRoundTrip, Mlp) {
       std::make_shared<nn::Linear>(nn::LinearOptions(12, 16)), std::make_shared<nn::GELU>(),
       std::make_shared<nn::Dropout>(0.3), std::make_shared<nn::Linear>(nn::LinearOptions(16, 4)),
       std::make_shared<nn::LogSoftmax>(nn::SoftmaxOptions(1))});
-  round_trip("mlp", m, {randn({3, 12})}, {randn({7, 12})},
-             options({"x"}, {{"x", {{0, "batch"}}}}));
+  round_trip("mlp", m, {randn({3, 12})}, {randn({7, 12})}, options({"x"}, {{"x", {{0, "batch"}}}}));
 }
 
 TEST(ImportRoundTrip, CnnWithBatchNormAndPooling) {
@@ -211,7 +210,8 @@ TEST(ImportRoundTrip, FusionsFireAndMatchTheUnfusedGraph) {
   EXPECT_EQ(n("Linear"), 2 * 4);  // in_proj, out_proj, fc1, fc2 per layer (the head is a Gemm)
   EXPECT_EQ(n("MatMul"), 0);
   EXPECT_LT(fused->node_count(), unfused->node_count());
-  const std::vector<Tensor> in{randint(0, 40, {3, 7}), padding({7, 0, 4}, 7)};  // a fully padded row
+  const std::vector<Tensor> in{randint(0, 40, {3, 7}),
+                               padding({7, 0, 4}, 7)};  // a fully padded row
   const Tensor a = run_module(*fused, in), b = run_module(*unfused, in);
   EXPECT_LE(max_diff(a, b), kTol);
   EXPECT_LE(max_diff(a, run_module(m, in)), kTol);
@@ -222,13 +222,14 @@ TEST(ImportRoundTrip, EmbeddingDepthwiseConv1d) {
   class TextConv : public nn::Module {
    public:
     TextConv() : Module("TextConv") {
-      embed = register_module("embed", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(30, 12)));
+      embed =
+          register_module("embed", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(30, 12)));
       depthwise = register_module(
           "depthwise",
           std::make_shared<nn::Conv1d>(nn::Conv1dOptions(12, 12, 3).padding(1).groups(12)));
       head = register_module("head", std::make_shared<nn::Linear>(nn::LinearOptions(12, 4)));
     }
-    Tensor forward(const Tensor& ids) override {  // (B, T) -> (B, 4)
+    Tensor forward(const Tensor& ids) override {                           // (B, T) -> (B, 4)
       Tensor x = depthwise->forward(embed->forward(ids).transpose(1, 2));  // (B, C, T)
       return head->forward(relu(x).mean({2}));
     }
@@ -253,9 +254,9 @@ TEST(ImportRoundTrip, LayerNormAsPrimitivesAtOpset14) {
 
 TEST(ImportRoundTrip, Fp16WeightsImportAsTheirFloat32Values) {
   manual_seed(78);
-  nn::Sequential m(std::vector<nn::ModulePtr>{std::make_shared<nn::Linear>(nn::LinearOptions(8, 5)),
-                                              std::make_shared<nn::ReLU>(),
-                                              std::make_shared<nn::Linear>(nn::LinearOptions(5, 3))});
+  nn::Sequential m(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Linear>(nn::LinearOptions(8, 5)), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(nn::LinearOptions(5, 3))});
   auto o = options({"x"}, {{"x", {{0, "batch"}}}});
   o.fp16_weights = true;
   const std::string path = export_path("rt_fp16");

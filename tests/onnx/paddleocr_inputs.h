@@ -32,8 +32,10 @@ inline Inputs make_inputs() {
   in.det = batch_of(vision::normalize(vision::to_tensor(vision::resize(rgb, 512, 736)),
                                       {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}));
   const Array title = vision::crop(rgb, 0, 255, 32, 250);  // the title's text line
-  in.cls = batch_of(vision::normalize(vision::to_tensor(vision::resize(title, 48, 192)), {0.5}, {0.5}));
-  in.rec = batch_of(vision::normalize(vision::to_tensor(vision::resize(title, 48, 352)), {0.5}, {0.5}));
+  in.cls =
+      batch_of(vision::normalize(vision::to_tensor(vision::resize(title, 48, 192)), {0.5}, {0.5}));
+  in.rec =
+      batch_of(vision::normalize(vision::to_tensor(vision::resize(title, 48, 352)), {0.5}, {0.5}));
   return in;
 }
 
@@ -49,7 +51,8 @@ inline std::string ctc_decode(const Tensor& probs, const std::vector<std::string
     for (int64_t v = 1; v < V; ++v)
       if (p[static_cast<size_t>(t * V + v)] > p[static_cast<size_t>(t * V + best)]) best = v;
     if (best != 0 && best != prev)
-      text += best - 1 < static_cast<int64_t>(keys.size()) ? keys[static_cast<size_t>(best - 1)] : " ";
+      text +=
+          best - 1 < static_cast<int64_t>(keys.size()) ? keys[static_cast<size_t>(best - 1)] : " ";
     prev = best;
   }
   return text;
