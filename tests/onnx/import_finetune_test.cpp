@@ -39,7 +39,7 @@ TEST(ImportFinetune, PytorchCnnTrainsOnFashionMnistAndExportsForOrt) {
   auto imported = onnx::import_model(kModel);
   EXPECT_EQ(imported->input_names(), std::vector<std::string>{"pixels"});
   // Conv and Gemm weights and biases are trainable parameters (PyTorch folded batch norm in).
-  EXPECT_EQ(imported->num_parameters(/*trainable_only=*/true), 9098);
+  ASSERT_EQ(imported->num_parameters(/*trainable_only=*/true), 9098);
   const auto before_weights = imported->named_parameters()[0].second.to_vector<float>();
 
   Model model(imported, "fashion_cnn");
