@@ -21,6 +21,8 @@
 #include "kiln/nn/rnn.h"
 #include "kiln/nn/transformer.h"
 #include "kiln/onnx/import.h"
+#include "kiln/text/nasbert.h"
+#include "kiln/text/onnx_export.h"
 
 namespace kiln::test {
 namespace {
@@ -215,6 +217,37 @@ TEST(ImportRoundTrip, FusionsFireAndMatchTheUnfusedGraph) {
   const Tensor a = run_module(*fused, in), b = run_module(*unfused, in);
   EXPECT_LE(max_diff(a, b), kTol);
   EXPECT_LE(max_diff(a, run_module(m, in)), kTol);
+}
+
+// The text models' own exporter (NAS-BERT: separable convolutions, attention, feed-forward,
+// embedding projection; inputs input_ids and attention_mask) imports back equal, padded rows
+// included, with attention and GELU fused.
+TEST(ImportRoundTrip, NasBertTextClassifier) {
+  manual_seed(80);
+  text::EncoderConfig c;
+  c.vocab_size = 50;
+  c.embed_dim = 16;
+  c.hidden = 32;
+  c.layers = "S3 M | F S5";
+  c.heads = 2;
+  c.ffn_dim = 48;
+  c.max_positions = 32;
+  text::TextClassifier m(c, 3);
+  m.eval();
+  const std::string path = export_path("rt_nasbert");
+  text::export_text_classifier(m, path, /*probabilities=*/false);
+  auto imported = onnx::import_model(path);
+  Tensor ids = randint(2, 50, {3, 9});
+  std::vector<int64_t> mask_v(27, 1);
+  for (int64_t t = 5; t < 9; ++t) mask_v[static_cast<size_t>(9 + t)] = 0;  // row 1: 5 tokens
+  const Tensor mask = from_vector(mask_v, {3, 9});
+  ids = where(eq(mask, 0.0), full({3, 9}, static_cast<double>(c.padding_id), kInt64), ids);
+  const Tensor got = run_module(*imported, {ids, mask});
+  const Tensor want = run_module(m, {ids, mask});
+  EXPECT_LE(max_diff(got, want), kTol);
+  EXPECT_GT(max_diff(want, zeros_like(want)), 0.01);
+  const auto ops = imported->node_ops();
+  EXPECT_GE(std::count(ops.begin(), ops.end(), std::string("Attention")), 1);
 }
 
 TEST(ImportRoundTrip, EmbeddingDepthwiseConv1d) {
