@@ -9,6 +9,7 @@
 
 #include "kiln/onnx/import_ops.h"
 #include "kiln/tensor/ops.h"
+#include "kiln/tensor/shape.h"
 
 namespace kiln::onnx::detail {
 namespace {
@@ -218,9 +219,78 @@ Outs eye_like_op(const NodeContext& n, const Inputs& in) {
   return {nondiff(n, in, out.to(d))};
 }
 
+// Hann / Hamming / Blackman windows of `size` samples (periodic: denominator size, else size-1).
+template <int Kind>
+Outs window_op(const NodeContext& n, const Inputs& in) {
+  const auto N = static_cast<int64_t>(scalar_value(n, required(n, in, 0), "size"));
+  KILN_CHECK_SHAPE(N >= 0 && N <= (int64_t{1} << 30), "{}: size {} out of range", n.where(), N);
+  const double D = static_cast<double>(n.i("periodic", 1) != 0 ? N : N - 1);
+  const double two_pi = 2.0 * 3.14159265358979323846;
+  Array w(Shape{N}, kFloat64);
+  for (int64_t k = 0; k < N; ++k) {
+    const double c = D > 0 ? two_pi * static_cast<double>(k) / D : 0.0;
+    double v = Kind == 0   ? 0.5 - 0.5 * std::cos(c)
+               : Kind == 1 ? 25.0 / 46.0 - 21.0 / 46.0 * std::cos(c)
+                           : 0.42 - 0.5 * std::cos(c) + 0.08 * std::cos(2 * c);
+    w.data<double>()[k] = v;
+  }
+  return {nondiff(n, in, w.to(dtype_attr(n, "output_datatype", 1)))};
+}
+
+// MeanVarianceNormalization: (x - E[x]) / (sqrt(E[x²] - E[x]²) + 1e-9) over `axes`.
+Outs mvn_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  std::vector<int64_t> axes = n.ints("axes", {0, 2, 3});
+  for (auto& a : axes) a = axis(n, a, x.dim());
+  const Tensor mu = mean(x, axes, true);
+  const Tensor sd = sqrt(sub(mean(square(x), axes, true), square(mu)));
+  return {div(sub(x, mu), add(sd, 1e-9))};
+}
+
+// ReverseSequence: along time_axis, the first len[b] steps of batch b reversed (a gather).
+Outs reverse_sequence_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  const std::vector<int64_t> lens = int_values(n, required(n, in, 1), "sequence_lens");
+  const int64_t ta = axis(n, n.i("time_axis", 0), x.dim()),
+                ba = axis(n, n.i("batch_axis", 1), x.dim());
+  KILN_CHECK_SHAPE(ta != ba && static_cast<int64_t>(lens.size()) == x.size(ba),
+                   "{}: {} sequence_lens for batch {}", n.where(), lens.size(), x.size(ba));
+  const Strides st = contiguous_strides(x.shape());
+  Array idx(x.shape(), kInt64);
+  int64_t* p = idx.data<int64_t>();
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    const int64_t t = (e / st[static_cast<size_t>(ta)]) % x.size(ta);
+    const int64_t b = (e / st[static_cast<size_t>(ba)]) % x.size(ba);
+    const int64_t len = std::clamp<int64_t>(lens[static_cast<size_t>(b)], 0, x.size(ta));
+    p[e] = t < len ? len - 1 - t : t;
+  }
+  return {gather(x, ta, Tensor(idx))};
+}
+
+// Compress: the slices along `axis` (of the flattened input without one) where condition holds.
+Outs compress_op(const NodeContext& n, const Inputs& in) {
+  Tensor x = required(n, in, 0);
+  const std::vector<double> cond = required(n, in, 1).to_vector<double>();
+  int64_t a = 0;
+  if (n.has("axis"))
+    a = axis(n, n.i("axis", 0), x.dim());
+  else
+    x = reshape(x, {x.numel()});
+  std::vector<int64_t> keep;
+  for (size_t k = 0; k < cond.size() && static_cast<int64_t>(k) < x.size(a); ++k)
+    if (cond[k] != 0) keep.push_back(static_cast<int64_t>(k));
+  return {index_select(x, a, index_tensor(keep))};
+}
+
 }  // namespace
 
 void register_create_ops(OpTable& t) {
+  t["HannWindow"] = window_op<0>;
+  t["HammingWindow"] = window_op<1>;
+  t["BlackmanWindow"] = window_op<2>;
+  t["MeanVarianceNormalization"] = mvn_op;
+  t["ReverseSequence"] = reverse_sequence_op;
+  t["Compress"] = compress_op;
   t["Shape"] = shape_op;
   t["Size"] = size_op;
   t["Cast"] = cast_op;
