@@ -57,6 +57,7 @@ using OpFn = std::vector<Tensor> (*)(const NodeContext& node, const Inputs& in);
 /// Registers `op_type` -> fn. Called by the register_* functions below.
 using OpTable = std::map<std::string, OpFn>;
 void register_math_ops(OpTable& table);
+void register_einsum_ops(OpTable& table);
 void register_tensor_ops(OpTable& table);
 void register_create_ops(OpTable& table);
 void register_nn_ops(OpTable& table);

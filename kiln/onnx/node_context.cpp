@@ -116,6 +116,7 @@ const OpTable& op_table() {
   static const OpTable table = [] {
     OpTable t;
     register_math_ops(t);
+    register_einsum_ops(t);
     register_tensor_ops(t);
     register_create_ops(t);
     register_nn_ops(t);

@@ -4,6 +4,7 @@
 // Mod, BitShift, integer Div, and Asin/Acos/Atan (Kiln has no autograd entry for them yet).
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
