@@ -125,6 +125,7 @@ Outs resize_op(const NodeContext& n, const Inputs& in) {
              "{}: coordinate_transformation_mode '{}' is not supported", n.where(), m.coord);
   KILN_CHECK(!n.has("axes") && n.s("keep_aspect_ratio_policy", "stretch") == "stretch",
              "{}: axes / keep_aspect_ratio_policy are not supported", n.where());
+  KILN_CHECK(n.i("antialias", 0) == 0, "{}: antialias (opset 18) is not supported", n.where());
   std::vector<double> scales;
   std::vector<int64_t> sizes;
   if (upsample && n.opset < 9) {
