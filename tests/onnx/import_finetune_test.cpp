@@ -53,6 +53,9 @@ TEST(ImportFinetune, PytorchCnnTrainsOnFashionMnistAndExportsForOrt) {
   EXPECT_LT(before.at("accuracy"), 0.3);  // untrained: near chance (0.1)
   EXPECT_GT(after.at("accuracy"), 0.7);
   EXPECT_NE(imported->named_parameters()[0].second.to_vector<float>(), before_weights);
+  // Keras' summary table lists the imported parameters (named after the ONNX initializers).
+  const std::string table = model.summary_string();
+  EXPECT_NE(table.find("9,098"), std::string::npos) << table;
 
   // Export the tuned module; ORT runs it with Kiln's outputs.
   onnx::ExportOptions o;
