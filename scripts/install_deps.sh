@@ -11,7 +11,7 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
       libpng-dev libjpeg-dev zlib1g-dev
       libsqlite3-dev libsqlitecpp-dev libssl-dev libcpp-httplib-dev chromium
       libopenmpi-dev openmpi-bin
-      fortunes sword-text-kjv sword-text-web)
+      fortunes sword-text-kjv sword-text-web dataset-fashion-mnist octave-doc)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)
 fi

@@ -24,6 +24,8 @@ int pretrain_main(std::span<const std::string> args);
 int runs_main(std::span<const std::string> args);
 int models_main(std::span<const std::string> args);
 int ui_main(std::span<const std::string> args);
+int run_main(std::span<const std::string> args);
+int score_main(std::span<const std::string> args);
 
 namespace {
 
@@ -36,6 +38,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", "summarise an ONNX model: inputs, outputs, opsets, parameters, operators",
      inspect_main},
+    {"run", "run an ONNX model on .npy inputs, writing one .npy per output", run_main},
+    {"score", "score a CSV table with a tabular ONNX model, appending its outputs", score_main},
     {"text-classification", "train, predict with or evaluate a text classifier (NAS-BERT)",
      text_classification_main},
     {"sentence-similarity", "train, predict with or evaluate a sentence-pair scorer (NAS-BERT)",

@@ -270,6 +270,14 @@ class Exporter {
   GraphProto* graph_ = nullptr;
   int64_t counter_ = 0;
   int64_t const_counter_ = 0;
+  // "const_<n>" not yet used by a parameter, buffer or value (an imported model's buffers may
+  // already carry such names from an earlier export).
+  std::string fresh_const_name() {
+    std::string n;
+    do n = fmt::format("const_{}", const_counter_++);
+    while (used_names_.count(n));
+    return n;
+  }
 };
 
 std::string Exporter::module_near(size_t event_index) const {
@@ -421,7 +429,7 @@ std::string Exporter::constant_ints(const std::vector<int64_t>& v) {
   std::string key = fmt::format("i64[{}]", fmt::join(v, ","));
   auto it = const_cache_.find(key);
   if (it != const_cache_.end()) return it->second;
-  std::string name = fmt::format("const_{}", const_counter_++);
+  std::string name = fresh_const_name();
   constant(name, from_vector(v, {static_cast<int64_t>(v.size())}));
   const_cache_.emplace(key, name);
   return name;
@@ -431,7 +439,7 @@ std::string Exporter::constant_scalar(double v, DType dtype) {
   std::string key = fmt::format("{}:{}", static_cast<int>(dtype), v);
   auto it = const_cache_.find(key);
   if (it != const_cache_.end()) return it->second;
-  std::string name = fmt::format("const_{}", const_counter_++);
+  std::string name = fresh_const_name();
   constant(name, scalar_tensor(v, dtype));
   const_cache_.emplace(key, name);
   return name;
@@ -524,10 +532,8 @@ std::string Exporter::value_of(const Tensor& t, const Tensor& t2, size_t event_i
                  "export_model: a tensor {} used by op '{}' (trace event {}, {}) holds values that "
                  "depend on the input but was not computed by traced ops (computed on raw arrays?)",
                  dims_str(t.shape()), ev.name, event_index, module_near(event_index));
-      name = constant(t.name().empty() || used_names_.count(t.name())
-                          ? fmt::format("const_{}", const_counter_++)
-                          : t.name(),
-                      t);
+      name = constant(
+          t.name().empty() || used_names_.count(t.name()) ? fresh_const_name() : t.name(), t);
     } else {
       // A shape that follows a dynamic axis: only a constant fill can be rebuilt at run time.
       std::vector<double> va = t.to(kFloat64).to_vector<double>();

@@ -1,0 +1,496 @@
+// ONNX import (see import.h): parse, check, order and compile a graph once; run it per forward.
+// Everything read from the file is untrusted: the fuzz test in tests/onnx feeds mutated models,
+// and every problem must become a kiln::Error naming it, never a crash.
+#include "kiln/onnx/import.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "kiln/autograd/grad_mode.h"
+#include "kiln/onnx/graph.h"
+#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_proto.h"
+#include "kiln/onnx/proto.h"
+
+namespace kiln::onnx {
+
+namespace pb = detail::pb;
+using detail::Attribute;
+using detail::NodeContext;
+
+// ---------------------------------------------------------------------------------------------
+// The compiled graph
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+void check_input(const ValueInfo& info, const Tensor& t, std::string_view source) {
+  KILN_CHECK(t.defined(), "{}: input '{}' is undefined", source, info.name);
+  KILN_CHECK_TYPE(t.dtype() == info.dtype, "{}: input '{}' must be {}, got {}", source, info.name,
+                  info.dtype, t.dtype());
+  if (!info.has_shape) return;
+  KILN_CHECK_SHAPE(t.dim() == static_cast<int64_t>(info.dims.size()),
+                   "{}: input '{}' must have rank {} (declared [{}]), got shape [{}]", source,
+                   info.name, info.dims.size(), fmt::join(info.dims, ", "),
+                   fmt::join(t.shape(), ", "));
+  for (size_t d = 0; d < info.dims.size(); ++d)
+    KILN_CHECK_SHAPE(info.dims[d] < 0 || info.dims[d] == t.size(static_cast<int64_t>(d)),
+                     "{}: input '{}' dim {} must be {} (declared [{}]), got shape [{}]", source,
+                     info.name, d, info.dims[d], fmt::join(info.dims, ", "),
+                     fmt::join(t.shape(), ", "));
+}
+
+// "<model>: Conv node 'conv1' (opset 11): <what the op said>" (the node named once).
+std::string with_node(const NodeContext& ctx, const std::exception& e) {
+  const std::string where = ctx.where(), msg = e.what();
+  return msg.rfind(where, 0) == 0 ? msg : fmt::format("{}: {}", where, msg);
+}
+
+}  // namespace
+
+std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Tensor> given) const {
+  std::vector<Tensor> values(value_names.size());
+  for (size_t k = 0; k < input_ids.size(); ++k) {
+    check_input(inputs[k], given[k], name);
+    values[static_cast<size_t>(input_ids[k])] = std::move(given[k]);
+  }
+  for (const auto& [id, t] : constants) values[static_cast<size_t>(id)] = t;
+  if (!initializers.empty()) {
+    std::unordered_map<std::string, Tensor> state;
+    for (auto& [n, t] : module.named_parameters()) state.emplace(n, t);
+    for (auto& [n, t] : module.named_buffers()) state.emplace(n, t);
+    for (const auto& [id, key] : initializers) {
+      auto it = state.find(key);
+      KILN_CHECK(it != state.end(), "{}: initializer '{}' is no longer registered in the module",
+                 name, key);
+      values[static_cast<size_t>(id)] = it->second;
+    }
+  }
+  const bool training = module.is_training();
+  detail::Inputs in;
+  for (const CompiledNode& node : nodes) {
+    in.clear();
+    for (int id : node.inputs) in.push_back(id < 0 ? Tensor() : values[static_cast<size_t>(id)]);
+    std::vector<Tensor> out;
+    NodeContext& ctx = const_cast<NodeContext&>(node.ctx);
+    ctx.training = training;
+    try {
+      out = node.fn(ctx, in);
+    } catch (const ShapeError& e) {
+      throw ShapeError(with_node(ctx, e));
+    } catch (const TypeError& e) {
+      throw TypeError(with_node(ctx, e));
+    } catch (const Error& e) {
+      throw Error(with_node(ctx, e));
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      if (node.outputs[k] < 0) continue;
+      KILN_CHECK(k < out.size() && out[k].defined(),
+                 "{}: output {} ('{}') is not produced by Kiln's implementation", ctx.where(), k,
+                 value_names[static_cast<size_t>(node.outputs[k])]);
+      values[static_cast<size_t>(node.outputs[k])] = std::move(out[k]);
+    }
+    for (int id : node.release) values[static_cast<size_t>(id)] = Tensor();
+  }
+  std::vector<Tensor> result;
+  for (int id : output_ids) result.push_back(values[static_cast<size_t>(id)]);
+  return result;
+}
+
+namespace {
+
+// Builds the module tree for dotted ONNX names: "layer1.0.conv1.weight" is parameter "weight" of
+// child "layer1" -> "0" -> "conv1". Names that cannot be a path (empty parts, or a name that is
+// also a prefix of another) are registered on the root with '.' replaced by '_'.
+struct Registrar {
+  nn::Module& root;
+  std::map<std::string, nn::ModulePtr> scopes;
+  std::set<std::string> prefixes;  // every proper prefix path of any initializer name
+
+  std::string add(const std::string& onnx_name, const Tensor& value, bool param, bool trainable) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (;;) {
+      const size_t dot = onnx_name.find('.', start);
+      parts.push_back(onnx_name.substr(start, dot == std::string::npos ? dot : dot - start));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    bool path_ok = prefixes.count(onnx_name) == 0;
+    for (const auto& p : parts) path_ok = path_ok && !p.empty();
+    nn::Module* owner = &root;
+    std::string local = onnx_name, key = onnx_name;
+    if (!path_ok || parts.size() == 1) {
+      std::replace(local.begin(), local.end(), '.', '_');
+      key = local;
+      KILN_CHECK(parts.size() == 1 || prefixes.count(local) == 0,
+                 "import_model: initializer name '{}' collides with another after renaming",
+                 onnx_name);
+    } else {
+      std::string path;
+      for (size_t k = 0; k + 1 < parts.size(); ++k) {
+        const std::string parent = path;
+        path = path.empty() ? parts[k] : path + "." + parts[k];
+        auto it = scopes.find(path);
+        if (it == scopes.end()) {
+          auto scope = std::make_shared<nn::Module>("Scope");
+          nn::Module& parent_module = parent.empty() ? root : *scopes.at(parent);
+          parent_module.register_module(parts[k], scope);
+          it = scopes.emplace(path, scope).first;
+        }
+        owner = it->second.get();
+      }
+      local = parts.back();
+    }
+    if (param)
+      owner->register_parameter(local, value, trainable);
+    else
+      owner->register_buffer(local, value);
+    return key;
+  }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::string& source,
+                                    const std::string& dir, const ImportOptions& options) {
+  const std::string who = fmt::format("import_model: {}", source);
+  const pb::GraphProto& g = model.graph();
+  int64_t opset = 0;
+  for (const auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+  if (model.opset_import_size() == 0) opset = 1;  // IR 3 files without opset_import: opset 1
+
+  // 1. Every operator must be one Kiln implements; report all the missing ones at once.
+  const detail::OpTable& table = detail::op_table();
+  std::map<std::string, int64_t> missing;
+  for (const auto& n : g.node()) {
+    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (!default_domain || !table.count(n.op_type()))
+      missing.emplace(default_domain ? n.op_type() : n.domain() + ":" + n.op_type(), opset);
+  }
+  if (!missing.empty()) {
+    std::vector<std::string> list;
+    for (const auto& [op, v] : missing) list.push_back(fmt::format("{} (opset {})", op, v));
+    KILN_CHECK(false, "{} uses operators Kiln does not implement: {}", who, fmt::join(list, ", "));
+  }
+  KILN_CHECK(opset >= 1, "{}: the model imports no version of the default ONNX domain", who);
+
+  auto graph = std::make_shared<ImportedGraph>();
+  graph->name = source;
+  std::unordered_map<std::string, int> ids;
+  auto new_value = [&](const std::string& name, std::string_view what) {
+    KILN_CHECK(!name.empty(), "{}: {} has an empty name", who, what);
+    KILN_CHECK(ids.count(name) == 0, "{}: value '{}' is defined twice (as {} and before)", who,
+               name, what);
+    const int id = static_cast<int>(graph->value_names.size());
+    ids.emplace(name, id);
+    graph->value_names.push_back(name);
+    return id;
+  };
+
+  // 2. Initializers (IR < 4 files also list them as graph inputs; those are not inputs).
+  std::set<std::string> init_names;
+  for (const auto& t : g.initializer()) init_names.insert(t.name());
+  KILN_CHECK(g.sparse_initializer_size() == 0, "{}: sparse initializers are not supported", who);
+  for (const auto& v : g.input()) {
+    if (init_names.count(v.name())) continue;
+    graph->inputs.push_back(detail::value_info(v));
+    KILN_CHECK(v.type().has_tensor_type(),
+               "{}: input '{}' is a sequence, map or optional, which Kiln does not support (only "
+               "tensors)",
+               who, v.name());
+    DType d;
+    KILN_CHECK(detail::dtype_of_elem(v.type().tensor_type().elem_type(), d),
+               "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
+               detail::element_type_name(v.type().tensor_type().elem_type()));
+    graph->input_ids.push_back(new_value(v.name(), "graph input"));
+  }
+  std::vector<std::pair<int, Array>> init_values;
+  for (const auto& t : g.initializer()) {
+    Array a = detail::array_from_proto(t, dir, who, /*widen_half=*/true);
+    init_values.emplace_back(new_value(t.name(), "initializer"), std::move(a));
+  }
+
+  // 3. Nodes: decode attributes, wire inputs, order topologically (Kahn).
+  const int n_nodes = g.node_size();
+  std::vector<CompiledNode> nodes(static_cast<size_t>(n_nodes));
+  std::unordered_map<std::string, int> producer;
+  for (int k = 0; k < n_nodes; ++k) {
+    const auto& n = g.node(k);
+    CompiledNode& c = nodes[static_cast<size_t>(k)];
+    c.ctx.op_type = n.op_type();
+    c.ctx.name = n.name().empty() ? fmt::format("#{}", k) : n.name();
+    c.ctx.opset = opset;
+    c.ctx.n_outputs = n.output_size();
+    c.fn = table.at(n.op_type());
+    for (const auto& a : n.attribute())
+      c.ctx.attrs[a.name()] = detail::decode_attribute(a, dir, c.ctx.where());
+    for (const auto& o : n.output()) {
+      if (o.empty()) continue;
+      KILN_CHECK(!producer.count(o) && !ids.count(o),
+                 "{}: value '{}' is produced twice (again by {})", who, o, c.ctx.where());
+      producer.emplace(o, k);
+    }
+  }
+  std::vector<int> pending(static_cast<size_t>(n_nodes), 0);
+  std::vector<std::vector<int>> consumers(static_cast<size_t>(n_nodes));
+  for (int k = 0; k < n_nodes; ++k) {
+    for (const auto& i : g.node(k).input()) {
+      if (i.empty() || ids.count(i)) continue;
+      auto it = producer.find(i);
+      KILN_CHECK(it != producer.end(),
+                 "{}: {} reads '{}', which is neither a graph input, an initializer nor the output "
+                 "of any node",
+                 who, nodes[static_cast<size_t>(k)].ctx.where(), i);
+      ++pending[static_cast<size_t>(k)];
+      consumers[static_cast<size_t>(it->second)].push_back(k);
+    }
+  }
+  std::vector<int> order, ready;
+  for (int k = n_nodes - 1; k >= 0; --k)
+    if (pending[static_cast<size_t>(k)] == 0) ready.push_back(k);
+  while (!ready.empty()) {
+    std::sort(ready.begin(), ready.end(), std::greater<>());  // keep file order among ready
+    const int k = ready.back();
+    ready.pop_back();
+    order.push_back(k);
+    for (int c : consumers[static_cast<size_t>(k)])
+      if (--pending[static_cast<size_t>(c)] == 0) ready.push_back(c);
+  }
+  if (static_cast<int>(order.size()) != n_nodes) {
+    std::vector<std::string> stuck;
+    for (int k = 0; k < n_nodes && stuck.size() < 5; ++k)
+      if (pending[static_cast<size_t>(k)] > 0)
+        stuck.push_back(nodes[static_cast<size_t>(k)].ctx.where());
+    KILN_CHECK(false, "{}: the graph has a cycle through {} node(s), e.g. {}", who,
+               n_nodes - static_cast<int>(order.size()), fmt::join(stuck, ", "));
+  }
+  for (int k : order) {
+    const auto& n = g.node(k);
+    CompiledNode& c = nodes[static_cast<size_t>(k)];
+    for (const auto& i : n.input()) c.inputs.push_back(i.empty() ? -1 : ids.at(i));
+    for (const auto& o : n.output())
+      c.outputs.push_back(o.empty() ? -1 : new_value(o, c.ctx.where()));
+  }
+
+  // 4. Graph outputs.
+  for (const auto& v : g.output()) {
+    auto it = ids.find(v.name());
+    KILN_CHECK(it != ids.end(), "{}: graph output '{}' is not produced by any node", who, v.name());
+    graph->outputs.push_back(detail::value_info(v));
+    graph->output_ids.push_back(it->second);
+  }
+  KILN_CHECK(!graph->output_ids.empty(), "{}: the graph has no outputs", who);
+
+  // 5. Constant nodes run now (they have no inputs); their values stay constants.
+  std::vector<CompiledNode> run_nodes;
+  for (int k : order) {
+    CompiledNode& c = nodes[static_cast<size_t>(k)];
+    if (c.ctx.op_type == "Constant" && c.inputs.empty()) {
+      std::vector<Tensor> out;
+      try {
+        out = c.fn(c.ctx, {});
+      } catch (const Error& e) {
+        throw Error(fmt::format("{}: {}: {}", who, c.ctx.where(), e.what()));
+      }
+      if (!c.outputs.empty() && c.outputs[0] >= 0)
+        graph->constants.emplace_back(c.outputs[0], out[0]);
+      continue;
+    }
+    run_nodes.push_back(std::move(c));
+  }
+
+  // 6. Constant folding, Conv + BatchNormalization, Linear, GELU and attention fusion.
+  for (const auto& [id, a] : init_values) {
+    graph->known_shapes[id] = a.shape();
+    if (a.numel() == 1 && is_floating(a.dtype())) graph->initializer_scalars[id] = Tensor(a);
+  }
+  graph->nodes = std::move(run_nodes);
+  if (options.optimize) detail::optimize_graph(*graph);
+  run_nodes = std::move(graph->nodes);
+
+  // 7. Last uses: a value is dropped after the last node that reads it (outputs are kept).
+  std::vector<int> last(graph->value_names.size(), -1);
+  for (size_t k = 0; k < run_nodes.size(); ++k) {
+    for (int id : run_nodes[k].inputs)
+      if (id >= 0) last[static_cast<size_t>(id)] = static_cast<int>(k);
+    for (int id : run_nodes[k].outputs)  // unused outputs are dropped where they are made
+      if (id >= 0 && last[static_cast<size_t>(id)] < static_cast<int>(k))
+        last[static_cast<size_t>(id)] = static_cast<int>(k);
+  }
+  for (int id : graph->output_ids) last[static_cast<size_t>(id)] = -1;
+  for (size_t id = 0; id < last.size(); ++id)
+    if (last[id] >= 0)
+      run_nodes[static_cast<size_t>(last[id])].release.push_back(static_cast<int>(id));
+  graph->nodes = std::move(run_nodes);
+
+  // 8. Initializers become parameters (weights) or buffers, under their ONNX names.
+  std::set<std::string> trainable_names;
+  for (const auto& n : g.node())
+    for (int k = 0; k < n.input_size(); ++k)
+      if (init_names.count(n.input(k))) {
+        const auto& name = n.input(k);
+        const auto it = std::find_if(init_values.begin(), init_values.end(), [&](const auto& p) {
+          return graph->value_names[static_cast<size_t>(p.first)] == name;
+        });
+        if (it != init_values.end() &&
+            detail::is_weight_slot(n.op_type(), static_cast<size_t>(k), it->second))
+          trainable_names.insert(name);
+      }
+  for (const auto& [name, on] : options.trainable) {
+    KILN_CHECK(init_names.count(name),
+               "{}: ImportOptions::trainable names '{}', which is not an "
+               "initializer of the model",
+               who, name);
+    if (on)
+      trainable_names.insert(name);
+    else
+      trainable_names.erase(name);
+  }
+  auto module = std::make_shared<OnnxModule>(source, graph);
+  Registrar reg{*module, {}, {}};
+  for (const auto& name : init_names)
+    for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1))
+      reg.prefixes.insert(name.substr(0, dot));
+  for (auto& [id, a] : init_values) {
+    const std::string& name = graph->value_names[static_cast<size_t>(id)];
+    const bool trainable = options.train_weights && trainable_names.count(name) != 0;
+    const bool param = is_floating(a.dtype()) && (trainable || options.trainable.count(name));
+    graph->initializers.emplace_back(id, reg.add(name, Tensor(a), param, trainable));
+  }
+  module->eval();
+  return module;
+}
+
+}  // namespace
+
+std::shared_ptr<OnnxModule> import_model_bytes(std::span<const std::byte> bytes,
+                                               std::string_view name,
+                                               const ImportOptions& options) {
+  const pb::ModelProto model = detail::parse_model(bytes, name);
+  return compile(model, std::string(name), ".", options);
+}
+
+std::shared_ptr<OnnxModule> import_model(const std::string& path, const ImportOptions& options) {
+  const auto bytes = detail::read_file(path, kMaxModelFileBytes);
+  const pb::ModelProto model = detail::parse_model(bytes, path);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return compile(model, path, dir.empty() ? "." : dir, options);
+}
+
+std::vector<std::string> importable_ops() {
+  std::vector<std::string> out;
+  for (const auto& [name, fn] : detail::op_table()) out.push_back(name);
+  return out;
+}
+
+Tensor load_tensor_proto(const std::string& path) {
+  const auto bytes = detail::read_file(path, kMaxModelFileBytes);
+  pb::TensorProto t;
+  KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
+                "{}: not a valid onnx.TensorProto (protobuf parse failed)", path);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OnnxModule
+// ---------------------------------------------------------------------------------------------
+
+OnnxModule::OnnxModule(std::string path, std::shared_ptr<ImportedGraph> graph)
+    : Module("OnnxModule"), source_(std::move(path)), graph_(std::move(graph)) {}
+OnnxModule::~OnnxModule() = default;
+
+const std::vector<ValueInfo>& OnnxModule::inputs() const {
+  return graph_->inputs;
+}
+const std::vector<ValueInfo>& OnnxModule::outputs() const {
+  return graph_->outputs;
+}
+int64_t OnnxModule::node_count() const {
+  return static_cast<int64_t>(graph_->nodes.size());
+}
+std::vector<std::string> OnnxModule::node_ops() const {
+  std::vector<std::string> out;
+  for (const auto& n : graph_->nodes) out.push_back(n.ctx.op_type);
+  return out;
+}
+
+std::vector<std::string> OnnxModule::input_names() const {
+  std::vector<std::string> out;
+  for (const auto& v : graph_->inputs) out.push_back(v.name);
+  return out;
+}
+std::vector<std::string> OnnxModule::output_names() const {
+  std::vector<std::string> out;
+  for (const auto& v : graph_->outputs) out.push_back(v.name);
+  return out;
+}
+
+std::vector<Tensor> OnnxModule::run(const std::vector<Tensor>& inputs) {
+  KILN_CHECK(inputs.size() == graph_->inputs.size(), "{}: the model takes {} input(s) [{}], got {}",
+             source_, graph_->inputs.size(), fmt::join(input_names(), ", "), inputs.size());
+  return graph_->run(*this, inputs);
+}
+
+std::map<std::string, Tensor> OnnxModule::run(const std::map<std::string, Tensor>& inputs) {
+  std::vector<Tensor> positional;
+  for (const auto& v : graph_->inputs) {
+    auto it = inputs.find(v.name);
+    KILN_CHECK(it != inputs.end(), "{}: input '{}' is missing (the model takes [{}])", source_,
+               v.name, fmt::join(input_names(), ", "));
+    positional.push_back(it->second);
+  }
+  for (const auto& [n, t] : inputs)
+    KILN_CHECK(std::any_of(graph_->inputs.begin(), graph_->inputs.end(),
+                           [&](const ValueInfo& v) { return v.name == n; }),
+               "{}: the model has no input '{}' (it takes [{}])", source_, n,
+               fmt::join(input_names(), ", "));
+  std::vector<Tensor> outs = graph_->run(*this, positional);
+  std::map<std::string, Tensor> named;
+  for (size_t k = 0; k < outs.size(); ++k) named[graph_->outputs[k].name] = outs[k];
+  return named;
+}
+
+Tensor OnnxModule::forward(const Tensor& x) {
+  return run(std::vector<Tensor>{x})[0];
+}
+Tensor OnnxModule::forward(const std::vector<Tensor>& inputs) {
+  return run(inputs)[0];
+}
+Tensor OnnxModule::forward(const std::map<std::string, Tensor>& inputs) {
+  return run(inputs).at(graph_->outputs[0].name);
+}
+
+std::string OnnxModule::extra_repr() const {
+  auto list = [](const std::vector<ValueInfo>& vs) {
+    std::vector<std::string> out;
+    for (const auto& v : vs) {
+      std::vector<std::string> dims;
+      for (size_t d = 0; d < v.dims.size(); ++d)
+        dims.push_back(v.dims[d] >= 0 ? std::to_string(v.dims[d])
+                                      : (v.syms[d].empty() ? "?" : v.syms[d]));
+      out.push_back(fmt::format("{}[{}]", v.name, fmt::join(dims, ",")));
+    }
+    return fmt::format("{}", fmt::join(out, ", "));
+  };
+  return fmt::format("{}: {} nodes, inputs=[{}], outputs=[{}]", source_, graph_->nodes.size(),
+                     list(graph_->inputs), list(graph_->outputs));
+}
+
+}  // namespace kiln::onnx

@@ -1,0 +1,32 @@
+#pragma once
+// Internal to kiln/onnx: protobuf messages -> Kiln values for import_model (import_proto.cpp).
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "kiln/onnx/import.h"
+#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/proto.h"
+
+namespace kiln::onnx::detail {
+
+/// ONNX element type -> Kiln dtype; false when Kiln has no such dtype.
+bool dtype_of_elem(int32_t elem, DType& out);
+
+/// A TensorProto as an Array: raw_data, the typed fields, or external data in a file beside the
+/// model in `dir`. `widen_half` turns float16 tensors into float32 (initializers). Throws
+/// kiln::IOError naming `where` and the tensor for unsupported types, bad dims or sizes.
+Array array_from_proto(const pb::TensorProto& t, const std::string& dir, std::string_view where,
+                       bool widen_half = false);
+
+/// An AttributeProto decoded (old files without `type` are recognised by their set field).
+Attribute decode_attribute(const pb::AttributeProto& a, const std::string& dir,
+                           std::string_view where);
+
+/// Whether input `k` of an `op` node is a weight slot (float initializers there train by default).
+bool is_weight_slot(const std::string& op, size_t k, const Array& value);
+
+/// A graph input or output's declared name, element type and dims.
+ValueInfo value_info(const pb::ValueInfoProto& v);
+
+}  // namespace kiln::onnx::detail

@@ -1,0 +1,103 @@
+// ONNX Einsum for import_model (see import_ops.h), without ellipses.
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "kiln/onnx/import_ops.h"
+
+namespace kiln::onnx::detail {
+namespace {
+
+using Outs = std::vector<Tensor>;
+
+// Einsum: each operand's repeated letters become a diagonal, then every operand is laid out over
+// all letters (size-1 dims where it lacks one), multiplied with broadcasting, and summed over the
+// letters the output drops. Differentiable; memory is the product of all letter sizes.
+Outs einsum_op(const NodeContext& n, const Inputs& in) {
+  std::string eq = n.s("equation", "");
+  eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
+  KILN_CHECK(eq.find("...") == std::string::npos, "{}: ellipsis equations are not supported",
+             n.where());
+  const size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow), out;
+  std::vector<std::string> terms;
+  for (size_t start = 0;;) {
+    const size_t comma = lhs.find(',', start);
+    terms.push_back(lhs.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  KILN_CHECK(terms.size() == in.size(), "{}: equation has {} operands, node has {}", n.where(),
+             terms.size(), in.size());
+  std::string letters;  // every letter, in order of first appearance
+  for (const auto& t : terms)
+    for (char c : t)
+      if (letters.find(c) == std::string::npos) letters += c;
+  if (arrow != std::string::npos) {
+    out = eq.substr(arrow + 2);
+  } else {  // implicit output: letters used once, alphabetical
+    for (char c : letters) {
+      int count = 0;
+      for (const auto& t : terms) count += static_cast<int>(std::count(t.begin(), t.end(), c));
+      if (count == 1) out += c;
+    }
+    std::sort(out.begin(), out.end());
+  }
+  Tensor acc;
+  for (size_t k = 0; k < terms.size(); ++k) {
+    Tensor x = required(n, in, k);
+    std::string t = terms[k];
+    KILN_CHECK_SHAPE(static_cast<int64_t>(t.size()) == x.dim(),
+                     "{}: term '{}' for a rank-{} operand", n.where(), t, x.dim());
+    // Repeated letter: keep the diagonal (dims i and j merged, every (len+1)-th element).
+    for (size_t i = 0; i < t.size(); ++i)
+      for (size_t j = i + 1; j < t.size(); ++j) {
+        if (t[i] != t[j]) continue;
+        const int64_t len = x.size(static_cast<int64_t>(i));
+        std::vector<int64_t> perm;
+        for (int64_t d = 0; d < x.dim(); ++d)
+          if (d != static_cast<int64_t>(j)) perm.push_back(d);
+        perm.insert(perm.begin() + static_cast<int64_t>(i) + 1, static_cast<int64_t>(j));
+        x = permute(x, perm);  // dims i, j adjacent
+        Shape merged = x.shape();
+        merged[i] = len * len;
+        merged.erase(merged.begin() + static_cast<int64_t>(i) + 1);
+        std::vector<int64_t> diag;
+        for (int64_t q = 0; q < len; ++q) diag.push_back(q * (len + 1));
+        x = index_select(reshape(x, merged), static_cast<int64_t>(i), index_tensor(diag));
+        t.erase(j, 1);
+        --j;
+      }
+    // Lay out over all letters.
+    std::vector<int64_t> perm;
+    Shape full;
+    for (char c : letters) {
+      const size_t pos = t.find(c);
+      if (pos != std::string::npos) perm.push_back(static_cast<int64_t>(pos));
+    }
+    x = permute(x, perm);
+    size_t q = 0;
+    for (char c : letters)
+      full.push_back(t.find(c) != std::string::npos ? x.size(static_cast<int64_t>(q++)) : 1);
+    x = reshape(x, full);
+    acc = k == 0 ? x : mul(acc, x);
+  }
+  Dims drop;
+  for (size_t d = 0; d < letters.size(); ++d)
+    if (out.find(letters[d]) == std::string::npos) drop.push_back(static_cast<int64_t>(d));
+  if (!drop.empty()) acc = sum(acc, drop);
+  std::string kept;
+  for (char c : letters)
+    if (out.find(c) != std::string::npos) kept += c;
+  std::vector<int64_t> perm;
+  for (char c : out) perm.push_back(static_cast<int64_t>(kept.find(c)));
+  return {perm.empty() ? acc : contiguous(permute(acc, perm))};
+}
+
+}  // namespace
+
+void register_einsum_ops(OpTable& t) {
+  t["Einsum"] = einsum_op;
+}
+
+}  // namespace kiln::onnx::detail
