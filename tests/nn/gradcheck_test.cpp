@@ -138,9 +138,13 @@ TEST(LossGradcheck, CrossEntropyWithProbabilityTargets) {
 
 // ---------------------------------------------------------------- modules
 // Converts every parameter and buffer of `m` to float64 in place (the module's own handles share
-// the TensorImpl, so its forward sees the change).
+// the TensorImpl, so its forward sees the change), drawing the parameters afresh from a seeded
+// U(−0.6, 0.6): the check then does not depend on the default initialisation (a zero-initialised
+// weight would hide every gradient upstream of it).
 void to_float64(nn::Module& m) {
-  for (auto& [n, p] : m.named_parameters()) p.impl()->data = p.data().to(kiln::kFloat64);
+  kiln::Generator g(99);
+  for (auto& [n, p] : m.named_parameters())
+    p.impl()->data = (kiln::rand(p.shape(), kiln::kFloat64, &g) * 1.2 - 0.6).data();
   for (auto& [n, b] : m.named_buffers())
     if (kiln::is_floating(b.dtype())) b.impl()->data = b.data().to(kiln::kFloat64);
 }
