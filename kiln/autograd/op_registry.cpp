@@ -9,32 +9,53 @@ namespace {
 struct OpNameRegistry {
   std::shared_mutex mu;
   std::map<std::string, bool, std::less<>> names;
+
+  // Adds `name`; an entry already differentiable stays so.
+  void add(std::string_view name, bool differentiable) {
+    {
+      std::shared_lock lock(mu);
+      auto it = names.find(name);
+      if (it != names.end() && (it->second || !differentiable)) return;
+    }
+    std::unique_lock lock(mu);
+    auto [it, inserted] = names.emplace(std::string(name), differentiable);
+    if (!inserted && differentiable) it->second = true;
+  }
+  std::map<std::string, bool> copy() {
+    std::shared_lock lock(mu);
+    return {names.begin(), names.end()};
+  }
 };
 
-OpNameRegistry& registry() {
+OpNameRegistry& declared() {
+  static OpNameRegistry r;
+  return r;
+}
+OpNameRegistry& recorded() {
   static OpNameRegistry r;
   return r;
 }
 
 }  // namespace
 
+OpDeclarations::OpDeclarations(std::initializer_list<std::string_view> differentiable,
+                               std::initializer_list<std::string_view> nondifferentiable) {
+  for (std::string_view n : nondifferentiable) declared().add(n, false);
+  for (std::string_view n : differentiable) declared().add(n, true);
+}
+
+std::map<std::string, bool> declared_op_names() {
+  return declared().copy();
+}
+
 std::map<std::string, bool> recorded_op_names() {
-  OpNameRegistry& r = registry();
-  std::shared_lock lock(r.mu);
-  return {r.names.begin(), r.names.end()};
+  return recorded().copy();
 }
 
 namespace detail {
-
 void note_op_name(std::string_view name, bool differentiable) {
-  OpNameRegistry& r = registry();
-  {
-    std::shared_lock lock(r.mu);
-    if (r.names.find(name) != r.names.end()) return;
-  }
-  std::unique_lock lock(r.mu);
-  r.names.emplace(std::string(name), differentiable);
+  recorded().add(name, differentiable);
 }
-
 }  // namespace detail
+
 }  // namespace kiln

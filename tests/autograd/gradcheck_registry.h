@@ -2,8 +2,9 @@
 // The gradcheck table: every differentiable op registers at least one case, in a file per op family
 // (gradcheck_<family>.cpp). GradcheckTable.EveryCaseRecordsTheOpItNames traces each case and fails
 // when its function does not record the op the case names; GradcheckTable.EveryOpHasACase fails
-// when a differentiable op recorded at run time (make_op's registry, kiln/autograd/op_registry.h)
-// has no case here (PyTorch's OpInfo discipline).
+// when an op declared differentiable (OpDeclarations, kiln/autograd/op_registry.h) has no case;
+// tests/op_registry_check.cpp fails any suite that records an undeclared op (PyTorch's OpInfo
+// discipline).
 #include <functional>
 #include <string>
 #include <vector>
