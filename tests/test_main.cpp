@@ -43,7 +43,7 @@ class SuiteRules : public ::testing::EmptyTestEventListener {
   int threads_;
 };
 
-// The process's own temporary directory, removed when main returns.
+// The process's own temporary directory, removed when the process exits.
 struct UniqueTempDir {
   std::filesystem::path path;
   UniqueTempDir() {
@@ -67,7 +67,7 @@ struct UniqueTempDir {
 
 int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
-  UniqueTempDir tmp;
+  static UniqueTempDir tmp;  // static: removed on exit() too
   ::testing::InitGoogleTest(&argc, argv);
 
   const int threads = kiln::get_num_threads();
