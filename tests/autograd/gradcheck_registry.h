@@ -1,7 +1,10 @@
 #pragma once
 // The gradcheck table: every differentiable op registers at least one case, in a file per op family
-// (gradcheck_<family>.cpp). GradcheckTable.EveryOpHasACase fails when an op recorded with make_op
-// anywhere under kiln/ has no case here (PyTorch's OpInfo discipline).
+// (gradcheck_<family>.cpp). GradcheckTable.EveryCaseRecordsTheOpItNames traces each case and fails
+// when its function does not record the op the case names; GradcheckTable.EveryOpHasACase fails
+// when an op declared differentiable (OpDeclarations, kiln/autograd/op_registry.h) has no case;
+// tests/op_registry_check.cpp fails any suite that records an undeclared op (PyTorch's OpInfo
+// discipline).
 #include <functional>
 #include <string>
 #include <vector>

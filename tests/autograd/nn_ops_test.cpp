@@ -13,6 +13,7 @@
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/io.h"
 #include "kiln/tensor/parallel.h"
+#include "test_support.h"
 
 namespace kiln {
 namespace {
@@ -239,12 +240,12 @@ TEST(NnOps, AttentionFullyMaskedRowsGiveZerosNotNaN) {
 
 // ---------------------------------------------------------------- dropout, batch norm, losses
 TEST(NnOps, DropoutIsReproducibleAtAnyThreadCountAndMasksItsGradient) {
-  const int saved = get_num_threads();
+  kiln::testing::ScopedNumThreads scoped(1);
   Generator g(1);
   Tensor x = rand({300, 200}, kFloat32, &g);
   std::vector<Tensor> outs;
   for (int threads : {1, 2}) {
-    set_num_threads(threads);
+    scoped.set(threads);
     Generator gd(42);
     Tensor xi = x.detach().requires_grad_();
     Tensor y = dropout(xi, 0.5, true, &gd);
@@ -253,7 +254,6 @@ TEST(NnOps, DropoutIsReproducibleAtAnyThreadCountAndMasksItsGradient) {
     EXPECT_TRUE(close(xi.grad(), (y / xi).detach().data(), {1e-6, 0}));
     outs.push_back(y);
   }
-  set_num_threads(saved);
   EXPECT_EQ(
       std::memcmp(outs[0].data().raw_data(), outs[1].data().raw_data(), outs[0].data().nbytes()),
       0);

@@ -6,6 +6,7 @@
 #include "kiln/autograd/functions.h"
 #include "kiln/data/dataloader.h"
 #include "kiln/tensor/parallel.h"
+#include "test_support.h"
 
 namespace kiln::data {
 namespace {
@@ -39,10 +40,10 @@ TEST(DataLoader, BatchesCoverEveryItemOnceAndRespectDropLast) {
 }
 
 TEST(DataLoader, SameSeedSameOrderAtAnyThreadCountAndPrefetch) {
-  set_num_threads(1);
+  kiln::testing::ScopedNumThreads threads(1);
   DataLoader a(numbers(100), {.batch_size = 7, .shuffle = true, .seed = 11, .prefetch = 0});
   std::vector<int64_t> o1 = epoch_order(a);
-  set_num_threads(2);
+  threads.set(2);
   DataLoader b(numbers(100), {.batch_size = 7, .shuffle = true, .seed = 11, .prefetch = 3});
   EXPECT_EQ(epoch_order(b), o1);
   b.set_epoch(1);

@@ -13,6 +13,9 @@ affine_<k>_x / affine_<k>_y / affine_<k>_params: float32 (C, H, W) input, the wa
     padding_mode="zeros", align_corners=True)[0], and [angle_deg, tx, ty, scale] (float64): the
     inverse of Kiln's affine() (rotation about ((W-1)/2, (H-1)/2), counter-clockwise on screen,
     then scale, then translation in pixels) written in grid_sample's normalised coordinates.
+model_<k>_state / _x / _eval / _train / _probe / _grads / _after: outputs and gradients of the
+    small ResNet and MobileNet (cases 3 and 5) with random BatchNorm statistics; see "model
+    numerics" below.
 model_params: int64 vector, parameter counts (sum of p.numel() over parameters()) of the models
     below, in MODEL_CASES order; model_outputs: int64 (len(MODEL_CASES), 2), the output shape of
     each model on its input; model_<k>_names.txt: the parameter names of case k, one per line.
@@ -147,3 +150,50 @@ for k, (model, shape) in enumerate(MODEL_CASES):
 save("model_params", np.array(params, dtype=np.int64))
 save("model_outputs", np.array(outputs, dtype=np.int64))
 print("params", params, "outputs", outputs)
+
+
+# ---------------------------------------------------------------- model numerics
+# The small ResNet and MobileNet of MODEL_CASES (cases 3 and 5) on a (3, 1, 12, 12) input, with
+# every BatchNorm affine parameter and running statistic drawn at random (so eval-mode BatchNorm is
+# not near the identity). Written per case k, all float32:
+#   model_<k>_state.npy: the state_dict's floating entries flattened and concatenated, in
+#       state_dict order; model_<k>_state.txt: one "name d0,d1,..." line per entry, same order.
+#   model_<k>_x.npy: the input.  model_<k>_eval.npy: eval-mode logits.
+#   model_<k>_train.npy: train-mode logits of the same input (batch statistics).
+#   model_<k>_probe.npy, model_<k>_grads.npy: d sum(train logits · probe) / d every parameter
+#       (named_parameters order, flattened) followed by d / d input.
+#   model_<k>_after.npy: the running statistics after that train-mode pass (momentum 0.1),
+#       flattened like model_<k>_state (running_mean, running_var entries only, in order).
+NUMERIC_CASES = [3, 5]
+gen = torch.Generator().manual_seed(1234)
+for k in NUMERIC_CASES:
+    model = MODEL_CASES[k][0]
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.2)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) * 1.5 + 0.5)
+    state = [(n, t) for n, t in model.state_dict().items() if t.is_floating_point()]
+    save(f"model_{k}_state", torch.cat([t.reshape(-1) for _, t in state]).float())
+    (out / f"model_{k}_state.txt").write_text(
+        "".join(f"{n} {','.join(str(d) for d in t.shape)}\n" for n, t in state))
+    x = torch.randn((3, 1, 12, 12), generator=gen)
+    save(f"model_{k}_x", x)
+    model.eval()
+    with torch.no_grad():
+        save(f"model_{k}_eval", model(x))
+    model.train()
+    xg = x.clone().requires_grad_()
+    y = model(xg)
+    probe = torch.randn(y.shape, generator=gen)
+    (y * probe).sum().backward()
+    save(f"model_{k}_train", y)
+    save(f"model_{k}_probe", probe)
+    grads = [p.grad.reshape(-1) for _, p in model.named_parameters()] + [xg.grad.reshape(-1)]
+    save(f"model_{k}_grads", torch.cat(grads))
+    after = [t.reshape(-1) for n, t in model.state_dict().items()
+             if n.endswith("running_mean") or n.endswith("running_var")]
+    save(f"model_{k}_after", torch.cat(after).float())
+    print(f"model {k}: {sum(t.numel() for _, t in state)} state values, logits {tuple(y.shape)}")

@@ -108,11 +108,15 @@ TEST(Init, TruncNormalStaysInBoundsWithTheTruncatedMoments) {
 }
 
 TEST(Init, SameSeedSameValues) {
-  kiln::Generator g1(9), g2(9);
-  Tensor a = kiln::zeros({64, 32}), b = kiln::zeros({64, 32});
+  kiln::Generator g1(9), g2(9), g3(10);
+  Tensor a = kiln::zeros({64, 32}), b = kiln::zeros({64, 32}), c = kiln::zeros({64, 32});
   init::kaiming_uniform_(a, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &g1);
   init::kaiming_uniform_(b, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &g2);
+  init::kaiming_uniform_(c, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &g3);
   EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  // The initialiser really drew: U(−1/√32, 1/√32) values, and another seed gives others.
+  expect_uniform(a, 1.0 / std::sqrt(32.0), "kaiming_uniform_ seed 9");
+  EXPECT_NE(a.to_vector<float>(), c.to_vector<float>());
 }
 
 TEST(DefaultInit, LinearAndConvUseKaimingUniformSqrt5AndFanInBias) {

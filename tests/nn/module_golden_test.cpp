@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "kiln/autograd/functions.h"
@@ -89,14 +90,23 @@ void expect_close(const Tensor& got, const Tensor& want, Tol tol, const std::str
 
 // Loads the case's state into `m` (strictly: every key must match a Kiln name), runs `forward`,
 // compares outputs, then backpropagates Σ sum(out · probe) and compares every parameter's and
-// input's gradient.
+// input's gradient. Every parameter and every input not named in `no_grad` (masks, ids, inputs the
+// generator does not differentiate) must have its golden gradient: a missing file is a failure.
 void run_case(const Case& c, nn::Module& m, TensorMap inputs,
-              const std::function<TensorMap(TensorMap&)>& forward, Tol tol) {
+              const std::function<TensorMap(TensorMap&)>& forward, Tol tol,
+              const std::set<std::string>& no_grad = {}) {
   SCOPED_TRACE(c.name());
   m.load_state_dict(c.state(), /*strict=*/true);
-  for (auto& [n, t] : inputs)
-    if (c.has("grad." + n)) t = t.detach().requires_grad_();
+  for (auto& [n, t] : inputs) {
+    if (no_grad.count(n)) {
+      EXPECT_FALSE(c.has("grad." + n)) << "input " << n << " has a golden gradient: compare it";
+      continue;
+    }
+    ASSERT_TRUE(c.has("grad." + n)) << "golden gradient of input " << n << " is missing";
+    t = t.detach().requires_grad_();
+  }
   TensorMap outs = forward(inputs);
+  ASSERT_FALSE(outs.empty());
   Tensor loss;
   for (const auto& [n, y] : outs) {
     expect_close(y, c.load("out." + n), tol, "output " + n);
@@ -104,11 +114,14 @@ void run_case(const Case& c, nn::Module& m, TensorMap inputs,
     loss = loss.defined() ? kiln::add(loss, term) : term;
   }
   loss.backward();
-  for (const auto& [n, p] : m.named_parameters())
-    if (c.has("grad." + n))
-      expect_close(p.grad(), c.load("grad." + n), tol, "grad of parameter " + n);
+  const nn::NamedTensors params = m.named_parameters();
+  ASSERT_FALSE(params.empty());
+  for (const auto& [n, p] : params) {
+    ASSERT_TRUE(c.has("grad." + n)) << "golden gradient of parameter " << n << " is missing";
+    expect_close(p.grad(), c.load("grad." + n), tol, "grad of parameter " + n);
+  }
   for (const auto& [n, t] : inputs)
-    if (c.has("grad." + n)) expect_close(t.grad(), c.load("grad." + n), tol, "grad of input " + n);
+    if (!no_grad.count(n)) expect_close(t.grad(), c.load("grad." + n), tol, "grad of input " + n);
 }
 
 TEST(ModuleGolden, Linear) {
@@ -183,41 +196,38 @@ TEST(ModuleGolden, GruBidirectionalTwoLayersSeqFirst) {
 TEST(ModuleGolden, MultiheadAttentionCrossWithKeyPaddingAndAdditiveMask) {
   Case c("mha_cross_batch_first_masks");
   nn::MultiheadAttention m(nn::MultiheadAttentionOptions(8, 2).batch_first(true));
-  run_case(
-      c, m,
-      {{"query", c.in("query")},
-       {"key", c.in("key")},
-       {"value", c.in("value")},
-       {"key_padding_mask", c.in("key_padding_mask")},
-       {"attn_mask", c.in("attn_mask")}},
-      [&](TensorMap& i) {
-        return TensorMap{
-            {"y", m({i["query"], i["key"], i["value"], i["key_padding_mask"], i["attn_mask"]})}};
-      },
-      kTolStack);
+  run_case(c, m,
+           {{"query", c.in("query")},
+            {"key", c.in("key")},
+            {"value", c.in("value")},
+            {"key_padding_mask", c.in("key_padding_mask")},
+            {"attn_mask", c.in("attn_mask")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m({i["query"], i["key"], i["value"], i["key_padding_mask"],
+                                       i["attn_mask"]})}};
+           },
+           kTolStack, {"key_padding_mask", "attn_mask"});
 }
 
 TEST(ModuleGolden, MultiheadAttentionSelfSeqFirstCausalBoolMask) {
   Case c("mha_self_seq_first_causal");
   nn::MultiheadAttention m(nn::MultiheadAttentionOptions(8, 4));
-  run_case(
-      c, m, {{"x", c.in("x")}, {"attn_mask", c.in("attn_mask")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y", m.forward(i["x"], i["x"], i["x"], {}, i["attn_mask"])}};
-      },
-      kTolStack);
+  run_case(c, m, {{"x", c.in("x")}, {"attn_mask", c.in("attn_mask")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m.forward(i["x"], i["x"], i["x"], {}, i["attn_mask"])}};
+           },
+           kTolStack, {"attn_mask"});
 }
 
 TEST(ModuleGolden, TransformerEncoderLayerPostLnWithPaddingMask) {
   Case c("tel_post_ln_relu_batch_first");
   nn::TransformerEncoderLayer m(
       nn::TransformerEncoderLayerOptions(8, 2).dim_feedforward(16).dropout(0.0).batch_first(true));
-  run_case(
-      c, m, {{"src", c.in("src")}, {"src_key_padding_mask", c.in("src_key_padding_mask")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y", m.forward(i["src"], {}, i["src_key_padding_mask"])}};
-      },
-      kTolStack);
+  run_case(c, m, {{"src", c.in("src")}, {"src_key_padding_mask", c.in("src_key_padding_mask")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m.forward(i["src"], {}, i["src_key_padding_mask"])}};
+           },
+           kTolStack, {"src_key_padding_mask"});
 }
 
 TEST(ModuleGolden, TransformerEncoderLayerPreLnGeluCausal) {
@@ -227,12 +237,11 @@ TEST(ModuleGolden, TransformerEncoderLayerPreLnGeluCausal) {
                                     .dropout(0.0)
                                     .activation("gelu")
                                     .norm_first(true));
-  run_case(
-      c, m, {{"src", c.in("src")}, {"src_mask", c.in("src_mask")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y", m({i["src"], i["src_mask"]})}};
-      },
-      kTolStack);
+  run_case(c, m, {{"src", c.in("src")}, {"src_mask", c.in("src_mask")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m({i["src"], i["src_mask"]})}};
+           },
+           kTolStack, {"src_mask"});
 }
 
 TEST(ModuleGolden, TransformerEncoderTwoLayersFinalNorm) {
@@ -244,26 +253,24 @@ TEST(ModuleGolden, TransformerEncoderTwoLayersFinalNorm) {
                                                              .norm_first(true),
                                                          2)
                                .final_norm(true));
-  run_case(
-      c, m, {{"src", c.in("src")}, {"src_key_padding_mask", c.in("src_key_padding_mask")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y", m.forward(i["src"], {}, i["src_key_padding_mask"])}};
-      },
-      kTolStack);
+  run_case(c, m, {{"src", c.in("src")}, {"src_key_padding_mask", c.in("src_key_padding_mask")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m.forward(i["src"], {}, i["src_key_padding_mask"])}};
+           },
+           kTolStack, {"src_key_padding_mask"});
 }
 
 TEST(ModuleGolden, BatchNorm2dTrainTwiceThenEval) {
   Case c("batchnorm2d_train_then_eval");
   nn::BatchNorm2d m(nn::BatchNormOptions(3).momentum(0.2));
-  run_case(
-      c, m, {{"x1", c.in("x1")}, {"x2", c.in("x2")}, {"x3", c.in("x3")}},
-      [&](TensorMap& i) {
-        m.train();
-        Tensor y1 = m(i["x1"]), y2 = m(i["x2"]);
-        m.eval();
-        return TensorMap{{"y1", y1}, {"y2", y2}, {"y3", m(i["x3"])}};
-      },
-      kTolStack);
+  run_case(c, m, {{"x1", c.in("x1")}, {"x2", c.in("x2")}, {"x3", c.in("x3")}},
+           [&](TensorMap& i) {
+             m.train();
+             Tensor y1 = m(i["x1"]), y2 = m(i["x2"]);
+             m.eval();
+             return TensorMap{{"y1", y1}, {"y2", y2}, {"y3", m(i["x3"])}};
+           },
+           kTolStack, {"x2", "x3"});
   nn::StateDict after = c.state("after.");
   for (const auto& [k, t] : m.state_dict())
     expect_close(t, after.at(k), kTolLayer, "state after: " + k);
@@ -272,12 +279,11 @@ TEST(ModuleGolden, BatchNorm2dTrainTwiceThenEval) {
 TEST(ModuleGolden, BatchNorm1dCumulativeAverage) {
   Case c("batchnorm1d_cumulative_average");
   nn::BatchNorm1d m(nn::BatchNormOptions(4).momentum(std::nullopt));
-  run_case(
-      c, m, {{"x1", c.in("x1")}, {"x2", c.in("x2")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y1", m(i["x1"])}, {"y2", m(i["x2"])}};
-      },
-      kTolStack);
+  run_case(c, m, {{"x1", c.in("x1")}, {"x2", c.in("x2")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y1", m(i["x1"])}, {"y2", m(i["x2"])}};
+           },
+           kTolStack, {"x2"});
   nn::StateDict after = c.state("after.");
   for (const auto& [k, t] : m.state_dict())
     expect_close(t, after.at(k), kTolLayer, "state after: " + k);
@@ -297,12 +303,11 @@ TEST(ModuleGolden, LayerNormOverTwoDims) {
 TEST(ModuleGolden, EmbeddingPaddingIdxGetsNoGradient) {
   Case c("embedding_padding_idx");
   nn::Embedding m(nn::EmbeddingOptions(10, 4).padding_idx(2));
-  run_case(
-      c, m, {{"ids", c.in("ids")}},
-      [&](TensorMap& i) {
-        return TensorMap{{"y", m(i["ids"])}};
-      },
-      kTolLayer);
+  run_case(c, m, {{"ids", c.in("ids")}},
+           [&](TensorMap& i) {
+             return TensorMap{{"y", m(i["ids"])}};
+           },
+           kTolLayer, {"ids"});
 }
 
 // ---- losses: value and input gradient for each reduction ----

@@ -1,6 +1,7 @@
-// ONNX export of every model kind Kiln builds: seeded random CNN, LSTM, GRU, Transformer encoder
-// with a padding mask, embedding + depthwise Conv1d text classifier. Each runs in ONNX Runtime on
-// inputs of another batch (and sequence) size than the export example and must match Kiln.
+// ONNX export of every model kind Kiln builds: seeded random CNN, the vision ResNet and MobileNet,
+// LSTM, GRU, Transformer encoder with a padding mask, embedding + depthwise Conv1d text classifier.
+// Each runs in ONNX Runtime on inputs of another batch (and sequence) size than the export example
+// and must match Kiln.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -18,6 +19,7 @@
 #include "kiln/nn/rnn.h"
 #include "kiln/nn/transformer.h"
 #include "kiln/tensor/error.h"
+#include "kiln/vision/models.h"
 
 namespace kiln::test {
 namespace {
@@ -70,6 +72,46 @@ TEST(ExportCnn, OrtMatchesKilnAtAnotherBatchSize) {
   EXPECT_EQ(c.ort_shape, (std::vector<int64_t>{5, 4}));
   EXPECT_LE(c.max_abs_diff, kFp32Tol);
   EXPECT_GT(c.max_abs_value, 0.01);
+}
+
+// ---------------------------------------------------------------- vision models
+// kiln/vision's ResNet (residual adds, strided 1×1 downsample) and MobileNet (depthwise convs),
+// small, with BatchNorm statistics from train-mode passes; checked at batch 5 after export at 2.
+TEST(ExportVision, ResNetAndMobileNetMatchKilnAtAnotherBatchSize) {
+  struct Case {
+    const char* name;
+    std::shared_ptr<nn::Module> model;
+    int64_t convs, classes;
+  };
+  manual_seed(23);
+  const Case cases[] = {
+      {"resnet", vision::resnet({.in_channels = 1, .num_classes = 7, .blocks = {1, 1}, .width = 8}),
+       6, 7},
+      {"mobilenet",
+       vision::mobilenet({.in_channels = 1,
+                          .num_classes = 10,
+                          .width = 8,
+                          .stem_stride = 2,
+                          .blocks = {{16, 1}, {32, 2}}}),
+       5, 10},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    for (int i = 0; i < 3; ++i) c.model->forward(randn({6, 1, 16, 16}) * 2.0 + 0.5);
+    onnx::ExportOptions o;
+    o.input_names = {"image"};
+    o.output_names = {"logits"};
+    o.dynamic_axes = {{"image", {{0, "batch"}}}};
+    const std::string path = export_path(c.name);
+    onnx::export_model(*c.model, {randn({2, 1, 16, 16})}, path, o);
+    expect_checker_passes(path);
+    auto ops = op_counts(path);
+    EXPECT_EQ(ops["Conv"], c.convs);
+    Compared r = compare_with_ort(*c.model, path, {"image"}, {randn({5, 1, 16, 16})}, "logits");
+    EXPECT_EQ(r.ort_shape, (std::vector<int64_t>{5, c.classes}));
+    EXPECT_LE(r.max_abs_diff, kFp32Tol);
+    EXPECT_GT(r.max_abs_value, 0.01);
+  }
 }
 
 // ---------------------------------------------------------------- LSTM / GRU

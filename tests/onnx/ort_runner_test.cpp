@@ -135,7 +135,7 @@ TEST(OrtRunner, ReproducesOnnxTestDataReferences) {
     ASSERT_EQ(outputs.size(), s.outputs.size());
     for (size_t k = 0; k < s.outputs.size(); ++k) {
       const std::string ref = fmt::format("{}/test_data_set_0/output_{}.pb", dir, k);
-      if (!fs::exists(ref)) continue;
+      ASSERT_TRUE(fs::exists(ref)) << "reference output missing: " << ref;
       expect_matches_reference(outputs.at(s.outputs[k].name), onnx::read_tensor_proto(ref),
                                fmt::format("{} output '{}'", dir_name, s.outputs[k].name));
     }

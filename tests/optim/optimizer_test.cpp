@@ -11,6 +11,7 @@
 #include "kiln/autograd/functions.h"
 #include "kiln/optim/optim.h"
 #include "kiln/tensor/parallel.h"
+#include "test_support.h"
 
 namespace {
 
@@ -88,8 +89,9 @@ TEST(Optimizer, SkipsParametersWithoutGradientAndUpdatesInPlace) {
 TEST(Optimizer, UpdatesAreIdenticalAtOneAndManyThreads) {
   // 100k elements: above kGrainSize, so the update loop is split across threads.
   const int64_t n = 100000;
+  kiln::testing::ScopedNumThreads scoped(1);
   auto run = [&](int threads) {
-    kiln::set_num_threads(threads);
+    scoped.set(threads);
     kiln::Generator gen(7);
     Tensor w = kiln::randn({n}, kiln::kFloat32, &gen).requires_grad_();
     Adam opt(NamedParameters{{"w", w}}, AdamOptions(1e-2).amsgrad(true).weight_decay(0.1));
@@ -100,9 +102,7 @@ TEST(Optimizer, UpdatesAreIdenticalAtOneAndManyThreads) {
     }
     return w.to_vector<float>();
   };
-  const int prev = kiln::get_num_threads();
   std::vector<float> one = run(1), many = run(4);
-  kiln::set_num_threads(prev);
   EXPECT_EQ(one, many);
 }
 

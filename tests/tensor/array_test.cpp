@@ -9,6 +9,7 @@
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"
 #include "tensor/test_util.h"
+#include "test_support.h"
 
 namespace kiln {
 namespace {
@@ -89,8 +90,9 @@ TEST(Creation, RangesAndIdentity) {
 }
 
 TEST(Random, ReproducibleForASeedAtAnyThreadCount) {
-  auto draw = [](int threads) {
-    set_num_threads(threads);
+  kiln::testing::ScopedNumThreads scoped(1);
+  auto draw = [&scoped](int threads) {
+    scoped.set(threads);
     Generator g(42);
     Array u = kernels::rand({300000}, 0, 1, kFloat32, &g);
     Array n = kernels::randn({1000}, 0, 1, kFloat32, &g);
@@ -98,7 +100,6 @@ TEST(Random, ReproducibleForASeedAtAnyThreadCount) {
   };
   auto [u1, n1] = draw(1);
   auto [u2, n2] = draw(2);
-  set_num_threads(2);
   EXPECT_TRUE(testing::all_close(u1, u2, {0, 0}));
   EXPECT_TRUE(testing::all_close(n1, n2, {0, 0}));
   Generator g(43);

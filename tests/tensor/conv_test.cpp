@@ -12,6 +12,7 @@
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "tensor/test_util.h"
+#include "test_support.h"
 
 namespace kiln::kernels {
 namespace {
@@ -217,7 +218,7 @@ TEST(Conv, ChannelsLastDepthwiseMatchesReference) {
 // order, so they are bitwise the same at any thread count. The GEMM path is as deterministic as
 // OpenBLAS, whose sgemm blocks differently at 1 and 2 threads: there the float32 bounds apply.
 TEST(Conv, ThreadCountDoesNotChangeResults) {
-  const int saved = get_num_threads();
+  kiln::testing::ScopedNumThreads threads(1);
   for (const ConvCase& c : kCases) {
     if (c.label != std::string("parallel rows") && c.label != std::string("parallel depthwise"))
       continue;
@@ -227,7 +228,7 @@ TEST(Conv, ThreadCountDoesNotChangeResults) {
     const Array b = randn_seeded({c.w[0]}, 23, kFloat32);
     std::vector<Array> runs[2];
     for (int t : {1, 2}) {
-      set_num_threads(t);
+      threads.set(t);
       const Array y = conv2d_forward(x, w, b, c.p);
       const Array dy = randn_seeded(y.shape(), 24, kFloat32);
       runs[t - 1] = {y, conv2d_backward_input(dy, w, x.shape(), c.p),
@@ -237,7 +238,6 @@ TEST(Conv, ThreadCountDoesNotChangeResults) {
     for (size_t i = 0; i < runs[0].size(); ++i)
       EXPECT_TRUE(all_close(runs[0][i], runs[1][i], exact ? Tol{0, 0} : tols[i])) << "output " << i;
   }
-  set_num_threads(saved);
 }
 
 TEST(Conv, EmptyBatchGivesEmptyOutputAndZeroWeightGrad) {

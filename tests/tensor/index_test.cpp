@@ -12,6 +12,7 @@
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/index.h"
 #include "kiln/tensor/parallel.h"
+#include "test_support.h"
 
 namespace kiln::kernels {
 namespace {
@@ -56,12 +57,10 @@ Array ids(const Shape& s, int64_t hi, uint64_t seed) {
 // Runs f at 1 thread and at 4, restoring the thread count afterwards.
 template <typename F>
 void at_1_and_4_threads(F&& f) {
-  int saved = get_num_threads();
-  set_num_threads(1);
+  kiln::testing::ScopedNumThreads threads(1);
   Array one = f();
-  set_num_threads(4);
+  threads.set(4);
   Array four = f();
-  set_num_threads(saved);
   expect_same(one, four);
 }
 

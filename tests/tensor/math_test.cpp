@@ -15,6 +15,7 @@
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/reduce.h"
 #include "tensor/test_util.h"
+#include "test_support.h"
 
 namespace kiln {
 namespace {
@@ -123,9 +124,9 @@ TEST(Elementwise, LargeParallelResultsEqualSerial) {
   Generator g(5);
   Array a = kernels::randn({1 << 20}, 0, 1, kFloat32, &g),
         b = kernels::randn({1 << 20}, 0, 1, kFloat32, &g);
-  set_num_threads(1);
+  kiln::testing::ScopedNumThreads threads(1);
   Array s1 = kernels::add(a, b), g1 = kernels::unary(UnaryOp::GeluErf, a), r1 = kernels::sum(a);
-  set_num_threads(2);
+  threads.set(2);
   Array s2 = kernels::add(a, b), g2 = kernels::unary(UnaryOp::GeluErf, a), r2 = kernels::sum(a);
   EXPECT_TRUE(all_close(s1, s2, {0, 0}));
   EXPECT_TRUE(all_close(g1, g2, {0, 0}));
@@ -390,13 +391,13 @@ TEST(Gemm, BackendNamesParseAndUnknownNamesThrow) {
 // enough to split still matches the float64 reference inside a branch.
 TEST(Parallel, InvokeRunsBothBranchesWithHalfTheThreads) {
   Generator g(13);
-  const int saved = get_num_threads();
+  kiln::testing::ScopedNumThreads scoped(1);
   const Array a = kernels::randn({96, 80}, 0, 1, kFloat32, &g);  // 96·64·80 MACs: above the split
   const Array b = kernels::randn({80, 64}, 0, 1, kFloat32, &g);
   const Array ref = kernels::matmul_reference(a, b);
   for (int threads : {1, 2, 4}) {
     SCOPED_TRACE(fmt::format("{} threads", threads));
-    set_num_threads(threads);
+    scoped.set(threads);
     int seen_a = 0, seen_b = 0;
     Array ca, cb;
     parallel_invoke(
@@ -418,7 +419,6 @@ TEST(Parallel, InvokeRunsBothBranchesWithHalfTheThreads) {
                  std::runtime_error);
     EXPECT_EQ(available_threads(), threads);
   }
-  set_num_threads(saved);
 }
 
 TEST(Gemm, BatchedBroadcastMatchesPyTorch) {

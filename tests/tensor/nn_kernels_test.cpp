@@ -13,6 +13,7 @@
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/reduce.h"
+#include "test_support.h"
 
 namespace kiln::kernels {
 namespace {
@@ -60,12 +61,6 @@ Array randn_seeded(const Shape& s, uint64_t seed, double std = 1.0, DType dt = k
   Generator g(seed);
   return randn(s, 0.0, std, dt, &g);
 }
-
-// Restores the thread count a test changed.
-struct ThreadsGuard {
-  int saved = get_num_threads();
-  ~ThreadsGuard() { set_num_threads(saved); }
-};
 
 struct DimCase {
   Shape shape;
@@ -220,7 +215,7 @@ TEST(NnCrossEntropy, OutOfRangeClassIdIsAClearError) {
 }
 
 TEST(NnKernels, ResultsDoNotDependOnThreadCount) {
-  ThreadsGuard guard;
+  kiln::testing::ScopedNumThreads threads(1);
   Array x = randn_seeded({512, 96}, 41, 2.0), dy = randn_seeded({512, 96}, 42);
   Array w = randn_seeded({96}, 43);
   Generator gt(44);
@@ -233,9 +228,8 @@ TEST(NnKernels, ResultsDoNotDependOnThreadCount) {
                               g.dx,           g.dweight,     g.dbias,
                               ce.loss,        ce.grad,       dropout(x, 0.3, 5, 17)};
   };
-  set_num_threads(1);
   std::vector<Array> one = run();
-  set_num_threads(2);
+  threads.set(2);
   std::vector<Array> two = run();
   for (size_t i = 0; i < one.size(); ++i)
     expect_identical(one[i], two[i], fmt::format("result {}", i));

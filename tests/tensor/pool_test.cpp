@@ -13,6 +13,7 @@
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/pool.h"
 #include "tensor/test_util.h"
+#include "test_support.h"
 
 namespace kiln::kernels {
 namespace {
@@ -167,12 +168,12 @@ TEST(AdaptiveAvgPool, ForwardAndBackwardMatchReference) {
 }
 
 TEST(Pool, SameResultAtOneAndTwoThreads) {
-  const int saved = get_num_threads();
+  kiln::testing::ScopedNumThreads threads(1);
   const Array x = randn_seeded({4, 64, 12, 12}, 400, kFloat32);
   const Pool2dParams p = p2d(3, 3, 2, 2, 1, 1);
   Array out[2][5];
   for (int t : {1, 2}) {
-    set_num_threads(t);
+    threads.set(t);
     out[t - 1][0] = max_pool2d_forward(x, p).values;
     out[t - 1][1] = avg_pool2d_backward(avg_pool2d_forward(x, p), x.shape(), p);
     out[t - 1][2] = adaptive_avg_pool2d_forward(x, 5, 3);
@@ -180,7 +181,6 @@ TEST(Pool, SameResultAtOneAndTwoThreads) {
     out[t - 1][3] = fast.values;
     out[t - 1][4] = fast.indices;
   }
-  set_num_threads(saved);
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(all_close(out[0][i], out[1][i], kExact)) << i;
 }
 

@@ -295,11 +295,17 @@ TEST(BpeTokenizer, MatchesGpt3EncoderJsOnTrickyStrings) {
 TEST(BpeTokenizer, ConcurrentEncodingMatchesSerial) {
   if (!have_gpt2_files()) return;
   const auto files = testing::select_mail_files(40, 10, 8);
+  ASSERT_EQ(files.size(), 40u) << "the SpamAssassin mails are missing: " << testing::kInstallHint;
   std::vector<std::string> texts;
   std::vector<std::vector<int32_t>> serial;
   for (const auto& f : files) texts.push_back(testing::read_bytes(f));
+  size_t tokens = 0;
   const BpeTokenizer tok = gpt2();  // a private copy with a cold cache
-  for (const auto& t : texts) serial.push_back(tok.encode_ids(t, false));
+  for (const auto& t : texts) {
+    serial.push_back(tok.encode_ids(t, false));
+    tokens += serial.back().size();
+  }
+  EXPECT_GT(tokens, 1000u) << "40 real mails encode to thousands of tokens";
   tok.clear_cache();
   std::vector<std::vector<std::vector<int32_t>>> results(4);
   std::vector<std::thread> threads;

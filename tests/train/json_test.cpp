@@ -63,9 +63,25 @@ TEST(Json, RejectsMalformedTextWithOffset) {
   }
 }
 
+// Closed, otherwise valid documents: only the depth limit (128 levels) can reject them.
+std::string nested_arrays(int depth) {
+  return std::string(static_cast<size_t>(depth), '[') + "1" +
+         std::string(static_cast<size_t>(depth), ']');
+}
+
 TEST(Json, LimitsNesting) {
-  std::string deep(1000, '[');
-  EXPECT_THROW(parse(deep), IOError);
+  Value v = parse(nested_arrays(128));
+  for (int i = 0; i < 127; ++i) v = v.as_array().at(0);
+  EXPECT_EQ(v.as_array().at(0).as_int(), 1) << "128 levels are within the limit";
+  for (int depth : {129, 1000}) {
+    try {
+      parse(nested_arrays(depth), "deep");
+      ADD_FAILURE() << depth << " levels of nesting were accepted";
+    } catch (const IOError& e) {
+      EXPECT_NE(std::string(e.what()).find("nesting deeper than 128 levels"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Json, AccessorsNameTheProblem) {

@@ -11,6 +11,7 @@
 #include "kiln/data/dataloader.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/parallel.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using kiln::Array;
@@ -201,8 +202,9 @@ TEST(ImageFolder, LoaderBatchesAreIdenticalAtOneAndTwoThreads) {
       ImageDatasetOptions{.transform = compose({random_crop(8, 8, 1), random_horizontal_flip(),
                                                 random_rotation(10), to_tensor()}),
                           .seed = 9});
+  kiln::testing::ScopedNumThreads scoped(1);
   auto run = [&](int threads, int64_t epoch) {
-    kiln::set_num_threads(threads);
+    scoped.set(threads);
     ds->set_epoch(epoch);
     kiln::data::DataLoader loader(ds, {.batch_size = 4, .shuffle = true, .seed = 1, .prefetch = 2});
     loader.set_epoch(epoch);
@@ -213,9 +215,7 @@ TEST(ImageFolder, LoaderBatchesAreIdenticalAtOneAndTwoThreads) {
     }
     return out;
   };
-  const int saved = kiln::get_num_threads();
   std::vector<Array> one = run(1, 0), two = run(2, 0), next = run(2, 1);
-  kiln::set_num_threads(saved);
   ASSERT_EQ(one.size(), two.size());
   ASSERT_EQ(one.size(), 8u);  // 4 batches of data + target
   EXPECT_EQ(one[0].shape(), (Shape{4, 1, 8, 8}));

@@ -4,11 +4,24 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/op.h"
+#include "kiln/autograd/op_registry.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/reduce.h"
 
 namespace kiln {
+namespace {
+// Every op name this file records (kiln/autograd/op_registry.h): a test fails when an op is
+// recorded undeclared, and the gradcheck table needs a case for each differentiable one.
+const OpDeclarations kOps({"abs",         "add",        "add_scalar",  "clamp",   "cos",
+                           "div",         "erf",        "exp",         "gelu",    "leaky_relu",
+                           "log",         "log1p",      "masked_fill", "maximum", "minimum",
+                           "mul",         "mul_scalar", "neg",         "pow",     "pow_scalar",
+                           "rdiv_scalar", "reciprocal", "relu",        "rsqrt",   "rsub_scalar",
+                           "sigmoid",     "silu",       "sin",         "sqrt",    "square",
+                           "sub",         "tanh",       "where"},
+                          {"eq", "ge", "gt", "le", "logical_and", "logical_not", "lt", "ne"});
+}  // namespace
 
 using kernels::BinaryOp;
 using kernels::UnaryOp;

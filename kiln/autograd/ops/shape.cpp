@@ -1,11 +1,18 @@
 // Shape ops and views. Views share storage with their input; backward maps the gradient back.
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/op.h"
+#include "kiln/autograd/op_registry.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/reduce.h"
 
 namespace kiln {
+namespace {
+// Every op name this file records (kiln/autograd/op_registry.h): a test fails when an op is
+// recorded undeclared, and the gradcheck table needs a case for each differentiable one.
+const OpDeclarations kOps({"cast", "expand", "identity", "reshape", "select", "slice", "transpose"},
+                          {"cast"});
+}  // namespace
 
 // reshape / view: dx = dy reshaped to x's shape.
 Tensor reshape(const Tensor& x, Shape shape) {
