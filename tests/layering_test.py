@@ -20,11 +20,12 @@ expected = {
     "nn": {"autograd", "tensor"},
     "optim": {"autograd", "tensor"},
     "data": {"autograd", "tensor"},
-    "train": {"nn", "optim", "autograd", "tensor"},
+    "distributed": {"nn", "autograd", "tensor"},
+    "train": {"distributed", "nn", "optim", "autograd", "tensor"},
     "onnx": {"nn", "autograd", "tensor"},
-    "track": {"train", "data", "nn", "optim", "autograd", "tensor"},
-    "text": {"track", "onnx", "train", "data", "nn", "optim", "autograd", "tensor"},
-    "vision": {"track", "train", "data", "nn", "optim", "autograd", "tensor"},
+    "track": {"train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
+    "text": {"track", "onnx", "train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
+    "vision": {"track", "train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
 }
 table_errors = []
 for folder, deps in expected.items():
