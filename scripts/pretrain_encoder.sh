@@ -38,6 +38,8 @@ if [[ "${SHIP:-0}" == 1 ]]; then
   rm -rf "$dest/tokenizer" && cp -r "$run/tokenizer" "$dest/tokenizer"
   cp "$run/log.csv" "$dest/pretrain_log.csv"
   cp "$run/config.json" "$dest/pretrain_config.json"
+  cp "$run/probe.json" "$dest/probe.json"
+  /usr/bin/python3 scripts/corpus/plot_pretrain.py "$run/log.csv" "$dest/loss_curve.png"
   cp "$corpus/report.json" "$dest/corpus_report.json"
   echo "pretrain_encoder: shipped $run into $dest"
 fi

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Draws a pre-training run's curves from its log.csv (what `kiln pretrain` writes) into a PNG for
 the model card: the total loss, the ELECTRA generator's MLM loss, and the discriminator's loss and
 accuracy, against tokens seen.

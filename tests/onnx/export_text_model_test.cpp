@@ -17,6 +17,7 @@
 #include "kiln/data/columns.h"
 #include "kiln/text/corpus.h"
 #include "kiln/text/onnx_export.h"
+#include "kiln/text/pretrain.h"
 #include "kiln/text/vocab_trainer.h"
 
 namespace kiln::test {
@@ -170,6 +171,41 @@ TEST(ExportTextModel, ClassifierProbabilitiesMatchPredictProbaInOrt) {
               static_cast<long long>(ids.size(1)), d_proba, d_direct);
   // Not a trivial comparison: the rows' probabilities differ.
   EXPECT_GT(std::abs(want[0] - want[2]) + std::abs(want[2] - want[4]), 1e-4);
+}
+
+// Issue 11: a classifier fine-tuned from the shipped pretrained encoder (the trainers' default: no
+// encoder or tokenizer given) exports, and ONNX Runtime computes what predict_proba does.
+TEST(ExportTextModel, FineTunedFromTheShippedEncoderMatchesInOrt) {
+  SKIP_WITHOUT_CORPUS();
+  ASSERT_FALSE(text::shipped_encoder_dir().empty()) << "models/nasbert-5m-en is part of the repo";
+  text::TextClassificationOptions o{.label_column = "Label",
+                                    .sentence1_column = "Text",
+                                    .batch_size = 16,
+                                    .max_epochs = 1,
+                                    .learning_rate = 1e-4,
+                                    .max_length = 48};
+  o.seed = 4;
+  o.verbose = 0;
+  const text::TextClassificationModel model = text::TextClassification(o).fit(mail());
+  EXPECT_EQ(model.tokenizer().vocab_size(), 16384) << "the shipped tokenizer";
+  const std::string path = export_path("text_classifier_shipped");
+  text::export_onnx(model, path);
+  expect_checker_passes(path);
+  data::Table rows;
+  rows.add_column(data::Column("Text", varied_texts(2, 5, 30)));
+  const Tensor ids = model.encode(rows);
+  int64_t padded = 0;
+  const Tensor mask = attention_mask_of(ids, model.tokenizer().pad_id(), &padded);
+  EXPECT_GE(padded, 3);
+  auto out = run_in_ort(path, {{"input_ids", to_npy(ids)}, {"attention_mask", to_npy(mask)}});
+  const NpyArray& p = out.at("probabilities");
+  ASSERT_EQ(p.shape, (std::vector<int64_t>{5, 2}));
+  const std::vector<double> want = model.predict_proba(rows).to(kFloat64).to_vector<double>();
+  const double d = max_abs_diff(as_doubles(p), want);
+  EXPECT_LE(d, kFp32Tol);
+  std::printf("fine-tuned from the shipped encoder (5, %lld): max |ORT - predict_proba| = %.3g\n",
+              static_cast<long long>(ids.size(1)), d);
+  EXPECT_GT(std::abs(want[0] - want[2]) + std::abs(want[2] - want[4]), 1e-5);
 }
 
 TEST(ExportTextModel, SimilarityScoreMatchesPredictInOrtAndInspectShowsTheInputs) {
