@@ -284,15 +284,16 @@ void TextSearchResult::save(const std::filesystem::path& dir) const {
 
 data::Table read_text_table(const std::filesystem::path& path, const std::string& label_column,
                             const std::string& text_column) {
-  KILN_CHECK_AS(IOError, std::filesystem::exists(path), "automl: {}: no such file", path.string());
-  KILN_CHECK_AS(IOError, std::filesystem::file_size(path) > 0, "automl: {}: the file is empty",
+  KILN_CHECK_AS(IOError, std::filesystem::exists(path), "read_text_table: {}: no such file",
                 path.string());
+  KILN_CHECK_AS(IOError, std::filesystem::file_size(path) > 0,
+                "read_text_table: {}: the file is empty", path.string());
   const bool tsv = path.extension() == ".tsv";
   data::CsvOptions opts{.separator = tsv ? '\t' : ','};
   opts.columns = {{.name = label_column, .type = data::ColumnType::String},
                   {.name = text_column, .type = data::ColumnType::String}};
   data::Table t = data::load_csv(path, opts);
-  KILN_CHECK(t.num_rows() > 0, "automl: {}: no data rows after the header", path.string());
+  KILN_CHECK(t.num_rows() > 0, "read_text_table: {}: no data rows after the header", path.string());
   return t;
 }
 
