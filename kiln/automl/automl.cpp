@@ -10,6 +10,8 @@
 #include "kiln/data/label_encoding.h"
 #include "kiln/data/split.h"
 #include "kiln/tensor/error.h"
+#include "kiln/text/onnx_export.h"
+#include "kiln/text/pretrain.h"
 
 namespace kiln::automl {
 namespace {
@@ -60,6 +62,36 @@ json::Value config_json(const Config& c) {
   return v;
 }
 
+// Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
+// reported as stopped).
+struct DeadlinePassed {};
+class DeadlineCallback : public callbacks::Callback {
+ public:
+  explicit DeadlineCallback(Deadline d) : deadline_(d) {}
+  void on_batch_end(int64_t batch, Logs& logs) override {
+    (void)batch, (void)logs;
+    if (deadline_.passed()) throw DeadlinePassed{};
+  }
+
+ private:
+  Deadline deadline_;
+};
+
+text::TextClassificationOptions finetune_options(const Config& c, const std::string& label,
+                                                 const std::string& text, uint64_t seed,
+                                                 const Deadline& dl) {
+  return text::TextClassificationOptions{
+      .label_column = label,
+      .sentence1_column = text,
+      .batch_size = std::stoll(get_choice(c, "batch_size")),
+      .max_epochs = static_cast<int>(get_number(c, "epochs")),
+      .learning_rate = get_number(c, "learning_rate"),
+      .max_length = static_cast<int64_t>(get_number(c, "max_length")),
+      .seed = seed,
+      .verbose = 0,
+      .callbacks = {std::make_shared<DeadlineCallback>(dl)}};
+}
+
 }  // namespace
 
 double classification_metric(const std::string& metric, std::span<const int64_t> truth,
@@ -101,6 +133,15 @@ SearchSpace tfidf_linear_space() {
   s.add(Param::categorical("word_ngrams", {"1", "2"}, "1"));
   s.add(Param::categorical("char_ngrams", {"none", "3-4", "3-5"}, "none"));
   s.add(Param::int_range("max_features", 1000, 200000, 2000, /*log=*/true));
+  return s;
+}
+
+SearchSpace nasbert_finetune_space() {
+  SearchSpace s;
+  s.add(Param::log_float("learning_rate", 1e-5, 1e-3, 1e-4));
+  s.add(Param::int_range("epochs", 1, 6, 1));
+  s.add(Param::int_range("max_length", 32, 256, 32, /*log=*/true));
+  s.add(Param::categorical("batch_size", {"16", "32", "64"}, "32"));
   return s;
 }
 
@@ -160,6 +201,46 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
                    const std::vector<int64_t> pred = argmax_rows(m.predict_proba(valid_x));
                    return TrialOutcome{.score = classification_metric(o.metric, valid_y, pred, k)};
                  }};
+  const data::Table train_table = table.select_rows(split.train);
+  const data::Table valid_table = table.select_rows(split.test);
+  Learner finetune{
+      .name = "nasbert_finetune",
+      .space = nasbert_finetune_space(),
+      .run = [&](const Config& c, const Deadline& dl) {
+        try {
+          const text::TextClassificationModel m =
+              text::TextClassification(
+                  finetune_options(c, o.label_column, o.text_column, o.seed, dl))
+                  .fit(train_table);
+          if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
+          const text::ClassificationMetrics met = m.evaluate(valid_table);
+          return TrialOutcome{.score = o.metric == "accuracy" ? met.micro_accuracy : met.macro_f1};
+        } catch (const DeadlinePassed&) {
+          return TrialOutcome{.status = TrialStatus::Stopped};
+        }
+      }};
+  std::vector<Learner> learners;
+  std::vector<std::string> notes;
+  for (const std::string& name : o.learners) {
+    if (name == "tfidf_linear") {
+      learners.push_back(linear);
+    } else if (name == "nasbert_finetune") {
+      if (text::shipped_encoder_dir().empty()) {
+        notes.push_back(
+            "nasbert_finetune: skipped, the shipped encoder models/nasbert-5m-en is not "
+            "installed (set KILN_PRETRAINED_DIR)");
+      } else {
+        learners.push_back(finetune);
+      }
+    } else {
+      KILN_CHECK(false,
+                 "automl text-classification: unknown learner '{}' (tfidf_linear, "
+                 "nasbert_finetune)",
+                 name);
+    }
+  }
+  KILN_CHECK(!learners.empty(), "automl text-classification: no learner to search over ({})",
+             fmt::join(notes, "; "));
   const double scale = static_cast<double>(texts.size()) / static_cast<double>(train_x.size());
   SearchOptions so{.time_budget_s = o.time_budget_s,
                    .seed = o.seed,
@@ -176,7 +257,8 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
     };
   }
   TextSearchResult result;
-  result.search = search({linear}, so);
+  result.search = search(learners, so);
+  result.search.notes.insert(result.search.notes.begin(), notes.begin(), notes.end());
   result.metric = o.metric;
   result.labels = enc.values();
   result.budget_s = o.time_budget_s;
@@ -190,23 +272,42 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
                  ? std::string("never started")
                  : std::string(to_string(result.search.trials.front().status)));
   const Config& best = result.search.trials[result.search.best].config;
-  // Refit on every row within what is left of the budget; keep the trial's model if cut.
+  result.winner = result.search.trials[result.search.best].learner;
+  // Refit on every row within what is left of the budget; retrain on the training split (the
+  // trial's own model, same seed) when the refit is cut.
   const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(o.time_budget_s))};
   const Clock::time_point r0 = Clock::now();
-  TfidfLinearModel refit =
-      TfidfLinearModel::fit(texts, y, enc.values(), tfidf_options(best),
-                            linear_options(best, o.seed), [&] { return end.passed(); });
-  result.refit_seconds = std::chrono::duration<double>(Clock::now() - r0).count();
-  if (!refit.stopped()) {
-    result.model = std::move(refit);
-    result.refitted = true;
+  if (result.winner == "tfidf_linear") {
+    TfidfLinearModel refit =
+        TfidfLinearModel::fit(texts, y, enc.values(), tfidf_options(best),
+                              linear_options(best, o.seed), [&] { return end.passed(); });
+    result.refitted = !refit.stopped();
+    if (result.refitted) {
+      result.model = std::move(refit);
+    } else {
+      result.model = TfidfLinearModel::fit(train_x, train_y, enc.values(), tfidf_options(best),
+                                           linear_options(best, o.seed));
+    }
   } else {
+    try {
+      result.encoder_model = text::TextClassification(
+                                 finetune_options(best, o.label_column, o.text_column, o.seed, end))
+                                 .fit(table);
+      result.refitted = true;
+    } catch (const DeadlinePassed&) {
+      const Deadline never{Clock::time_point::max()};
+      result.encoder_model =
+          text::TextClassification(
+              finetune_options(best, o.label_column, o.text_column, o.seed, never))
+              .fit(train_table);
+    }
+  }
+  result.refit_seconds = std::chrono::duration<double>(Clock::now() - r0).count();
+  if (!result.refitted) {
     result.search.notes.push_back(
-        "the refit on all rows was cut by the budget: the best trial's model (trained on the "
-        "training split) is kept");
-    result.model = TfidfLinearModel::fit(train_x, train_y, enc.values(), tfidf_options(best),
-                                         linear_options(best, o.seed));
+        "the refit on all rows was cut by the budget: the best trial's configuration was "
+        "retrained on the training split instead (outside the budget)");
   }
   result.total_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;
@@ -276,7 +377,13 @@ void TextSearchResult::save(const std::filesystem::path& dir) const {
     extra["hyperparameters"] = config_json(search.trials[search.best].config);
     extra["validation_metric"] = *search.trials[search.best].score;
   }
-  model.save(dir, extra);
+  if (encoder_model) {
+    std::filesystem::create_directories(dir);
+    encoder_model->save(dir);
+    text::export_onnx(*encoder_model, dir / "model.onnx");
+  } else {
+    model.save(dir, extra);
+  }
   data::detail::AtomicFile f(dir / "leaderboard.json", "automl save");
   f.write(leaderboard_json().dump());
   f.commit();

@@ -14,7 +14,11 @@
 // configuration is then refitted on all rows, inside the same budget: search holds back the
 // estimated refit time (the best trial's time × all rows / training rows × 1.5 + 1 s); when the
 // refit would still not fit, the best trial's own model is kept and the result says so.
-// Learners: "tfidf_linear" (tfidf.h; its search space is tfidf_linear_space()).
+// Learners, cheapest first: "tfidf_linear" (tfidf.h; space tfidf_linear_space()) and
+// "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder Kiln ships
+// (models/nasbert-5m-en, found by text::shipped_encoder_dir(); skipped with a note when absent;
+// space nasbert_finetune_space()). A fine-tuning trial is cut at the next batch when the deadline
+// passes and reported as stopped.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -24,6 +28,7 @@
 #include "kiln/automl/tfidf.h"
 #include "kiln/automl/tuner.h"
 #include "kiln/data/columns.h"
+#include "kiln/text/trainers.h"
 
 namespace kiln::automl {
 
@@ -36,6 +41,8 @@ struct TextClassificationSearchOptions {
   int max_trials = 0;  // 0: until the budget is spent
   double validation_fraction = 0.2;
   bool verbose = false;  // one line per trial on stdout
+  /// The learners to search over (see above), in this order.
+  std::vector<std::string> learners = {"tfidf_linear", "nasbert_finetune"};
 };
 
 /// Accuracy or macro-F1 (mean over classes present in truth or prediction) of predictions.
@@ -46,12 +53,17 @@ double classification_metric(const std::string& metric, std::span<const int64_t>
 /// 1e-8..1e-2, init 1e-6), epochs (int 1..30, init 2), word_ngrams ("1", "2"; init "1"),
 /// char_ngrams ("none", "3-4", "3-5"; init "none"), max_features (int log 1000..200000, init 2000).
 SearchSpace tfidf_linear_space();
+/// The nasbert_finetune learner's space: learning_rate (log 1e-5..1e-3, init 1e-4), epochs (int
+/// 1..6, init 1), max_length (int log 32..256, init 32), batch_size ("16", "32", "64"; init "32").
+SearchSpace nasbert_finetune_space();
 
 struct TextSearchResult {
   SearchResult search;
   std::string metric;
   std::vector<std::string> labels;
-  TfidfLinearModel model;  // the winner (refitted on all rows unless refitted is false)
+  std::string winner;      // the best trial's learner
+  TfidfLinearModel model;  // the winner when it is tfidf_linear (refitted unless refitted false)
+  std::optional<text::TextClassificationModel> encoder_model;  // when it is nasbert_finetune
   bool refitted = false;
   double refit_seconds = 0;
   double total_seconds = 0;  // search + refit
@@ -62,7 +74,8 @@ struct TextSearchResult {
   /// {"metric", "budget_s", "seconds", "refitted", "best_trial", "trials": [{trial, trainer,
   /// hyperparameters, metric, seconds, status, message}], "notes"}.
   json::Value leaderboard_json() const;
-  /// Writes the model (TfidfLinearModel::save) and leaderboard.json into dir.
+  /// Writes the model (TfidfLinearModel::save, or the text model's save + text::export_onnx,
+  /// model.onnx taking input_ids and attention_mask) and leaderboard.json into dir.
   void save(const std::filesystem::path& dir) const;
 };
 
