@@ -86,6 +86,16 @@ TEST(Tfidf, FeaturesAreL2NormalisedAndReproducibleFromJson) {
   EXPECT_EQ(a.index, b.index);
 }
 
+TEST(TextSearch, MetricsMatchHandComputedValues) {
+  const std::vector<int64_t> truth = {0, 0, 1, 1}, pred = {0, 1, 1, 1};
+  EXPECT_DOUBLE_EQ(classification_metric("accuracy", truth, pred, 2), 0.75);
+  // F1: class 0 = 2·1 / (2·1 + 0 + 1) = 2/3, class 1 = 2·2 / (2·2 + 1 + 0) = 4/5.
+  EXPECT_DOUBLE_EQ(classification_metric("macro_f1", truth, pred, 2), (2.0 / 3 + 0.8) / 2);
+  // A class absent from truth and prediction does not count.
+  EXPECT_DOUBLE_EQ(classification_metric("macro_f1", truth, pred, 3), (2.0 / 3 + 0.8) / 2);
+  EXPECT_THROW(classification_metric("auc", truth, pred, 2), Error);
+}
+
 TEST(TextSearch, FindsAnAccurateModelWithinTheBudget) {
   const double budget = 4.0;
   const auto t0 = std::chrono::steady_clock::now();
