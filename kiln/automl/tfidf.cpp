@@ -119,12 +119,15 @@ Tensor SparseRows::dense(std::span<const size_t> which) const {
 }
 
 TfidfFeaturizer TfidfFeaturizer::fit(std::span<const std::string> texts,
-                                     const TfidfOptions& options) {
+                                     const TfidfOptions& options,
+                                     const std::function<bool()>& should_stop) {
   check_options(options);
   KILN_CHECK(!texts.empty(), "TfidfFeaturizer::fit: no texts");
   std::unordered_map<int64_t, int64_t> df;
   std::vector<int64_t> seen;
-  for (const std::string& text : texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (should_stop && i % 64 == 0 && should_stop()) return TfidfFeaturizer{};
+    const std::string& text = texts[i];
     seen.clear();
     for_each_gram(text, options, [&](int64_t b) { seen.push_back(b); });
     std::sort(seen.begin(), seen.end());
@@ -150,11 +153,14 @@ TfidfFeaturizer TfidfFeaturizer::fit(std::span<const std::string> texts,
   return f;
 }
 
-SparseRows TfidfFeaturizer::transform(std::span<const std::string> texts) const {
+SparseRows TfidfFeaturizer::transform(std::span<const std::string> texts,
+                                      const std::function<bool()>& should_stop) const {
   SparseRows out;
   out.cols = num_features();
   std::vector<int64_t> grams;
-  for (const std::string& text : texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (should_stop && i % 64 == 0 && should_stop()) break;
+    const std::string& text = texts[i];
     grams.clear();
     for_each_gram(text, options_, [&](int64_t b) {
       const auto it = std::lower_bound(buckets_.begin(), buckets_.end(), b);
@@ -246,9 +252,15 @@ TfidfLinearModel TfidfLinearModel::fit(std::span<const std::string> texts,
              "l2 >= 0; got {}, {}, {}, {}",
              options.epochs, options.batch_size, options.learning_rate, options.l2);
   TfidfLinearModel m;
-  m.featurizer_ = TfidfFeaturizer::fit(texts, features);
   m.labels_ = std::move(label_names);
-  const SparseRows x = m.featurizer_.transform(texts);
+  m.featurizer_ = TfidfFeaturizer::fit(texts, features, should_stop);
+  const SparseRows x = m.featurizer_.transform(texts, should_stop);
+  if (x.rows() < texts.size() || (should_stop && should_stop())) {
+    m.stopped_ = true;
+    return m;
+  }
+  KILN_CHECK(x.cols > 0, "TfidfLinearModel::fit: the {} texts hold no word or character n-grams",
+             texts.size());
   m.linear_ = std::make_shared<nn::Linear>(nn::LinearOptions(x.cols, k));
   Generator gen(options.seed);
   m.linear_->reset_parameters(&gen);

@@ -52,9 +52,14 @@ struct SparseRows {
 class TfidfFeaturizer {
  public:
   /// Learns the kept buckets and idf from `texts`. Throws kiln::Error on bad options or no texts.
-  static TfidfFeaturizer fit(std::span<const std::string> texts, const TfidfOptions& options);
+  /// `should_stop` is asked every 64 texts; when it says yes, fit returns an empty featuriser
+  /// (num_features() == 0) at once.
+  static TfidfFeaturizer fit(std::span<const std::string> texts, const TfidfOptions& options,
+                             const std::function<bool()>& should_stop = nullptr);
   /// Features of `texts`: (N, num_features()) sparse, rows of unit L2 norm (or all zero).
-  SparseRows transform(std::span<const std::string> texts) const;
+  /// `should_stop` as in fit: when it says yes, the rows done so far are returned.
+  SparseRows transform(std::span<const std::string> texts,
+                       const std::function<bool()>& should_stop = nullptr) const;
   int64_t num_features() const { return static_cast<int64_t>(idf_.size()); }
   const TfidfOptions& options() const { return options_; }
   /// {"kind": "kiln-tfidf", options, "buckets": [...], "idf": [...], and the recipe in words}.
@@ -81,7 +86,8 @@ struct LinearTextOptions {
 class TfidfLinearModel {
  public:
   /// Trains on texts (N) with labels (N) in [0, K), K = label_names.size() >= 2. `should_stop`
-  /// is asked before every batch; when it says yes, training ends and stopped() is true.
+  /// is asked during featurisation and before every batch; when it says yes, training ends and
+  /// stopped() is true (a model stopped before its first batch cannot predict).
   static TfidfLinearModel fit(std::span<const std::string> texts, std::span<const int64_t> labels,
                               std::vector<std::string> label_names, const TfidfOptions& features,
                               const LinearTextOptions& options,
