@@ -26,6 +26,8 @@ expected = {
     "track": {"train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
     "text": {"track", "onnx", "train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
     "vision": {"track", "train", "distributed", "data", "nn", "optim", "autograd", "tensor"},
+    "automl": {"text", "vision", "track", "onnx", "train", "distributed", "data", "nn", "optim",
+               "autograd", "tensor"},
 }
 table_errors = []
 for folder, deps in expected.items():

@@ -26,6 +26,7 @@ int models_main(std::span<const std::string> args);
 int ui_main(std::span<const std::string> args);
 int run_main(std::span<const std::string> args);
 int score_main(std::span<const std::string> args);
+int automl_main(std::span<const std::string> args);
 
 namespace {
 
@@ -49,6 +50,8 @@ constexpr Command kCommands[] = {
     {"runs", "list, show, compare and report tracked training runs", runs_main},
     {"models", "register, promote, list and get versions in the model registry", models_main},
     {"ui", "serve the runs, their curves and the registry on http://127.0.0.1:8080/", ui_main},
+    {"automl", "search models for a task within a time budget; best model + leaderboard",
+     automl_main},
 };
 
 void print_usage(std::FILE* to) {

@@ -1,0 +1,407 @@
+#include "kiln/automl/automl.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "kiln/data/csv.h"
+#include "kiln/data/label_encoding.h"
+#include "kiln/data/split.h"
+#include "kiln/tensor/error.h"
+#include "kiln/text/onnx_export.h"
+#include "kiln/text/pretrain.h"
+
+namespace kiln::automl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+TfidfOptions tfidf_options(const Config& c) {
+  TfidfOptions o;
+  o.word_ngrams = std::stoi(get_choice(c, "word_ngrams"));
+  const std::string& ch = get_choice(c, "char_ngrams");
+  if (ch == "none") {
+    o.char_max = 0;
+  } else {
+    o.char_min = ch[0] - '0';
+    o.char_max = ch[2] - '0';
+  }
+  o.max_features = static_cast<int64_t>(get_number(c, "max_features"));
+  return o;
+}
+
+LinearTextOptions linear_options(const Config& c, uint64_t seed) {
+  return LinearTextOptions{.learning_rate = get_number(c, "learning_rate"),
+                           .l2 = get_number(c, "l2"),
+                           .epochs = static_cast<int>(get_number(c, "epochs")),
+                           .seed = seed};
+}
+
+std::vector<int64_t> argmax_rows(const Tensor& p) {
+  const int64_t n = p.shape()[0], k = p.shape()[1];
+  const std::vector<float> v = p.to_vector<float>();
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = v.data() + i * k;
+    out[static_cast<size_t>(i)] = std::max_element(row, row + k) - row;
+  }
+  return out;
+}
+
+json::Value config_json(const Config& c) {
+  json::Value v = json::Value::object();
+  for (const auto& [name, value] : c) {
+    if (std::holds_alternative<std::string>(value)) {
+      v[name] = std::get<std::string>(value);
+    } else {
+      v[name] = std::get<double>(value);
+    }
+  }
+  return v;
+}
+
+// Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
+// reported as stopped).
+struct DeadlinePassed {};
+class DeadlineCallback : public callbacks::Callback {
+ public:
+  explicit DeadlineCallback(Deadline d) : deadline_(d) {}
+  void on_batch_end(int64_t batch, Logs& logs) override {
+    (void)batch, (void)logs;
+    if (deadline_.passed()) throw DeadlinePassed{};
+  }
+
+ private:
+  Deadline deadline_;
+};
+
+text::TextClassificationOptions finetune_options(const Config& c, const std::string& label,
+                                                 const std::string& text, uint64_t seed,
+                                                 const Deadline& dl) {
+  return text::TextClassificationOptions{
+      .label_column = label,
+      .sentence1_column = text,
+      .batch_size = std::stoll(get_choice(c, "batch_size")),
+      .max_epochs = static_cast<int>(get_number(c, "epochs")),
+      .learning_rate = get_number(c, "learning_rate"),
+      .max_length = static_cast<int64_t>(get_number(c, "max_length")),
+      .seed = seed,
+      .verbose = 0,
+      .callbacks = {std::make_shared<DeadlineCallback>(dl)}};
+}
+
+}  // namespace
+
+double classification_metric(const std::string& metric, std::span<const int64_t> truth,
+                             std::span<const int64_t> predicted, int64_t num_classes) {
+  KILN_CHECK(truth.size() == predicted.size() && !truth.empty(),
+             "classification_metric: {} labels but {} predictions (need the same number, >= 1)",
+             truth.size(), predicted.size());
+  if (metric == "accuracy") {
+    size_t right = 0;
+    for (size_t i = 0; i < truth.size(); ++i) right += truth[i] == predicted[i];
+    return static_cast<double>(right) / static_cast<double>(truth.size());
+  }
+  KILN_CHECK(metric == "macro_f1",
+             "classification_metric: unknown metric '{}' (accuracy or macro_f1)", metric);
+  std::vector<double> tp(num_classes), fp(num_classes), fn(num_classes);
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] == predicted[i]) {
+      ++tp[truth[i]];
+    } else {
+      ++fn[truth[i]];
+      ++fp[predicted[i]];
+    }
+  }
+  double sum = 0;
+  int present = 0;
+  for (int64_t c = 0; c < num_classes; ++c) {
+    if (tp[c] + fp[c] + fn[c] == 0) continue;
+    ++present;
+    sum += 2 * tp[c] / (2 * tp[c] + fp[c] + fn[c]);
+  }
+  return present ? sum / present : 0.0;
+}
+
+SearchSpace tfidf_linear_space() {
+  SearchSpace s;
+  s.add(Param::log_float("learning_rate", 1e-3, 1.0, 0.05));
+  s.add(Param::log_float("l2", 1e-8, 1e-2, 1e-6));
+  s.add(Param::int_range("epochs", 1, 30, 2));
+  s.add(Param::categorical("word_ngrams", {"1", "2"}, "1"));
+  s.add(Param::categorical("char_ngrams", {"none", "3-4", "3-5"}, "none"));
+  s.add(Param::int_range("max_features", 1000, 200000, 2000, /*log=*/true));
+  return s;
+}
+
+SearchSpace nasbert_finetune_space() {
+  SearchSpace s;
+  s.add(Param::log_float("learning_rate", 1e-5, 1e-3, 1e-4));
+  s.add(Param::int_range("epochs", 1, 6, 1));
+  s.add(Param::int_range("max_length", 32, 256, 32, /*log=*/true));
+  s.add(Param::categorical("batch_size", {"16", "32", "64"}, "32"));
+  return s;
+}
+
+TextClassificationSearch::TextClassificationSearch(TextClassificationSearchOptions options)
+    : options_(std::move(options)) {
+  KILN_CHECK(options_.metric == "accuracy" || options_.metric == "macro_f1",
+             "automl text-classification: unknown metric '{}' (accuracy or macro_f1)",
+             options_.metric);
+  KILN_CHECK(options_.time_budget_s > 0,
+             "automl text-classification: the time budget must be > 0 s, got {}",
+             options_.time_budget_s);
+}
+
+TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
+  const Clock::time_point t0 = Clock::now();
+  const auto& o = options_;
+  for (const std::string& col : {o.label_column, o.text_column}) {
+    KILN_CHECK(table.has_column(col), "automl text-classification: no column '{}' (columns: {})",
+               col, fmt::join(table.column_names(), ", "));
+  }
+  KILN_CHECK(table.num_rows() > 0, "automl text-classification: the table has no rows");
+  const data::Column& label_col = table[o.label_column];
+  std::vector<std::string> label_strings;
+  if (label_col.type() == data::ColumnType::String) {
+    label_strings = label_col.strings();
+  } else {
+    const data::LabelEncoder keys = data::LabelEncoder::from_key_column(label_col);
+    label_strings = keys.inverse_transform(label_col.keys());
+  }
+  const data::LabelEncoder enc = data::LabelEncoder::fit(label_strings, data::KeyOrdering::ByValue);
+  KILN_CHECK(enc.size() >= 2,
+             "automl text-classification: label column '{}' has {} class{} ({}); a classifier "
+             "needs at least 2",
+             o.label_column, enc.size(), enc.size() == 1 ? "" : "es",
+             enc.size() ? enc.values()[0] : std::string());
+  const std::vector<int64_t> y = enc.transform(label_strings);
+  const std::vector<std::string>& texts = table[o.text_column].strings();
+
+  const data::SplitIndices split = data::stratified_split(y, o.validation_fraction, o.seed);
+  KILN_CHECK(!split.train.empty() && !split.test.empty(),
+             "automl text-classification: {} rows are too few for a {:.0f} % validation split",
+             table.num_rows(), o.validation_fraction * 100);
+  std::vector<std::string> train_x, valid_x;
+  std::vector<int64_t> train_y, valid_y;
+  for (size_t i : split.train) train_x.push_back(texts[i]), train_y.push_back(y[i]);
+  for (size_t i : split.test) valid_x.push_back(texts[i]), valid_y.push_back(y[i]);
+  const int64_t k = static_cast<int64_t>(enc.size());
+
+  Learner linear{.name = "tfidf_linear",
+                 .space = tfidf_linear_space(),
+                 .run = [&](const Config& c, const Deadline& dl) {
+                   const TfidfLinearModel m = TfidfLinearModel::fit(
+                       train_x, train_y, enc.values(), tfidf_options(c), linear_options(c, o.seed),
+                       [&] { return dl.passed(); });
+                   if (m.stopped() || dl.passed())
+                     return TrialOutcome{.status = TrialStatus::Stopped};
+                   const std::vector<int64_t> pred = argmax_rows(m.predict_proba(valid_x));
+                   return TrialOutcome{.score = classification_metric(o.metric, valid_y, pred, k)};
+                 }};
+  const data::Table train_table = table.select_rows(split.train);
+  const data::Table valid_table = table.select_rows(split.test);
+  Learner finetune{
+      .name = "nasbert_finetune",
+      .space = nasbert_finetune_space(),
+      .run = [&](const Config& c, const Deadline& dl) {
+        try {
+          const text::TextClassificationModel m =
+              text::TextClassification(
+                  finetune_options(c, o.label_column, o.text_column, o.seed, dl))
+                  .fit(train_table);
+          if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
+          const text::ClassificationMetrics met = m.evaluate(valid_table);
+          return TrialOutcome{.score = o.metric == "accuracy" ? met.micro_accuracy : met.macro_f1};
+        } catch (const DeadlinePassed&) {
+          return TrialOutcome{.status = TrialStatus::Stopped};
+        }
+      }};
+  std::vector<Learner> learners;
+  std::vector<std::string> notes;
+  for (const std::string& name : o.learners) {
+    if (name == "tfidf_linear") {
+      learners.push_back(linear);
+    } else if (name == "nasbert_finetune") {
+      if (text::shipped_encoder_dir().empty()) {
+        notes.push_back(
+            "nasbert_finetune: skipped, the shipped encoder models/nasbert-5m-en is not "
+            "installed (set KILN_PRETRAINED_DIR)");
+      } else {
+        learners.push_back(finetune);
+      }
+    } else {
+      KILN_CHECK(false,
+                 "automl text-classification: unknown learner '{}' (tfidf_linear, "
+                 "nasbert_finetune)",
+                 name);
+    }
+  }
+  KILN_CHECK(!learners.empty(), "automl text-classification: no learner to search over ({})",
+             fmt::join(notes, "; "));
+  const double scale = static_cast<double>(texts.size()) / static_cast<double>(train_x.size());
+  SearchOptions so{.time_budget_s = o.time_budget_s,
+                   .seed = o.seed,
+                   .max_trials = o.max_trials,
+                   .reserve_s = [&](const TrialRecord* best) {
+                     return best ? best->seconds * scale * 1.5 + 1.0 : 1.0;
+                   }};
+  if (o.verbose) {
+    so.on_trial = [](const TrialRecord& r) {
+      fmt::print("trial {:>3}  {:<13} {:<8} {:>8} {:>7.2f} s  {}\n", r.trial, r.learner,
+                 to_string(r.status), r.score ? fmt::format("{:.4f}", *r.score) : "-", r.seconds,
+                 to_string(r.config));
+      std::fflush(stdout);
+    };
+  }
+  TextSearchResult result;
+  result.search = search(learners, so);
+  result.search.notes.insert(result.search.notes.begin(), notes.begin(), notes.end());
+  result.metric = o.metric;
+  result.labels = enc.values();
+  result.budget_s = o.time_budget_s;
+  result.label_column = o.label_column;
+  result.text_column = o.text_column;
+  KILN_CHECK(result.search.best >= 0,
+             "automl text-classification: no trial finished within {} s ({} tried; the first "
+             "was {}): give a larger --time",
+             o.time_budget_s, result.search.trials.size(),
+             result.search.trials.empty()
+                 ? std::string("never started")
+                 : std::string(to_string(result.search.trials.front().status)));
+  const Config& best = result.search.trials[result.search.best].config;
+  result.winner = result.search.trials[result.search.best].learner;
+  // Refit on every row within what is left of the budget; retrain on the training split (the
+  // trial's own model, same seed) when the refit is cut.
+  const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(o.time_budget_s))};
+  const Clock::time_point r0 = Clock::now();
+  if (result.winner == "tfidf_linear") {
+    TfidfLinearModel refit =
+        TfidfLinearModel::fit(texts, y, enc.values(), tfidf_options(best),
+                              linear_options(best, o.seed), [&] { return end.passed(); });
+    result.refitted = !refit.stopped();
+    if (result.refitted) {
+      result.model = std::move(refit);
+    } else {
+      result.model = TfidfLinearModel::fit(train_x, train_y, enc.values(), tfidf_options(best),
+                                           linear_options(best, o.seed));
+    }
+  } else {
+    try {
+      result.encoder_model = text::TextClassification(
+                                 finetune_options(best, o.label_column, o.text_column, o.seed, end))
+                                 .fit(table);
+      result.refitted = true;
+    } catch (const DeadlinePassed&) {
+      const Deadline never{Clock::time_point::max()};
+      result.encoder_model =
+          text::TextClassification(
+              finetune_options(best, o.label_column, o.text_column, o.seed, never))
+              .fit(train_table);
+    }
+  }
+  result.refit_seconds = std::chrono::duration<double>(Clock::now() - r0).count();
+  if (!result.refitted) {
+    result.search.notes.push_back(
+        "the refit on all rows was cut by the budget: the best trial's configuration was "
+        "retrained on the training split instead (outside the budget)");
+  }
+  result.total_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
+}
+
+std::string TextSearchResult::leaderboard_table() const {
+  std::vector<const TrialRecord*> rows;
+  for (const TrialRecord& r : search.trials) rows.push_back(&r);
+  std::stable_sort(rows.begin(), rows.end(), [](const TrialRecord* a, const TrialRecord* b) {
+    if (a->score.has_value() != b->score.has_value()) return a->score.has_value();
+    return a->score && *a->score > *b->score;
+  });
+  std::string out = fmt::format("{:>4}  {:>5}  {:<13} {:>9} {:>8}  {:<8} {}\n", "rank", "trial",
+                                "trainer", metric, "seconds", "status", "hyper-parameters");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const TrialRecord& r = *rows[i];
+    out += fmt::format("{:>4}  {:>5}  {:<13} {:>9} {:>8.2f}  {:<8} {}\n", i + 1, r.trial, r.learner,
+                       r.score ? fmt::format("{:.4f}", *r.score) : "-", r.seconds,
+                       to_string(r.status), to_string(r.config));
+  }
+  out += fmt::format(
+      "{} trials in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s of "
+      "a {:.0f} s budget\n",
+      search.trials.size(), search.seconds, refitted ? "done" : "cut", refit_seconds, total_seconds,
+      budget_s);
+  for (const std::string& n : search.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+json::Value TextSearchResult::leaderboard_json() const {
+  json::Value v = json::Value::object();
+  v["task"] = "text-classification";
+  v["metric"] = metric;
+  v["budget_s"] = budget_s;
+  v["seconds"] = total_seconds;
+  v["search_seconds"] = search.seconds;
+  v["refit_seconds"] = refit_seconds;
+  v["refitted"] = refitted;
+  v["best_trial"] = search.best >= 0 ? search.trials[search.best].trial : -1;
+  json::Value trials = json::Value::array();
+  for (const TrialRecord& r : search.trials) {
+    json::Value t = json::Value::object();
+    t["trial"] = r.trial;
+    t["trainer"] = r.learner;
+    t["hyperparameters"] = config_json(r.config);
+    t["metric"] = r.score ? json::Value(*r.score) : json::Value(nullptr);
+    t["seconds"] = r.seconds;
+    t["status"] = std::string(to_string(r.status));
+    t["message"] = r.message;
+    trials.push_back(std::move(t));
+  }
+  v["trials"] = std::move(trials);
+  json::Value notes = json::Value::array();
+  for (const std::string& n : search.notes) notes.push_back(n);
+  v["notes"] = std::move(notes);
+  return v;
+}
+
+void TextSearchResult::save(const std::filesystem::path& dir) const {
+  json::Value extra = json::Value::object();
+  extra["task"] = "text-classification";
+  extra["label_column"] = label_column;
+  extra["text_column"] = text_column;
+  extra["metric"] = metric;
+  extra["refitted_on_all_rows"] = refitted;
+  if (search.best >= 0) {
+    extra["hyperparameters"] = config_json(search.trials[search.best].config);
+    extra["validation_metric"] = *search.trials[search.best].score;
+  }
+  if (encoder_model) {
+    std::filesystem::create_directories(dir);
+    encoder_model->save(dir);
+    text::export_onnx(*encoder_model, dir / "model.onnx");
+  } else {
+    model.save(dir, extra);
+  }
+  data::detail::AtomicFile f(dir / "leaderboard.json", "automl save");
+  f.write(leaderboard_json().dump());
+  f.commit();
+}
+
+data::Table read_text_table(const std::filesystem::path& path, const std::string& label_column,
+                            const std::string& text_column) {
+  KILN_CHECK_AS(IOError, std::filesystem::exists(path), "read_text_table: {}: no such file",
+                path.string());
+  KILN_CHECK_AS(IOError, std::filesystem::file_size(path) > 0,
+                "read_text_table: {}: the file is empty", path.string());
+  const bool tsv = path.extension() == ".tsv";
+  data::CsvOptions opts{.separator = tsv ? '\t' : ','};
+  opts.columns = {{.name = label_column, .type = data::ColumnType::String},
+                  {.name = text_column, .type = data::ColumnType::String}};
+  data::Table t = data::load_csv(path, opts);
+  KILN_CHECK(t.num_rows() > 0, "read_text_table: {}: no data rows after the header", path.string());
+  return t;
+}
+
+}  // namespace kiln::automl

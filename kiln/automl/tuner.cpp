@@ -1,0 +1,278 @@
+#include "kiln/automl/tuner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <map>
+
+#include "kiln/tensor/error.h"
+
+namespace kiln::automl {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+// Suggestions that round to an already tried configuration are answered from the cache; after
+// this many in a row the tuner restarts, so suggest() always returns.
+constexpr int kMaxCachedInARow = 200;
+
+bool better(std::optional<double> a, std::optional<double> b) {
+  if (!a) return false;
+  return !b || *a > *b;
+}
+
+}  // namespace
+
+Cfo::Cfo(SearchSpace space, CfoOptions options)
+    : space_(std::move(space)), options_(options), rng_(options.seed) {
+  KILN_CHECK(space_.size() > 0, "automl::Cfo: the search space has no parameters");
+  KILN_CHECK(
+      options_.init_step > 0 && options_.min_step > 0 && options_.min_step < options_.init_step,
+      "automl::Cfo: need 0 < min_step < init_step, got min_step {} and init_step {}",
+      options_.min_step, options_.init_step);
+  const double root_d = std::sqrt(static_cast<double>(space_.size()));
+  step_ = options_.init_step * root_d;
+  min_step_ = options_.min_step * root_d;
+  x_ = space_.normalize(space_.initial());
+}
+
+double Cfo::uniform() {
+  return static_cast<double>(rng_.next() >> 11) * 0x1.0p-53;  // 53 random bits in [0, 1)
+}
+
+double Cfo::gaussian() {
+  // Box–Muller; 1 − u keeps the logarithm's argument in (0, 1].
+  const double u1 = 1.0 - uniform(), u2 = uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
+}
+
+std::vector<double> Cfo::clip(std::vector<double> u) const {
+  for (double& v : u) v = std::clamp(v, 0.0, 1.0);
+  return u;
+}
+
+void Cfo::new_direction() {
+  dir_.assign(space_.size(), 0.0);
+  double norm = 0;
+  while (norm < 1e-12) {
+    norm = 0;
+    for (double& d : dir_) {
+      d = gaussian();
+      norm += d * d;
+    }
+    norm = std::sqrt(norm);
+  }
+  for (double& d : dir_) d /= norm;
+  // Categoricals have no order for small steps to follow: with probability 1/4 a direction also
+  // jumps one of them to a random choice (the same jump for x + δu and x − δu).
+  jump_.assign(space_.size(), -1.0);
+  for (size_t i = 0; i < space_.size(); ++i) {
+    const Param& p = space_.params()[i];
+    if (p.kind != Param::Kind::Categorical || p.choices.size() < 2) continue;
+    if (uniform() < 0.25) {
+      const double k = static_cast<double>(p.choices.size());
+      jump_[i] = (std::floor(uniform() * k) + 0.5) / k;
+    }
+  }
+}
+
+Config Cfo::suggest() {
+  KILN_CHECK(!has_pending_, "automl::Cfo::suggest: the previous suggestion ({}) has no report yet",
+             to_string(pending_config_));
+  for (int cached = 0;; ++cached) {
+    if (cached == kMaxCachedInARow) {
+      // Every nearby point has been tried: restart somewhere new.
+      for (double& v : x_) v = uniform();
+      fx_.reset();
+      phase_ = Phase::Start;
+      step_ = options_.init_step * std::sqrt(static_cast<double>(space_.size()));
+      ++restarts_;
+      cached = 0;
+    }
+    std::vector<double> point;
+    if (phase_ == Phase::Start) {
+      point = x_;
+    } else {
+      if (phase_ == Phase::Plus) new_direction();
+      const double sign = phase_ == Phase::Plus ? 1.0 : -1.0;
+      point = x_;
+      for (size_t i = 0; i < point.size(); ++i) point[i] += sign * step_ * dir_[i];
+      point = clip(std::move(point));
+      for (size_t i = 0; i < point.size(); ++i) {
+        if (jump_[i] >= 0) point[i] = jump_[i];
+      }
+    }
+    Config c = space_.denormalize(point);
+    const auto seen =
+        std::find_if(tried_.begin(), tried_.end(), [&](const auto& t) { return t.first == c; });
+    if (seen == tried_.end()) {
+      pending_ = std::move(point);
+      pending_config_ = c;
+      has_pending_ = true;
+      return c;
+    }
+    pending_ = std::move(point);
+    advance(seen->second);
+  }
+}
+
+void Cfo::report(const Config& c, std::optional<double> score) {
+  KILN_CHECK(has_pending_ && c == pending_config_,
+             "automl::Cfo::report: '{}' is not the pending suggestion ('{}')", to_string(c),
+             has_pending_ ? to_string(pending_config_) : std::string("none"));
+  has_pending_ = false;
+  tried_.emplace_back(c, score);
+  if (better(score, best_score_)) {
+    best_score_ = score;
+    best_config_ = c;
+  }
+  advance(score);
+}
+
+void Cfo::advance(std::optional<double> score) {
+  if (phase_ == Phase::Start) {
+    x_ = pending_;
+    fx_ = score;
+    phase_ = Phase::Plus;
+    return;
+  }
+  if (better(score, fx_)) {  // move; the next direction is fresh
+    x_ = pending_;
+    fx_ = score;
+    fails_ = 0;
+    phase_ = Phase::Plus;
+    return;
+  }
+  if (phase_ == Phase::Plus) {  // try the opposite direction
+    phase_ = Phase::Minus;
+    return;
+  }
+  phase_ = Phase::Plus;
+  const int dirs = 1 << std::min<int>(9, static_cast<int>(space_.size()));
+  if (++fails_ < dirs) return;
+  fails_ = 0;
+  step_ *= 0.5;
+  if (step_ >= min_step_) return;
+  // Converged here: restart from a random point with the initial step.
+  for (double& v : x_) v = uniform();
+  fx_.reset();
+  phase_ = Phase::Start;
+  step_ = options_.init_step * std::sqrt(static_cast<double>(space_.size()));
+  ++restarts_;
+}
+
+std::string_view to_string(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::Ok:
+      return "ok";
+    case TrialStatus::Stopped:
+      return "stopped";
+    case TrialStatus::Failed:
+      return "failed";
+  }
+  return "?";
+}
+
+SearchResult search(const std::vector<Learner>& learners, const SearchOptions& options) {
+  KILN_CHECK(!learners.empty(), "automl::search: no learners to search over");
+  KILN_CHECK(options.time_budget_s > 0, "automl::search: time_budget_s must be > 0, got {}",
+             options.time_budget_s);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(options.time_budget_s));
+  struct State {
+    Cfo tuner;
+    double spent = 0;
+    double cheapest = std::numeric_limits<double>::infinity();  // fastest finished trial
+    std::optional<double> best = std::nullopt;
+    bool dropped = false;
+    int trials = 0;
+  };
+  std::vector<State> states;
+  for (size_t i = 0; i < learners.size(); ++i) {
+    states.push_back(State{.tuner = Cfo(learners[i].space, {.seed = options.seed * 1000003 + i})});
+  }
+  SearchResult result;
+  auto deadline = [&] {
+    const TrialRecord* best = result.best >= 0 ? &result.trials[result.best] : nullptr;
+    const double reserve = options.reserve_s ? std::max(0.0, options.reserve_s(best)) : 0.0;
+    return Deadline{
+        end - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(reserve))};
+  };
+  while (options.max_trials <= 0 || static_cast<int>(result.trials.size()) < options.max_trials) {
+    const Deadline dl = deadline();
+    if (dl.passed()) break;
+    // Pick the learner: untried ones first, in order; then the least time per weight.
+    std::optional<double> best_all;
+    for (const State& s : states) {
+      if (better(s.best, best_all)) best_all = s.best;
+    }
+    int pick = -1;
+    double pick_key = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < states.size(); ++i) {
+      State& s = states[i];
+      if (s.dropped) continue;
+      if (s.trials > 0 && s.cheapest > dl.seconds_left()) {
+        s.dropped = true;
+        result.notes.push_back(fmt::format(
+            "{}: dropped with {:.1f} s left, less than its fastest finished trial ({:.1f} s)",
+            learners[i].name, dl.seconds_left(), s.cheapest));
+        continue;
+      }
+      if (s.trials == 0) {
+        pick = static_cast<int>(i);
+        break;
+      }
+      const double gap = s.best && best_all ? *best_all - *s.best : 0.1;
+      const double key = s.spent / std::exp(-gap / 0.01);
+      if (key < pick_key) {
+        pick_key = key;
+        pick = static_cast<int>(i);
+      }
+    }
+    if (pick < 0) break;
+    State& s = states[pick];
+    const Config config = s.tuner.suggest();
+    TrialRecord rec{.trial = static_cast<int>(result.trials.size()) + 1,
+                    .learner = learners[pick].name,
+                    .config = config};
+    const Clock::time_point t0 = Clock::now();
+    try {
+      TrialOutcome out = learners[pick].run(config, dl);
+      rec.status = out.status;
+      rec.score = out.status == TrialStatus::Ok ? out.score : std::nullopt;
+      rec.message = std::move(out.message);
+      if (out.status == TrialStatus::Ok && !out.score) {
+        rec.status = TrialStatus::Failed;
+        rec.message = "the learner returned no score";
+      }
+    } catch (const std::exception& e) {
+      rec.status = TrialStatus::Failed;
+      rec.message = e.what();
+    }
+    rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    s.tuner.report(config, rec.score);
+    s.spent += rec.seconds;
+    ++s.trials;
+    if (rec.status == TrialStatus::Ok) s.cheapest = std::min(s.cheapest, rec.seconds);
+    if (rec.status != TrialStatus::Ok && s.trials == 1) {
+      // Its low-cost start did not finish: nothing cheaper is left to try.
+      s.dropped = true;
+      result.notes.push_back(fmt::format("{}: dropped, its low-cost first trial was {} ({})",
+                                         rec.learner, to_string(rec.status), rec.message));
+    }
+    if (better(rec.score, s.best)) s.best = rec.score;
+    result.trials.push_back(rec);
+    if (rec.score && (result.best < 0 || *rec.score > *result.trials[result.best].score)) {
+      result.best = static_cast<int>(result.trials.size()) - 1;
+    }
+    if (options.on_trial) options.on_trial(result.trials.back());
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+}  // namespace kiln::automl

@@ -1,0 +1,204 @@
+// kiln automl text-classification (kiln/automl/automl.h, tfidf.h): the search on a synthetic
+// three-topic corpus, the budget, the saved model in ONNX Runtime, and bad input.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/automl/automl.h"
+#include "kiln/data/split.h"
+#include "kiln/tensor/error.h"
+#include "kiln/train/json.h"
+#include "onnx/ort_runner.h"
+
+namespace kiln::automl {
+namespace {
+
+namespace fs = std::filesystem;
+// The fast learner only: fine-tuning the shipped encoder takes minutes (the figures in the report).
+const std::vector<std::string> kLinear = {"tfidf_linear"};
+
+// 3 topics x 100 texts: each text mixes 4 words of its topic with 6 shared filler words.
+data::Table topics_table(uint64_t seed) {
+  const std::vector<std::vector<std::string>> words = {
+      {"goal", "match", "striker", "league", "referee", "penalty"},
+      {"stock", "market", "shares", "profit", "dividend", "investor"},
+      {"rain", "storm", "forecast", "sunny", "cloud", "wind"}};
+  const std::vector<std::string> filler = {"the", "a",    "today", "people", "said",
+                                           "new", "time", "year",  "about",  "more"};
+  const std::vector<std::string> names = {"sport", "finance", "weather"};
+  data::SplitMix64 rng(seed);
+  std::vector<std::string> label, text;
+  for (int i = 0; i < 300; ++i) {
+    const size_t t = static_cast<size_t>(i % 3);
+    std::string s;
+    for (int w = 0; w < 10; ++w) {
+      const std::string& word =
+          w < 4 ? words[t][rng.bounded(words[t].size())] : filler[rng.bounded(filler.size())];
+      s += (s.empty() ? "" : " ") + word;
+    }
+    label.push_back(names[t]);
+    text.push_back(s);
+  }
+  data::Table table;
+  table.add_column(data::Column("Label", label));
+  table.add_column(data::Column("Text", text));
+  return table;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("kiln_automl_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string what(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Tfidf, FeaturesAreL2NormalisedAndReproducibleFromJson) {
+  const std::vector<std::string> texts = {"Free money now", "the meeting is at noon",
+                                          "FREE money, free prizes"};
+  const TfidfFeaturizer f = TfidfFeaturizer::fit(texts, {.max_features = 50});
+  EXPECT_EQ(f.num_features(), 50);
+  const SparseRows x = f.transform(texts);
+  ASSERT_EQ(x.rows(), 3u);
+  for (size_t r = 0; r < 3; ++r) {
+    double norm = 0;
+    for (int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k) norm += x.value[k] * x.value[k];
+    EXPECT_NEAR(norm, 1.0, 1e-5) << "row " << r;
+  }
+  const TfidfFeaturizer back =
+      TfidfFeaturizer::from_json(json::parse(f.to_json().dump(), "featurizer"));
+  const SparseRows y = back.transform(texts);
+  EXPECT_EQ(x.index, y.index);
+  EXPECT_EQ(x.value, y.value);
+  // Lowercasing: "Free" and "FREE" are the same word.
+  const SparseRows a = f.transform(std::vector<std::string>{"free"});
+  const SparseRows b = f.transform(std::vector<std::string>{"FREE"});
+  EXPECT_EQ(a.index, b.index);
+}
+
+TEST(TextSearch, MetricsMatchHandComputedValues) {
+  const std::vector<int64_t> truth = {0, 0, 1, 1}, pred = {0, 1, 1, 1};
+  EXPECT_DOUBLE_EQ(classification_metric("accuracy", truth, pred, 2), 0.75);
+  // F1: class 0 = 2·1 / (2·1 + 0 + 1) = 2/3, class 1 = 2·2 / (2·2 + 1 + 0) = 4/5.
+  EXPECT_DOUBLE_EQ(classification_metric("macro_f1", truth, pred, 2), (2.0 / 3 + 0.8) / 2);
+  // A class absent from truth and prediction does not count.
+  EXPECT_DOUBLE_EQ(classification_metric("macro_f1", truth, pred, 3), (2.0 / 3 + 0.8) / 2);
+  EXPECT_THROW(classification_metric("auc", truth, pred, 2), Error);
+}
+
+TEST(TextSearch, FindsAnAccurateModelWithinTheBudget) {
+  const double budget = 4.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const TextSearchResult r =
+      TextClassificationSearch({.time_budget_s = budget, .seed = 1, .learners = kLinear})
+          .run(topics_table(5));
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string table = r.leaderboard_table();
+  std::printf("%s\n", table.substr(0, table.find('\n', table.find('\n') + 1)).c_str());
+  std::printf("budget %.1f s, took %.2f s\n", budget, took);
+  EXPECT_LE(took, 1.5 * budget);
+  ASSERT_GE(r.search.best, 0);
+  EXPECT_GE(*r.search.trials[r.search.best].score, 0.95);
+  EXPECT_TRUE(r.refitted);
+  EXPECT_EQ(r.labels, (std::vector<std::string>{"finance", "sport", "weather"}));
+  EXPECT_GE(r.search.trials.size(), 3u);
+  const json::Value lb = json::parse(r.leaderboard_json().dump(), "leaderboard");
+  EXPECT_EQ(lb.at("trials").size(), r.search.trials.size());
+  EXPECT_EQ(lb.at("trials").at(0).at("trainer").as_string(), "tfidf_linear");
+}
+
+TEST(TextSearch, SameSeedSameTrialsAtAFixedTrialCount) {
+  auto configs = [](uint64_t seed) {
+    const TextSearchResult r =
+        TextClassificationSearch(
+            {.time_budget_s = 100, .seed = seed, .max_trials = 4, .learners = kLinear})
+            .run(topics_table(5));
+    std::vector<std::pair<Config, double>> out;
+    for (const TrialRecord& t : r.search.trials) out.emplace_back(t.config, t.score.value_or(-1));
+    return out;
+  };
+  EXPECT_EQ(configs(2), configs(2));
+}
+
+// The saved model.onnx, fed the featuriser's output, gives Kiln's probabilities in ONNX Runtime.
+TEST(TextSearch, SavedOnnxMatchesKilnInOnnxRuntime) {
+  const TextSearchResult r =
+      TextClassificationSearch(
+          {.time_budget_s = 100, .seed = 0, .max_trials = 2, .learners = kLinear})
+          .run(topics_table(5));
+  const fs::path dir = fresh_dir("onnx");
+  r.save(dir);
+  for (const char* f : {"model.onnx", "featurizer.json", "config.json", "leaderboard.json"}) {
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  }
+  const std::vector<std::string> texts = {"the striker scored a goal", "shares and profit",
+                                          "storm and rain today", "nothing known here"};
+  // Featurise with the featuriser read back from the saved JSON, as another program would.
+  std::ifstream in(dir / "featurizer.json");
+  const std::string js((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const TfidfFeaturizer f = TfidfFeaturizer::from_json(json::parse(js, "featurizer.json"));
+  const SparseRows x = f.transform(texts);
+  const std::vector<size_t> all = {0, 1, 2, 3};
+  const Tensor dense = x.dense(all);
+  const std::vector<float> kiln = r.model.predict_proba(texts).to_vector<float>();
+  const std::vector<float> xs = dense.to_vector<float>();
+  const auto out =
+      test::run_in_ort((dir / "model.onnx").string(),
+                       {{"features", test::NpyArray::of<float>({4, f.num_features()}, xs)}});
+  const std::vector<float> ort = out.at("probabilities").values<float>();
+  ASSERT_EQ(ort.size(), kiln.size());
+  // float32 GEMM over F features, then softmax: both sum in a different order.
+  for (size_t i = 0; i < ort.size(); ++i) EXPECT_NEAR(ort[i], kiln[i], 1e-5) << i;
+  EXPECT_EQ(json::parse(js, "f").at("kind").as_string(), "kiln-tfidf");
+  fs::remove_all(dir);
+}
+
+TEST(TextSearch, BadInputGivesClearErrors) {
+  const data::Table t = topics_table(1);
+  EXPECT_EQ(what([&] { TextClassificationSearch({.label_column = "Class"}).run(t); }),
+            "automl text-classification: no column 'Class' (columns: Label, Text)");
+  data::Table one;
+  one.add_column(data::Column("Label", std::vector<std::string>(5, "spam")));
+  one.add_column(data::Column("Text", std::vector<std::string>(5, "buy now")));
+  EXPECT_EQ(what([&] { TextClassificationSearch({.learners = kLinear}).run(one); }),
+            "automl text-classification: label column 'Label' has 1 class (spam); a classifier "
+            "needs at least 2");
+  EXPECT_NE(what([&] { TextClassificationSearch({.metric = "auc"}); }).find("unknown metric 'auc'"),
+            std::string::npos);
+  EXPECT_NE(what([&] {
+              TextClassificationSearch({.learners = {"svm"}}).run(t);
+            }).find("unknown learner 'svm'"),
+            std::string::npos);
+  const fs::path dir = fresh_dir("bad_input");
+  { std::ofstream(dir / "empty.csv"); }
+  EXPECT_NE(what([&] {
+              read_text_table(dir / "empty.csv", "Label", "Text");
+            }).find("empty.csv: the file is empty"),
+            std::string::npos);
+  { std::ofstream(dir / "header.csv") << "Label,Text\n"; }
+  EXPECT_NE(what([&] {
+              read_text_table(dir / "header.csv", "Label", "Text");
+            }).find("header.csv: no data rows after the header"),
+            std::string::npos);
+  { std::ofstream(dir / "nolabel.csv") << "Class,Text\nspam,buy\n"; }
+  EXPECT_NE(what([&] { read_text_table(dir / "nolabel.csv", "Label", "Text"); }).find("Label"),
+            std::string::npos);
+  EXPECT_NE(what([&] {
+              read_text_table(dir / "missing.csv", "Label", "Text");
+            }).find("missing.csv: no such file"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln::automl
