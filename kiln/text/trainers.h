@@ -8,10 +8,10 @@
 //   text::TextClassification trainer({.label_column = "Label", .sentence1_column = "Text",
 //                                     .max_epochs = 4, .max_length = 128});
 //   text::TextClassificationModel model = trainer.fit(train);
-//   data::Table scored = model.transform(test);   // + PredictedLabel (string), Score.<label>
-//   (float) text::ClassificationMetrics m = model.evaluate(test);   // micro/macro accuracy,
-//   log-loss model.save("spam_model");  auto again =
-//   text::TextClassificationModel::load("spam_model");
+//   data::Table scored = model.transform(test);  // + PredictedLabel (string), Score.<label> (float)
+//   text::ClassificationMetrics m = model.evaluate(test);  // micro/macro accuracy, log-loss
+//   model.save("spam_model");
+//   auto again = text::TextClassificationModel::load("spam_model");
 //
 // Training (ML.NET's recipe): Adam (β 0.9/0.999, ε 1e-8) at learning_rate with a one-cycle
 // schedule stepped per batch over max_epochs, gradient clipping to global norm 5.0; cross-entropy

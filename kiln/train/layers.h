@@ -4,7 +4,7 @@
 // Embedding.
 //
 //   kiln::Sequential model({kiln::layers::Conv2D(6, 5, 1, "same", "relu"),
-//   kiln::layers::MaxPooling2D(2),
+//                           kiln::layers::MaxPooling2D(2),
 //                           kiln::layers::Flatten(), kiln::layers::Dense(10)});
 //
 // Each factory (Dense(...), Conv2D(...), ...) returns a std::shared_ptr to the layer class
@@ -15,8 +15,8 @@
 // - Lazy building, as Keras: a layer whose sizes depend on its input (Dense's in_features, Conv2D's
 //   in_channels, the norms' feature count) creates its parameters on the first forward (or
 //   build(shape)).
-// - PyTorch layouts and names, so a state_dict is interchangeable with nn::Linear / nn::Conv2d /
-// torch:
+// - PyTorch layouts and names, so a state_dict is interchangeable with nn::Linear / nn::Conv2d
+//   and torch:
 //   Dense "weight" (units, in) and "bias" (units); Conv2D "weight" (filters, C_in, kh, kw) and
 //   "bias"; BatchNormalization "weight", "bias" and buffers "running_mean", "running_var",
 //   "num_batches_tracked"; LayerNormalization "weight", "bias"; Embedding "weight" (input_dim,

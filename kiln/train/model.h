@@ -13,8 +13,10 @@
 //   model.save("mnist.kiln");
 //   kiln::Sequential restored = kiln::load_model("mnist.kiln");
 //
-// A custom module gets the same API:  kiln::Model m(std::make_shared<MyNet>());  m.compile(...);
-// m.fit(...)
+// A custom module gets the same API:
+//   kiln::Model m(std::make_shared<MyNet>());
+//   m.compile(...);
+//   m.fit(...);
 //
 // FitOptions fields must be given in declaration order when using designated initialisers (C++
 // rule): epochs, batch_size, validation_split, validation_data, callbacks, shuffle, seed,

@@ -11,8 +11,8 @@
 //   model.compile(kiln::optimizers::SGD(0.1, 0.9).clipnorm(1.0)
 //                     .schedule(kiln::optimizers::CosineAnnealingLR(20)), "mse");
 //   auto opt = std::make_shared<kiln::optim::AdamW>(model.module().named_parameters());
-//   model.compile(opt, "mse");                                          // LibTorch style (built
-//   model)
+//   model.compile(opt, "mse");                                          // LibTorch style
+//                                                                       // (a built model)
 //
 // Strings: "sgd" (lr 1e-2), "adam" (1e-3), "adamw" (1e-3), "rmsprop" (1e-3), "adagrad" (1e-3).
 #include <memory>
