@@ -31,7 +31,7 @@ enum class UnaryOp {
   Ceil,
   Round,
   LogicalNot,
-  Silu
+  Silu  // stays last: op_name's table checks it
 };
 enum class BinaryOp {
   Add,
@@ -49,7 +49,7 @@ enum class BinaryOp {
   Ge,
   LogicalAnd,
   LogicalOr,
-  // Fused backward helpers, (dy, saved) -> dx:
+  // Fused backward helpers, (dy, saved) -> dx (SiluGrad stays last: op_name's table checks it):
   ReluGrad,      // dy · [x > 0]
   GeluErfGrad,   // dy · (Φ(x) + x·φ(x))
   GeluTanhGrad,  // dy · d/dx GeluTanh(x)

@@ -3,6 +3,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "kiln/tensor/error.h"
@@ -386,34 +387,37 @@ void binary_kernel(BinaryOp op, const Array& a, const Array& b, Array& z) {
 }  // namespace
 
 const char* op_name(UnaryOp op) {
-  static const char* names[] = {
+  static constexpr const char* names[] = {
       "neg",   "abs",     "exp",  "log",   "sqrt",      "rsqrt", "sin",         "cos",
       "tanh",  "sigmoid", "relu", "gelu",  "gelu_tanh", "sign",  "reciprocal",  "square",
       "log1p", "expm1",   "erf",  "floor", "ceil",      "round", "logical_not", "silu"};
+  // One name per enumerator: a UnaryOp added without its name fails to compile.
+  static_assert(std::size(names) == static_cast<size_t>(UnaryOp::Silu) + 1);
   return names[static_cast<int>(op)];
 }
 const char* op_name(BinaryOp op) {
-  static const char* names[] = {"add",
-                                "sub",
-                                "mul",
-                                "div",
-                                "pow",
-                                "maximum",
-                                "minimum",
-                                "eq",
-                                "ne",
-                                "lt",
-                                "le",
-                                "gt",
-                                "ge",
-                                "logical_and",
-                                "logical_or",
-                                "relu_backward",
-                                "gelu_backward",
-                                "gelu_tanh_backward",
-                                "sigmoid_backward",
-                                "tanh_backward",
-                                "silu_backward"};
+  static constexpr const char* names[] = {"add",
+                                          "sub",
+                                          "mul",
+                                          "div",
+                                          "pow",
+                                          "maximum",
+                                          "minimum",
+                                          "eq",
+                                          "ne",
+                                          "lt",
+                                          "le",
+                                          "gt",
+                                          "ge",
+                                          "logical_and",
+                                          "logical_or",
+                                          "relu_backward",
+                                          "gelu_backward",
+                                          "gelu_tanh_backward",
+                                          "sigmoid_backward",
+                                          "tanh_backward",
+                                          "silu_backward"};
+  static_assert(std::size(names) == static_cast<size_t>(BinaryOp::SiluGrad) + 1);
   return names[static_cast<int>(op)];
 }
 
