@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cli_args.h"
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/text/pretrain.h"

@@ -29,6 +29,7 @@
 #include "cli_args.h"
 #include "kiln/data/csv.h"
 #include "kiln/distributed/distributed.h"
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/trainers.h"
@@ -132,14 +133,7 @@ data::Table with_float_label(data::Table t, const std::string& label) {
 }
 
 void write_text(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    KILN_CHECK_AS(::kiln::IOError, f.good(), "{}: cannot write", tmp.string());
-    f << text;
-    KILN_CHECK_AS(::kiln::IOError, f.good(), "{}: write failed", tmp.string());
-  }
-  fs::rename(tmp, path);
+  ::kiln::write_file_atomic(path, text, "kiln text");
 }
 
 std::string classification_json(const text::ClassificationMetrics& m) {

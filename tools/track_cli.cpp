@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/report.h"
 #include "kiln/track/run.h"

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "kiln/data/columns.h"
+#include "kiln/tensor/atomic_file.h"
 
 namespace kiln::data {
 
@@ -169,26 +170,8 @@ std::string escape_text(std::string_view text);
 /// Inverse of escape_text; throws kiln::IOError (prefixed by `context`) on a bad escape.
 std::string unescape_text(std::string_view text, std::string_view context);
 
-/// A file written to `path` + ".tmp" and renamed onto `path` by commit() after flush and fsync, so
-/// readers never see half a file. Destroying an uncommitted AtomicFile removes the temporary.
-class AtomicFile {
- public:
-  /// `op` prefixes error messages ("save_csv").
-  AtomicFile(std::filesystem::path path, std::string op);
-  ~AtomicFile();
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  void write(std::string_view bytes);
-  void commit();
-
- private:
-  void flush_buffer();
-
-  std::filesystem::path path_, tmp_;
-  std::string op_;
-  std::string buffer_;
-  int fd_ = -1;
-};
+/// The atomic writer lives in kiln/tensor/atomic_file.h (one for every writer in Kiln).
+using AtomicFile = kiln::AtomicFile;
 
 }  // namespace detail
 

@@ -23,6 +23,7 @@
 #include "kiln/autograd/op.h"
 #include "kiln/nn/rnn.h"
 #include "kiln/onnx/proto.h"
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::onnx {
@@ -1373,10 +1374,7 @@ void check_same_graph(const TraceResult& a, const TraceResult& b, const std::vec
 }
 
 void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  KILN_CHECK_AS(IOError, f.good(), "export_model: cannot open {} for writing", path);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  KILN_CHECK_AS(IOError, f.good(), "export_model: writing {} failed", path);
+  write_file_atomic(path, bytes, "export_model");
 }
 
 }  // namespace
@@ -1469,9 +1467,7 @@ ExportInfo export_model(nn::Module& module, const std::vector<Tensor>& example_i
     namespace fs = std::filesystem;
     const std::string data_name = fs::path(path).filename().string() + ".data";
     info.external_data_file = (fs::path(path).parent_path() / data_name).string();
-    std::ofstream f(info.external_data_file, std::ios::binary | std::ios::trunc);
-    KILN_CHECK_AS(IOError, f.good(), "export_model: cannot open {} for writing",
-                  info.external_data_file);
+    AtomicFile f(info.external_data_file, "export_model");
     int64_t offset = 0;
     for (auto& init : *model.mutable_graph()->mutable_initializer()) {
       const int64_t n = static_cast<int64_t>(init.raw_data().size());
@@ -1480,10 +1476,10 @@ ExportInfo export_model(nn::Module& module, const std::vector<Tensor>& example_i
       const int64_t aligned = (offset + 4095) / 4096 * 4096;
       if (aligned > offset) {
         std::string pad(static_cast<size_t>(aligned - offset), '\0');
-        f.write(pad.data(), static_cast<std::streamsize>(pad.size()));
+        f.write(pad);
       }
       offset = aligned;
-      f.write(init.raw_data().data(), n);
+      f.write(init.raw_data());
       init.clear_raw_data();
       init.set_data_location(TensorProto::EXTERNAL);
       auto add = [&](const std::string& k, const std::string& v) {
@@ -1496,7 +1492,7 @@ ExportInfo export_model(nn::Module& module, const std::vector<Tensor>& example_i
       add("length", std::to_string(n));
       offset += n;
     }
-    KILN_CHECK_AS(IOError, f.good(), "export_model: writing {} failed", info.external_data_file);
+    f.commit();
   }
   std::string bytes;
   KILN_CHECK(model.SerializeToString(&bytes), "export_model: serialising the model failed");

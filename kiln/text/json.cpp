@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::text {
@@ -25,11 +26,7 @@ std::string read_text_file(const std::filesystem::path& path, std::string_view o
 
 void write_text_file(const std::filesystem::path& path, std::string_view content,
                      std::string_view op) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  KILN_CHECK_AS(IOError, out.good(), "{}: cannot open {} for writing", op, path.string());
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  out.close();
-  KILN_CHECK_AS(IOError, !out.fail(), "{}: error while writing {}", op, path.string());
+  write_file_atomic(path, content, op);
 }
 
 }  // namespace kiln::text

@@ -18,6 +18,7 @@
 #include "kiln/nn/loss.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/random.h"
@@ -448,7 +449,7 @@ void truncate_log(const fs::path& path, int64_t step) {
     header = false;
   }
   in.close();
-  std::ofstream(path, std::ios::trunc) << kept.str();
+  write_file_atomic(path, kept.str(), "pretrain");
 }
 
 }  // namespace

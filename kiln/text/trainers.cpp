@@ -13,6 +13,7 @@
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/data/label_encoding.h"
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/bpe.h"
 #include "kiln/text/mlm.h"

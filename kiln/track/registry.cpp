@@ -1,6 +1,7 @@
 // The model registry: named models, numbered versions pointing at runs, deployment stages.
 #include <fmt/format.h>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/hash.h"
 #include "kiln/track/store_impl.h"

@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/hash.h"
 #include "kiln/track/store_impl.h"

@@ -13,6 +13,7 @@
 #include <limits>
 #include <unordered_set>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/train/json.h"
 
@@ -362,51 +363,9 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return out;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IOError(fmt::format("save: {}: cannot create ({})", tmp, std::strerror(errno)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IOError(fmt::format("save: {}: write failed after {} of {} bytes ({})", tmp, done,
-                                bytes.size(), std::strerror(err)));
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("save: {}: fsync failed ({})", tmp, std::strerror(err)));
-  }
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("save: {}: close failed ({})", tmp, std::strerror(err)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("save: cannot rename {} to {} ({})", tmp, path, std::strerror(err)));
-  }
-  // Persist the rename itself: fsync the directory entry (best effort; some file systems refuse).
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 void save_safetensors(const std::string& path, const NamedTensorList& tensors,
                       const SafetensorsMetadata& metadata) {
-  write_file_atomic(path, serialize_safetensors(tensors, metadata));
+  write_file_atomic(path, serialize_safetensors(tensors, metadata), "save_safetensors");
 }
 
 }  // namespace kiln

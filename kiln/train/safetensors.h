@@ -62,7 +62,4 @@ std::string serialize_safetensors(const NamedTensorList& tensors,
 /// errors.
 SafetensorsFile parse_safetensors(std::string_view bytes, std::string_view source = "<memory>");
 
-/// Writes `bytes` to `path` atomically (temp file, fflush, fsync, rename, fsync of the directory).
-void write_file_atomic(const std::string& path, std::string_view bytes);
-
 }  // namespace kiln

@@ -20,6 +20,7 @@
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::vision {
@@ -263,10 +264,8 @@ bool jpeg_encode_core(JpegWriteState& s, const uint8_t* pixels, uint32_t w, uint
 }
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, const char* op) {
-  std::ofstream f(path, std::ios::binary);
-  KILN_CHECK_AS(IOError, f.good(), "{}: cannot open {} for writing", op, path);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  KILN_CHECK_AS(IOError, f.good(), "{}: writing {} failed", op, path);
+  write_file_atomic(
+      path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), op);
 }
 
 }  // namespace

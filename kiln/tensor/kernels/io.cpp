@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln {
@@ -85,21 +86,15 @@ void save_npy(const Array& a, const std::string& path) {
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    KILN_CHECK_AS(IOError, f.good(), "save_npy: cannot open {} for writing", tmp);
-    f.write("\x93NUMPY\x01\x00", 8);
-    uint16_t len = static_cast<uint16_t>(header.size());
-    char lb[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-    f.write(lb, 2);
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    Array c = a.contiguous();
-    f.write(static_cast<const char*>(c.raw_data()), static_cast<std::streamsize>(c.nbytes()));
-    KILN_CHECK_AS(IOError, f.good(), "save_npy: write to {} failed", tmp);
-  }
-  KILN_CHECK_AS(IOError, std::rename(tmp.c_str(), path.c_str()) == 0,
-                "save_npy: cannot rename {} to {}", tmp, path);
+  AtomicFile f(path, "save_npy");
+  f.write(std::string_view("\x93NUMPY\x01\x00", 8));
+  const auto len = static_cast<uint16_t>(header.size());
+  const char lb[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+  f.write(std::string_view(lb, 2));
+  f.write(header);
+  const Array c = a.contiguous();
+  f.write(std::string_view(static_cast<const char*>(c.raw_data()), c.nbytes()));
+  f.commit();
 }
 
 Array load_npy(const std::string& path) {
