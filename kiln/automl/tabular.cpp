@@ -187,6 +187,7 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
 
   // rmse and mae reach the tuner in units of the label's standard deviation, so that its share
   // rule (a learner 0.01 behind gets e^-1 of the time) means the same for any label scale.
+  result.metric = o.metric;  // metric_value() reads it in the progress lines
   result.metric_scale = 1;
   if (!higher_is_better(o.metric)) {
     double mean = 0, sq = 0;
@@ -289,11 +290,10 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
                    }};
   if (o.verbose) {
     so.on_trial = [&](const TrialRecord& r) {
-      fmt::print(
-          "trial {:>3}  {:<7} {:<8} {:>10} {:>7.2f} s  {}\n", r.trial, r.learner,
-          to_string(r.status),
-          r.score ? fmt::format("{:.4f}", higher_is_better(o.metric) ? *r.score : -*r.score) : "-",
-          r.seconds, to_string(r.config));
+      fmt::print("trial {:>3}  {:<7} {:<8} {:>10} {:>7.2f} s  {}\n", r.trial, r.learner,
+                 to_string(r.status),
+                 r.score ? fmt::format("{:.4f}", result.metric_value(*r.score)) : "-", r.seconds,
+                 to_string(r.config));
       std::fflush(stdout);
     };
   }

@@ -188,6 +188,24 @@ TEST(TabularSearch, RegressionBeatsTheMeanWithinTheBudget) {
   EXPECT_GE(r.model.evaluate(test, "Target", "r2"), 0.8);
 }
 
+// rmse reaches the tuner in units of the label's std; the progress lines print it in the label's.
+TEST(TabularSearch, ProgressLinesShowTheMetricInTheLabelsUnits) {
+  testing::internal::CaptureStdout();
+  const TabularSearchResult r = TabularSearch({.task = TabularTask::Regression,
+                                               .label_column = "Target",
+                                               .time_budget_s = 100,
+                                               .max_trials = 1,
+                                               .verbose = true,
+                                               .learners = {"linear"}})
+                                    .run(synthetic_table(200, 3, true));
+  const std::string out = testing::internal::GetCapturedStdout();
+  ASSERT_EQ(r.search.trials.size(), 1u);
+  const double rmse = r.metric_value(*r.search.trials[0].score);
+  EXPECT_GT(r.metric_scale, 3.0);  // the synthetic target's std is ~4.6
+  EXPECT_NE(out.find(fmt::format(" {:.4f} ", rmse)), std::string::npos) << out;
+  EXPECT_NE(r.leaderboard_table().find(fmt::format(" {:.4f} ", rmse)), std::string::npos);
+}
+
 TEST(TabularSearch, SameSeedSameTrialsAtAFixedTrialCount) {
   const data::Table t = synthetic_table(200, 7, false);
   auto trials = [&](uint64_t seed) {
