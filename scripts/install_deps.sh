@@ -11,7 +11,8 @@ pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm clang-format
       libpng-dev libjpeg-dev zlib1g-dev
       libsqlite3-dev libsqlitecpp-dev libssl-dev libcpp-httplib-dev chromium
       libopenmpi-dev openmpi-bin
-      fortunes sword-text-kjv sword-text-web dataset-fashion-mnist octave-doc)
+      fortunes sword-text-kjv sword-text-web dataset-fashion-mnist octave-doc
+      r-base-core r-cran-modeldata)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev python3-torch)
 fi
@@ -49,3 +50,7 @@ if [[ -n "$npm_missing" ]]; then
   echo "install_deps: npm install --ignore-scripts (missing: $(echo $npm_missing))"
   npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi
+
+# Tabular data for kiln automl classification / regression: R's modeldata sets as CSV in
+# .cache/modeldata (skipped when already there).
+bash scripts/data/export_modeldata.sh

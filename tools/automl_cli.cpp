@@ -1,13 +1,16 @@
-// kiln automl text-classification: a time-boxed model search (kiln/automl/automl.h).
+// kiln automl text-classification | classification | regression: a time-boxed model search
+// (kiln/automl/automl.h, kiln/automl/tabular.h).
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "cli_args.h"
 #include "kiln/automl/automl.h"
+#include "kiln/automl/tabular.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::tools {
@@ -17,10 +20,17 @@ constexpr const char* kUsage =
     "usage: kiln automl text-classification --data FILE --label-col NAME --text-col NAME\n"
     "                   --time SECONDS --out DIR [--metric accuracy|macro_f1] [--seed S]\n"
     "                   [--max-trials N]\n"
+    "       kiln automl classification|regression --data FILE --label-col NAME --time SECONDS\n"
+    "                   --out DIR [--metric accuracy|macro_f1 | rmse|mae|r2] [--seed S]\n"
+    "                   [--max-trials N] [--learners linear,mlp] [--test FILE]\n"
     "\n"
-    "Searches TF-IDF n-gram linear models (CFO-style tuner) on an 80/20 stratified split of FILE\n"
-    "(CSV, or TSV when it ends in .tsv) within SECONDS (search and final refit), prints the\n"
-    "leaderboard and writes DIR/model.onnx, featurizer.json, config.json and leaderboard.json.\n"
+    "text-classification searches TF-IDF n-gram linear models (CFO-style tuner) on an 80/20\n"
+    "stratified split of FILE (CSV, or TSV when it ends in .tsv). classification and regression\n"
+    "search a linear model and an MLP over FILE's other columns (numeric ones standardised,\n"
+    "categorical ones one-hot, missing values imputed), scored by 5-fold cross-validation (a\n"
+    "20 % holdout from 10,000 rows on). All keep SECONDS (search and final refit), print the\n"
+    "leaderboard and write DIR/model.onnx, featurizer.json, config.json and leaderboard.json;\n"
+    "--test FILE scores the final model on another file with the same columns.\n"
     "Exit status: 0 ok, 1 failure (the message names the file or column), 2 bad usage.\n";
 
 int text_classification(const Args& a) {
@@ -53,6 +63,64 @@ int text_classification(const Args& a) {
   return 0;
 }
 
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+int tabular(const Args& a, automl::TabularTask task) {
+  a.check_known({"--data", "--label-col", "--time", "--out", "--metric", "--seed", "--max-trials",
+                 "--learners", "--test"});
+  const bool classify = task == automl::TabularTask::Classification;
+  const std::string label = a.get("--label-col");
+  const std::filesystem::path data = a.get("--data"), out = a.get("--out");
+  if (!a.has("--time")) throw UsageError("--time is required");
+  const double time = a.get_double("--time", 0);
+  if (time <= 0) throw UsageError(fmt::format("--time wants seconds > 0, got {}", time));
+  const std::string metric = a.get("--metric", classify ? "accuracy" : "rmse");
+  const bool known = classify ? (metric == "accuracy" || metric == "macro_f1")
+                              : (metric == "rmse" || metric == "mae" || metric == "r2");
+  if (!known) {
+    throw UsageError(fmt::format("--metric must be {}, not '{}'",
+                                 classify ? "accuracy or macro_f1" : "rmse, mae or r2", metric));
+  }
+  const std::vector<std::string> learners = split_list(a.get("--learners", "linear,mlp"));
+  for (const std::string& l : learners) {
+    if (l != "linear" && l != "mlp") {
+      throw UsageError(fmt::format("--learners takes linear and/or mlp, not '{}'", l));
+    }
+  }
+  const data::Table table = automl::read_tabular_csv(data, label);
+  fmt::print("{}: {} rows, {} columns; searching for {:.0f} s\n", data.string(), table.num_rows(),
+             table.num_columns(), time);
+  const automl::TabularSearch search({.task = task,
+                                      .label_column = label,
+                                      .time_budget_s = time,
+                                      .metric = metric,
+                                      .seed = static_cast<uint64_t>(a.get_int("--seed", 0)),
+                                      .max_trials = static_cast<int>(a.get_int("--max-trials", 0)),
+                                      .verbose = true,
+                                      .learners = learners});
+  const automl::TabularSearchResult r = search.run(table);
+  fmt::print("\n{}", r.leaderboard_table());
+  r.save(out);
+  fmt::print("saved {}/model.onnx (+ featurizer.json, config.json, leaderboard.json)\n",
+             out.string());
+  if (a.has("--test")) {
+    const std::filesystem::path test = a.get("--test");
+    const data::Table t = automl::read_tabular_csv(test, label);
+    fmt::print("test {} on {} ({} rows): {:.4f}\n", metric, test.string(), t.num_rows(),
+               r.model.evaluate(t, label, metric));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int automl_main(std::span<const std::string> args) {
@@ -61,10 +129,15 @@ int automl_main(std::span<const std::string> args) {
     return args.empty() ? 2 : 0;
   }
   try {
-    if (args[0] != "text-classification") {
-      throw UsageError(fmt::format("unknown task '{}' (text-classification)", args[0]));
+    if (args[0] == "text-classification") return text_classification(Args(args.subspan(1), {}));
+    if (args[0] == "classification") {
+      return tabular(Args(args.subspan(1), {}), automl::TabularTask::Classification);
     }
-    return text_classification(Args(args.subspan(1), {}));
+    if (args[0] == "regression") {
+      return tabular(Args(args.subspan(1), {}), automl::TabularTask::Regression);
+    }
+    throw UsageError(fmt::format(
+        "unknown task '{}' (text-classification, classification, regression)", args[0]));
   } catch (const UsageError& e) {
     fmt::print(stderr, "kiln automl: {}\n{}", e.what(), kUsage);
     return 2;

@@ -1,0 +1,465 @@
+// TabularSearch (tabular.h): labels, validation folds, the two learners, the refit, the
+// leaderboard.
+#include "kiln/automl/tabular.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "kiln/autograd/functions.h"
+#include "kiln/automl/automl.h"
+#include "kiln/data/csv.h"
+#include "kiln/data/label_encoding.h"
+#include "kiln/data/split.h"
+#include "kiln/tensor/error.h"
+
+namespace kiln::automl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+TabularNetOptions net_options(const std::string& learner, const Config& c, uint64_t seed) {
+  TabularNetOptions o{.learning_rate = get_number(c, "learning_rate"),
+                      .epochs = static_cast<int>(get_number(c, "epochs")),
+                      .seed = seed};
+  if (learner == "linear") {
+    o.weight_decay = get_number(c, "l2");
+  } else {
+    o.depth = static_cast<int>(get_number(c, "depth"));
+    o.hidden = static_cast<int64_t>(get_number(c, "hidden"));
+    o.dropout = get_number(c, "dropout");
+    o.weight_decay = get_number(c, "weight_decay");
+  }
+  return o;
+}
+
+json::Value config_json(const Config& c) {
+  json::Value v = json::Value::object();
+  for (const auto& [name, value] : c) {
+    if (std::holds_alternative<std::string>(value)) {
+      v[name] = std::get<std::string>(value);
+    } else {
+      v[name] = std::get<double>(value);
+    }
+  }
+  return v;
+}
+
+// The text of column `c` at `row` ("" for a NaN float).
+std::string field(const data::Column& c, size_t row) {
+  return c.type() == data::ColumnType::String ? c.strings()[row] : c.value_string(row);
+}
+
+// One validation fold: rows are indices into the input table.
+struct Fold {
+  std::vector<size_t> train_rows, valid_rows;
+  TabularFeaturizer featurizer;
+  std::vector<float> x_train, x_valid;  // (rows, F) row-major
+  std::vector<double> y_train, y_valid;
+};
+
+}  // namespace
+
+SearchSpace linear_tabular_space() {
+  SearchSpace s;
+  s.add(Param::log_float("learning_rate", 1e-4, 0.3, 0.01));
+  s.add(Param::log_float("l2", 1e-8, 0.1, 1e-6));
+  s.add(Param::int_range("epochs", 1, 60, 3, /*log=*/true));
+  return s;
+}
+
+SearchSpace mlp_tabular_space() {
+  SearchSpace s;
+  s.add(Param::int_range("depth", 1, 2, 1));
+  s.add(Param::int_range("hidden", 8, 512, 32, /*log=*/true));
+  s.add(Param::uniform_float("dropout", 0.0, 0.5, 0.0));
+  s.add(Param::log_float("learning_rate", 1e-4, 0.03, 0.01));
+  s.add(Param::log_float("weight_decay", 1e-6, 0.3, 1e-4));
+  s.add(Param::int_range("epochs", 1, 100, 10, /*log=*/true));
+  return s;
+}
+
+double regression_metric(const std::string& metric, std::span<const double> truth,
+                         std::span<const double> predicted) {
+  KILN_CHECK(truth.size() == predicted.size() && !truth.empty(),
+             "regression_metric: {} values but {} predictions (need the same number, >= 1)",
+             truth.size(), predicted.size());
+  const double n = static_cast<double>(truth.size());
+  double sse = 0, sae = 0, mean = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    const double d = predicted[i] - truth[i];
+    sse += d * d;
+    sae += std::abs(d);
+    mean += truth[i];
+  }
+  if (metric == "rmse") return std::sqrt(sse / n);
+  if (metric == "mae") return sae / n;
+  KILN_CHECK(metric == "r2", "regression_metric: unknown metric '{}' (rmse, mae or r2)", metric);
+  mean /= n;
+  double sst = 0;
+  for (double t : truth) sst += (t - mean) * (t - mean);
+  return sst > 0 ? 1 - sse / sst : 0.0;
+}
+
+bool higher_is_better(const std::string& metric) {
+  return metric != "rmse" && metric != "mae";
+}
+
+double TabularSearchResult::metric_value(double score) const {
+  return higher_is_better(metric) ? score : -score * metric_scale;
+}
+
+TabularSearch::TabularSearch(TabularSearchOptions options) : options_(std::move(options)) {
+  auto& o = options_;
+  const bool classify = o.task == TabularTask::Classification;
+  const std::string task(to_string(o.task));
+  if (o.metric.empty()) o.metric = classify ? "accuracy" : "rmse";
+  const std::vector<std::string> metrics = classify
+                                               ? std::vector<std::string>{"accuracy", "macro_f1"}
+                                               : std::vector<std::string>{"rmse", "mae", "r2"};
+  KILN_CHECK(std::find(metrics.begin(), metrics.end(), o.metric) != metrics.end(),
+             "automl {}: unknown metric '{}' ({})", task, o.metric, fmt::join(metrics, ", "));
+  KILN_CHECK(o.time_budget_s > 0, "automl {}: the time budget must be > 0 s, got {}", task,
+             o.time_budget_s);
+  KILN_CHECK(o.folds >= 2, "automl {}: folds must be >= 2, got {}", task, o.folds);
+  for (const std::string& l : o.learners) {
+    KILN_CHECK(l == "linear" || l == "mlp", "automl {}: unknown learner '{}' (linear, mlp)", task,
+               l);
+  }
+  KILN_CHECK(!o.learners.empty(), "automl {}: no learner to search over", task);
+}
+
+TabularSearchResult TabularSearch::run(const data::Table& table) const {
+  const Clock::time_point t0 = Clock::now();
+  const auto& o = options_;
+  const bool classify = o.task == TabularTask::Classification;
+  const std::string task(to_string(o.task));
+  KILN_CHECK(table.has_column(o.label_column), "automl {}: no column '{}' (columns: {})", task,
+             o.label_column, fmt::join(table.column_names(), ", "));
+  KILN_CHECK(table.num_rows() > 0, "automl {}: the table has no rows", task);
+  KILN_CHECK(table.num_columns() >= 2, "automl {}: the table has only the label column '{}'", task,
+             o.label_column);
+
+  // Labels: rows with a missing label are left out.
+  const data::Column& label_col = table[o.label_column];
+  std::vector<size_t> kept;
+  std::vector<std::string> label_text;
+  for (size_t r = 0; r < table.num_rows(); ++r) {
+    std::string v = field(label_col, r);
+    if (is_missing_value(v)) continue;
+    kept.push_back(r);
+    label_text.push_back(std::move(v));
+  }
+  TabularSearchResult result;
+  if (kept.size() < table.num_rows()) {
+    result.search.notes.push_back(fmt::format("{} of {} rows have no label and were left out",
+                                              table.num_rows() - kept.size(), table.num_rows()));
+  }
+  std::vector<double> y;  // (kept) class ids or values
+  std::vector<std::string> labels;
+  if (classify) {
+    const data::LabelEncoder enc = data::LabelEncoder::fit(label_text, data::KeyOrdering::ByValue);
+    KILN_CHECK(enc.size() >= 2,
+               "automl classification: label column '{}' has {} class{} ({}); a classifier "
+               "needs at least 2",
+               o.label_column, enc.size(), enc.size() == 1 ? "" : "es",
+               enc.size() ? enc.values()[0] : std::string("all labels missing"));
+    for (int64_t id : enc.transform(label_text)) y.push_back(static_cast<double>(id));
+    labels = enc.values();
+  } else {
+    KILN_CHECK(!kept.empty(), "automl regression: label column '{}' has no values", o.label_column);
+    for (size_t i = 0; i < kept.size(); ++i) {
+      float v = 0;
+      KILN_CHECK(data::detail::parse_float(label_text[i], v) && std::isfinite(v),
+                 "automl regression: label column '{}' is not numeric: row {} holds '{}' (a "
+                 "regression label must be a number; use classification for categories)",
+                 o.label_column, kept[i] + 1, label_text[i]);
+      y.push_back(v);
+    }
+  }
+
+  // rmse and mae reach the tuner in units of the label's standard deviation, so that its share
+  // rule (a learner 0.01 behind gets e^-1 of the time) means the same for any label scale.
+  result.metric = o.metric;  // metric_value() reads it in the progress lines
+  result.metric_scale = 1;
+  if (!higher_is_better(o.metric)) {
+    double mean = 0, sq = 0;
+    for (double v : y) mean += v / static_cast<double>(y.size());
+    for (double v : y) sq += (v - mean) * (v - mean);
+    const double sd = std::sqrt(sq / static_cast<double>(y.size()));
+    if (sd > 0) result.metric_scale = sd;
+  }
+  const double metric_scale = result.metric_scale;
+
+  // Validation: k folds below cv_max_rows rows, else one holdout (indices into kept).
+  const size_t n = kept.size();
+  std::vector<data::SplitIndices> splits;
+  std::vector<int64_t> ids;  // classification: the class ids
+  if (classify) ids.assign(y.begin(), y.end());
+  if (n < o.cv_max_rows) {
+    KILN_CHECK(n >= 2 * static_cast<size_t>(o.folds),
+               "automl {}: {} labelled rows are too few for {}-fold cross-validation (need >= {})",
+               task, n, o.folds, 2 * o.folds);
+    splits = classify ? data::stratified_kfold(ids, static_cast<size_t>(o.folds), o.seed)
+                      : data::kfold(n, static_cast<size_t>(o.folds), o.seed);
+    result.validation = fmt::format("{}-fold cross-validation", o.folds);
+  } else {
+    splits = {classify ? data::stratified_split(ids, o.holdout_fraction, o.seed)
+                       : data::train_test_split(n, o.holdout_fraction, o.seed)};
+    result.validation = fmt::format("holdout {:.0f} %", o.holdout_fraction * 100);
+  }
+  std::vector<Fold> folds;
+  double train_rows = 0;
+  for (const data::SplitIndices& s : splits) {
+    Fold f;
+    for (size_t i : s.train) f.train_rows.push_back(kept[i]), f.y_train.push_back(y[i]);
+    for (size_t i : s.test) f.valid_rows.push_back(kept[i]), f.y_valid.push_back(y[i]);
+    f.featurizer = TabularFeaturizer::fit(table, f.train_rows, {o.label_column});
+    f.x_train = f.featurizer.transform(table, f.train_rows);
+    f.x_valid = f.featurizer.transform(table, f.valid_rows);
+    train_rows += static_cast<double>(f.train_rows.size()) / static_cast<double>(splits.size());
+    folds.push_back(std::move(f));
+  }
+
+  // The learners: train on every fold, score the mean validation metric. The first fold's model
+  // of the best trial so far is kept, in case the final refit does not fit the budget.
+  std::optional<TabularModel> fallback;
+  std::optional<double> fallback_score;
+  const auto make_learner = [&](const std::string& name, SearchSpace space) {
+    return Learner{
+        .name = name,
+        .space = std::move(space),
+        .run = [&, name](const Config& c, const Deadline& dl) {
+          const TabularNetOptions net = net_options(name, c, o.seed);
+          double sum = 0;
+          std::optional<TabularModel> first;
+          for (const Fold& f : folds) {
+            TabularModel m = TabularModel::fit(f.featurizer, f.x_train, f.y_train, o.task, labels,
+                                               net, [&] { return dl.passed(); });
+            if (m.stopped()) return TrialOutcome{.status = TrialStatus::Stopped};
+            const int64_t rows = static_cast<int64_t>(f.valid_rows.size());
+            const std::vector<float> out =
+                m.predict_features(from_vector(f.x_valid, {rows, f.featurizer.num_features()}))
+                    .to_vector<float>();
+            if (classify) {
+              const size_t k = labels.size();
+              std::vector<int64_t> truth, pred;
+              for (int64_t i = 0; i < rows; ++i) {
+                const float* p = out.data() + i * static_cast<int64_t>(k);
+                pred.push_back(std::max_element(p, p + k) - p);
+                truth.push_back(static_cast<int64_t>(f.y_valid[static_cast<size_t>(i)]));
+              }
+              sum += classification_metric(o.metric, truth, pred, static_cast<int64_t>(k));
+            } else {
+              const std::vector<double> pred(out.begin(), out.end());
+              sum += regression_metric(o.metric, f.y_valid, pred);
+            }
+            if (!first) first = std::move(m);
+          }
+          const double metric = sum / static_cast<double>(folds.size());
+          if (!std::isfinite(metric)) {
+            return TrialOutcome{.status = TrialStatus::Failed,
+                                .message = "the predictions diverged (non-finite metric)"};
+          }
+          const double score = higher_is_better(o.metric) ? metric : -metric / metric_scale;
+          if (!fallback_score || score > *fallback_score) fallback = first, fallback_score = score;
+          return TrialOutcome{.score = score};
+        }};
+  };
+  std::vector<Learner> learners;
+  for (const std::string& name : o.learners) {
+    learners.push_back(
+        make_learner(name, name == "linear" ? linear_tabular_space() : mlp_tabular_space()));
+  }
+  // The refit trains once on all rows, a trial once per fold on train_rows rows.
+  const double refit_scale =
+      static_cast<double>(n) / train_rows / static_cast<double>(folds.size());
+  const double prepared = seconds_since(t0);
+  SearchOptions so{.time_budget_s = std::max(0.0, o.time_budget_s - prepared),
+                   .seed = o.seed,
+                   .max_trials = o.max_trials,
+                   .reserve_s = [&](const TrialRecord* best) {
+                     return best ? best->seconds * refit_scale * 1.5 + 0.5 : 0.5;
+                   }};
+  if (o.verbose) {
+    so.on_trial = [&](const TrialRecord& r) {
+      fmt::print("trial {:>3}  {:<7} {:<8} {:>10} {:>7.2f} s  {}\n", r.trial, r.learner,
+                 to_string(r.status),
+                 r.score ? fmt::format("{:.4f}", result.metric_value(*r.score)) : "-", r.seconds,
+                 to_string(r.config));
+      std::fflush(stdout);
+    };
+  }
+  SearchResult searched = search(learners, so);
+  searched.notes.insert(searched.notes.begin(), result.search.notes.begin(),
+                        result.search.notes.end());
+  result.search = std::move(searched);
+  result.task = o.task;
+  result.metric = o.metric;
+  result.budget_s = o.time_budget_s;
+  result.label_column = o.label_column;
+  result.rows = n;
+  KILN_CHECK(result.search.best >= 0,
+             "automl {}: no trial finished within {} s ({} tried; the first was {}): give a "
+             "larger --time",
+             task, o.time_budget_s, result.search.trials.size(),
+             result.search.trials.empty()
+                 ? std::string("never started")
+                 : std::string(to_string(result.search.trials.front().status)));
+  const TrialRecord& best = result.search.trials[static_cast<size_t>(result.search.best)];
+  result.winner = best.learner;
+
+  // Refit on every labelled row within what is left of the budget.
+  const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(o.time_budget_s))};
+  const Clock::time_point r0 = Clock::now();
+  TabularFeaturizer all = TabularFeaturizer::fit(table, kept, {o.label_column});
+  const std::vector<float> x_all = all.transform(table, kept);
+  TabularModel refit = TabularModel::fit(std::move(all), x_all, y, o.task, labels,
+                                         net_options(best.learner, best.config, o.seed),
+                                         [&] { return end.passed(); });
+  result.refitted = !refit.stopped();
+  if (result.refitted) {
+    result.model = std::move(refit);
+  } else {
+    result.model = std::move(*fallback);
+    result.search.notes.push_back(
+        "the refit on all rows was cut by the budget: the best trial's first-fold model (trained "
+        "on that fold's training rows) is the result");
+  }
+  result.refit_seconds = seconds_since(r0);
+  result.total_seconds = seconds_since(t0);
+  return result;
+}
+
+std::string TabularSearchResult::leaderboard_table() const {
+  std::vector<const TrialRecord*> ranked;
+  for (const TrialRecord& r : search.trials) ranked.push_back(&r);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const TrialRecord* a, const TrialRecord* b) {
+    if (a->score.has_value() != b->score.has_value()) return a->score.has_value();
+    return a->score && *a->score > *b->score;
+  });
+  std::string out = fmt::format("{:>4}  {:>5}  {:<7} {:>10} {:>8}  {:<8} {}\n", "rank", "trial",
+                                "trainer", metric, "seconds", "status", "hyper-parameters");
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    const TrialRecord& r = *ranked[i];
+    out += fmt::format("{:>4}  {:>5}  {:<7} {:>10} {:>8.2f}  {:<8} {}\n", i + 1, r.trial, r.learner,
+                       r.score ? fmt::format("{:.4f}", metric_value(*r.score)) : "-", r.seconds,
+                       to_string(r.status), to_string(r.config));
+  }
+  out += fmt::format(
+      "{} trials ({}, {} rows) in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s "
+      "of a {:.0f} s budget\n",
+      search.trials.size(), validation, rows, search.seconds, refitted ? "done" : "cut",
+      refit_seconds, total_seconds, budget_s);
+  for (const std::string& note : search.notes) out += "note: " + note + "\n";
+  return out;
+}
+
+json::Value TabularSearchResult::leaderboard_json() const {
+  json::Value v = json::Value::object();
+  v["task"] = std::string(to_string(task));
+  v["metric"] = metric;
+  v["validation"] = validation;
+  v["rows"] = static_cast<int64_t>(rows);
+  v["budget_s"] = budget_s;
+  v["seconds"] = total_seconds;
+  v["search_seconds"] = search.seconds;
+  v["refit_seconds"] = refit_seconds;
+  v["refitted"] = refitted;
+  v["best_trial"] = search.best >= 0 ? search.trials[static_cast<size_t>(search.best)].trial : -1;
+  json::Value trials = json::Value::array();
+  for (const TrialRecord& r : search.trials) {
+    json::Value t = json::Value::object();
+    t["trial"] = r.trial;
+    t["trainer"] = r.learner;
+    t["hyperparameters"] = config_json(r.config);
+    t["metric"] = r.score ? json::Value(metric_value(*r.score)) : json::Value(nullptr);
+    t["seconds"] = r.seconds;
+    t["status"] = std::string(to_string(r.status));
+    t["message"] = r.message;
+    trials.push_back(std::move(t));
+  }
+  v["trials"] = std::move(trials);
+  json::Value notes = json::Value::array();
+  for (const std::string& note : search.notes) notes.push_back(note);
+  v["notes"] = std::move(notes);
+  return v;
+}
+
+void TabularSearchResult::save(const std::filesystem::path& dir) const {
+  json::Value extra = json::Value::object();
+  extra["label_column"] = label_column;
+  extra["metric"] = metric;
+  extra["validation"] = validation;
+  extra["refitted_on_all_rows"] = refitted;
+  if (search.best >= 0) {
+    const TrialRecord& best = search.trials[static_cast<size_t>(search.best)];
+    extra["trainer"] = best.learner;
+    extra["hyperparameters"] = config_json(best.config);
+    extra["validation_metric"] = metric_value(*best.score);
+  }
+  model.save(dir, extra);
+  data::detail::AtomicFile f(dir / "leaderboard.json", "automl save");
+  f.write(leaderboard_json().dump());
+  f.commit();
+}
+
+double TabularModel::evaluate(const data::Table& table, const std::string& label_column,
+                              const std::string& metric) const {
+  KILN_CHECK(table.has_column(label_column), "TabularModel::evaluate: no column '{}' (columns: {})",
+             label_column, fmt::join(table.column_names(), ", "));
+  const data::Column& col = table[label_column];
+  std::vector<size_t> rows;
+  std::vector<std::string> text;
+  for (size_t r = 0; r < table.num_rows(); ++r) {
+    std::string v = field(col, r);
+    if (!is_missing_value(v)) rows.push_back(r), text.push_back(std::move(v));
+  }
+  KILN_CHECK(!rows.empty(), "TabularModel::evaluate: no row has a label in '{}'", label_column);
+  const std::vector<float> out = predict(table.select_rows(rows)).to_vector<float>();
+  if (task_ == TabularTask::Classification) {
+    const size_t k = labels_.size();
+    std::vector<int64_t> truth, pred;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const float* p = out.data() + i * k;
+      pred.push_back(std::max_element(p, p + k) - p);
+      // A label the model never saw is an id no prediction has: always wrong.
+      const auto it = std::find(labels_.begin(), labels_.end(), text[i]);
+      truth.push_back(it - labels_.begin());
+    }
+    return classification_metric(metric, truth, pred, static_cast<int64_t>(k) + 1);
+  }
+  std::vector<double> truth;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float v = 0;
+    KILN_CHECK(data::detail::parse_float(text[i], v),
+               "TabularModel::evaluate: label column '{}' is not numeric: row {} holds '{}'",
+               label_column, rows[i] + 1, text[i]);
+    truth.push_back(v);
+  }
+  return regression_metric(metric, truth, std::vector<double>(out.begin(), out.end()));
+}
+
+data::Table read_tabular_csv(const std::filesystem::path& path, const std::string& label_column) {
+  KILN_CHECK_AS(IOError, std::filesystem::exists(path), "read_tabular_csv: {}: no such file",
+                path.string());
+  KILN_CHECK_AS(IOError, std::filesystem::file_size(path) > 0,
+                "read_tabular_csv: {}: the file is empty", path.string());
+  const data::CsvOptions opts{.separator = path.extension() == ".tsv" ? '\t' : ','};
+  data::Table t = data::load_csv(path, opts);
+  KILN_CHECK(t.num_rows() > 0, "read_tabular_csv: {}: no data rows after the header",
+             path.string());
+  KILN_CHECK(t.has_column(label_column), "read_tabular_csv: {}: no column '{}' (columns: {})",
+             path.string(), label_column, fmt::join(t.column_names(), ", "));
+  return t;
+}
+
+}  // namespace kiln::automl
