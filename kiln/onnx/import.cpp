@@ -177,18 +177,21 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
 
   // 1. Every operator must be one Kiln implements; report all the missing ones at once.
   const detail::OpTable& table = detail::op_table();
+  // Ops of other domains are keyed "<domain>:<op>" (ai.onnx.preview.training:Adam).
   std::map<std::string, int64_t> missing;
+  bool any_default = false;
   for (const auto& n : g.node()) {
-    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
-    if (!default_domain || !table.count(n.op_type()))
-      missing.emplace(default_domain ? n.op_type() : n.domain() + ":" + n.op_type(), opset);
+    const std::string key = detail::op_key(n.domain(), n.op_type());
+    any_default = any_default || key == n.op_type();
+    if (!table.count(key)) missing.emplace(key, opset);
   }
   if (!missing.empty()) {
     std::vector<std::string> list;
     for (const auto& [op, v] : missing) list.push_back(fmt::format("{} (opset {})", op, v));
     KILN_CHECK(false, "{} uses operators Kiln does not implement: {}", who, fmt::join(list, ", "));
   }
-  KILN_CHECK(opset >= 1, "{}: the model imports no version of the default ONNX domain", who);
+  KILN_CHECK(opset >= 1 || !any_default,
+             "{}: the model imports no version of the default ONNX domain", who);
 
   auto graph = std::make_shared<ImportedGraph>();
   graph->name = source;
@@ -237,7 +240,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     c.ctx.name = n.name().empty() ? fmt::format("#{}", k) : n.name();
     c.ctx.opset = opset;
     c.ctx.n_outputs = n.output_size();
-    c.fn = table.at(n.op_type());
+    c.fn = table.at(detail::op_key(n.domain(), n.op_type()));
     for (const auto& a : n.attribute())
       c.ctx.attrs[a.name()] = detail::decode_attribute(a, dir, c.ctx.where());
     for (const auto& o : n.output()) {
