@@ -208,11 +208,12 @@ TEST_F(Conformance, NodeTests) {
   const Counts c17 = count(rs, 17);
   fmt::print("[conformance] node opset<=17: {}/{} pass ({:.1f}%)\n", c17.pass, c17.total,
              100.0 * c17.pass / std::max(c17.total, 1));
-  // What does not pass: operators Kiln lacks (listed by the report), element types Kiln has no
-  // dtype for (float16, bfloat16, int8, int16, uint16/32/64, string), sequences and control flow;
-  // test_training_dropout* draw their masks from NumPy's generator (no implementation can match);
-  // test_convtranspose_3d (3-D ConvTranspose).
-  EXPECT_GE(c17.pass, 763);
+  // What does not pass: operators Kiln lacks (listed by the report: control flow, sequences,
+  // optionals, strings, Bernoulli/RandomUniformLike), element types Kiln has no dtype for (float16,
+  // bfloat16, int8, int16, uint16/32/64, string); test_training_dropout* draw their masks from
+  // NumPy's generator (no implementation can match); test_adam_multiple's node omits the epsilon
+  // its expected output was computed with (1e-2; the spec's default, which Kiln uses, is 1e-6).
+  EXPECT_GE(c17.pass, 832);
 }
 
 TEST_F(Conformance, PytorchConverted) {
