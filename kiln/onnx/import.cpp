@@ -218,11 +218,18 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
                "tensors)",
                who, v.name());
     DType d;
-    KILN_CHECK(detail::dtype_of_elem(v.type().tensor_type().elem_type(), d),
+    KILN_CHECK(detail::held_dtype_of_elem(v.type().tensor_type().elem_type(), d),
                "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
                detail::element_type_name(v.type().tensor_type().elem_type()));
     graph->input_ids.push_back(new_value(v.name(), "graph input"));
   }
+  // Declared element types by value name: a CastLike whose target is a float16 value must round
+  // to half precision although Kiln holds that value as float32.
+  std::map<std::string, int32_t> declared;
+  for (const auto& t : g.initializer()) declared[t.name()] = t.data_type();
+  for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
+    for (const auto& v : *list)
+      if (v.type().has_tensor_type()) declared[v.name()] = v.type().tensor_type().elem_type();
   std::vector<std::pair<int, Array>> init_values;
   for (const auto& t : g.initializer()) {
     Array a = detail::array_from_proto(t, dir, who, /*widen_half=*/true);
@@ -243,6 +250,13 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     c.fn = table.at(detail::op_key(n.domain(), n.op_type()));
     for (const auto& a : n.attribute())
       c.ctx.attrs[a.name()] = detail::decode_attribute(a, dir, c.ctx.where());
+    if (n.op_type() == "CastLike" && n.input_size() > 1 && declared.count(n.input(1)) &&
+        declared.at(n.input(1)) == pb::TensorProto::FLOAT16) {
+      detail::Attribute to;
+      to.kind = detail::Attribute::Int;
+      to.i = pb::TensorProto::FLOAT16;
+      c.ctx.attrs["to"] = to;  // cast_like_op then casts as Cast(to = FLOAT16) does
+    }
     for (const auto& o : n.output()) {
       if (o.empty()) continue;
       KILN_CHECK(!producer.count(o) && !ids.count(o),
@@ -408,7 +422,7 @@ Tensor load_tensor_proto(const std::string& path) {
   KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
                 "{}: not a valid onnx.TensorProto (protobuf parse failed)", path);
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path));
+  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
 }
 
 // ---------------------------------------------------------------------------------------------
