@@ -177,18 +177,21 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
 
   // 1. Every operator must be one Kiln implements; report all the missing ones at once.
   const detail::OpTable& table = detail::op_table();
+  // Ops of other domains are keyed "<domain>:<op>" (ai.onnx.preview.training:Adam).
   std::map<std::string, int64_t> missing;
+  bool any_default = false;
   for (const auto& n : g.node()) {
-    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
-    if (!default_domain || !table.count(n.op_type()))
-      missing.emplace(default_domain ? n.op_type() : n.domain() + ":" + n.op_type(), opset);
+    const std::string key = detail::op_key(n.domain(), n.op_type());
+    any_default = any_default || key == n.op_type();
+    if (!table.count(key)) missing.emplace(key, opset);
   }
   if (!missing.empty()) {
     std::vector<std::string> list;
     for (const auto& [op, v] : missing) list.push_back(fmt::format("{} (opset {})", op, v));
     KILN_CHECK(false, "{} uses operators Kiln does not implement: {}", who, fmt::join(list, ", "));
   }
-  KILN_CHECK(opset >= 1, "{}: the model imports no version of the default ONNX domain", who);
+  KILN_CHECK(opset >= 1 || !any_default,
+             "{}: the model imports no version of the default ONNX domain", who);
 
   auto graph = std::make_shared<ImportedGraph>();
   graph->name = source;
@@ -215,11 +218,18 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
                "tensors)",
                who, v.name());
     DType d;
-    KILN_CHECK(detail::dtype_of_elem(v.type().tensor_type().elem_type(), d),
+    KILN_CHECK(detail::held_dtype_of_elem(v.type().tensor_type().elem_type(), d),
                "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
                detail::element_type_name(v.type().tensor_type().elem_type()));
     graph->input_ids.push_back(new_value(v.name(), "graph input"));
   }
+  // Declared element types by value name: a CastLike whose target is a float16 value must round
+  // to half precision although Kiln holds that value as float32.
+  std::map<std::string, int32_t> declared;
+  for (const auto& t : g.initializer()) declared[t.name()] = t.data_type();
+  for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
+    for (const auto& v : *list)
+      if (v.type().has_tensor_type()) declared[v.name()] = v.type().tensor_type().elem_type();
   std::vector<std::pair<int, Array>> init_values;
   for (const auto& t : g.initializer()) {
     Array a = detail::array_from_proto(t, dir, who, /*widen_half=*/true);
@@ -237,9 +247,16 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     c.ctx.name = n.name().empty() ? fmt::format("#{}", k) : n.name();
     c.ctx.opset = opset;
     c.ctx.n_outputs = n.output_size();
-    c.fn = table.at(n.op_type());
+    c.fn = table.at(detail::op_key(n.domain(), n.op_type()));
     for (const auto& a : n.attribute())
       c.ctx.attrs[a.name()] = detail::decode_attribute(a, dir, c.ctx.where());
+    if (n.op_type() == "CastLike" && n.input_size() > 1 && declared.count(n.input(1)) &&
+        declared.at(n.input(1)) == pb::TensorProto::FLOAT16) {
+      detail::Attribute to;
+      to.kind = detail::Attribute::Int;
+      to.i = pb::TensorProto::FLOAT16;
+      c.ctx.attrs["to"] = to;  // cast_like_op then casts as Cast(to = FLOAT16) does
+    }
     for (const auto& o : n.output()) {
       if (o.empty()) continue;
       KILN_CHECK(!producer.count(o) && !ids.count(o),
@@ -405,7 +422,7 @@ Tensor load_tensor_proto(const std::string& path) {
   KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
                 "{}: not a valid onnx.TensorProto (protobuf parse failed)", path);
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path));
+  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -114,10 +114,12 @@ std::shared_ptr<OnnxModule> import_model_bytes(std::span<const std::byte> bytes,
                                                std::string_view name,
                                                const ImportOptions& options = {});
 
-/// The ONNX operator types import_model implements (default domain), sorted.
+/// The ONNX operator types import_model implements, sorted (ops of other domains than the
+/// default one as "<domain>:<op>", e.g. "ai.onnx.preview.training:Adam").
 std::vector<std::string> importable_ops();
 
-/// A .pb TensorProto (ONNX's test data format) as a Tensor (float32/64, int32/64, uint8, bool).
+/// A .pb TensorProto (ONNX's test data format) as a Tensor (float32/64, int32/64, uint8, bool;
+/// float16 is widened to float32, as import_model holds it).
 Tensor load_tensor_proto(const std::string& path);
 
 }  // namespace kiln::onnx

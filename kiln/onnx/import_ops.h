@@ -64,6 +64,14 @@ void register_nn_ops(OpTable& table);
 void register_resize_ops(OpTable& table);
 void register_loss_ops(OpTable& table);
 void register_rnn_ops(OpTable& table);
+void register_quant_ops(OpTable& table);
+void register_training_ops(OpTable& table);
+void register_vision_ops(OpTable& table);
+void register_text_ops(OpTable& table);
+void register_spectral_ops(OpTable& table);
+/// The table key of an op: its type in the default domain ("" or "ai.onnx"), else
+/// "<domain>:<type>".
+std::string op_key(const std::string& domain, const std::string& op_type);
 /// The whole table (built once).
 const OpTable& op_table();
 

@@ -69,6 +69,14 @@ bool dtype_of_elem(int32_t elem, DType& out) {
   }
 }
 
+bool held_dtype_of_elem(int32_t elem, DType& out) {
+  if (elem == pb::TensorProto::FLOAT16) {
+    out = kFloat32;
+    return true;
+  }
+  return dtype_of_elem(elem, out);
+}
+
 // IEEE half -> float (normals, subnormals, infinities, NaN).
 float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
@@ -236,8 +244,8 @@ Attribute decode_attribute(const pb::AttributeProto& a, const std::string& dir,
       break;
     case pb::AttributeProto::TENSOR:
       out.kind = Attribute::TensorValue;
-      out.t =
-          Tensor(array_from_proto(a.t(), dir, fmt::format("{} attribute '{}'", where, a.name())));
+      out.t = Tensor(array_from_proto(a.t(), dir, fmt::format("{} attribute '{}'", where, a.name()),
+                                      /*widen_half=*/true));
       break;
     case pb::AttributeProto::GRAPH:
     case pb::AttributeProto::GRAPHS:
@@ -256,7 +264,8 @@ Attribute decode_attribute(const pb::AttributeProto& a, const std::string& dir,
       else if (a.floats_size())
         out.kind = Attribute::Floats, out.floats.assign(a.floats().begin(), a.floats().end());
       else if (a.has_t())
-        out.kind = Attribute::TensorValue, out.t = Tensor(array_from_proto(a.t(), dir, where));
+        out.kind = Attribute::TensorValue,
+        out.t = Tensor(array_from_proto(a.t(), dir, where, /*widen_half=*/true));
       break;
     }
   }
@@ -291,7 +300,7 @@ ValueInfo value_info(const pb::ValueInfoProto& v) {
   if (v.type().has_tensor_type()) {
     const auto& tt = v.type().tensor_type();
     DType d;
-    if (dtype_of_elem(tt.elem_type(), d)) out.dtype = d;
+    if (held_dtype_of_elem(tt.elem_type(), d)) out.dtype = d;
     if (tt.has_shape()) {
       out.has_shape = true;
       for (const auto& dim : tt.shape().dim()) {

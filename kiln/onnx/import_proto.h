@@ -12,6 +12,9 @@ namespace kiln::onnx::detail {
 
 /// ONNX element type -> Kiln dtype; false when Kiln has no such dtype.
 bool dtype_of_elem(int32_t elem, DType& out);
+/// As dtype_of_elem, but float16 maps to float32: the dtype a float16 value has in Kiln (graph
+/// inputs and outputs, tensor attributes and TensorProto files are widened as initializers are).
+bool held_dtype_of_elem(int32_t elem, DType& out);
 
 /// A TensorProto as an Array: raw_data, the typed fields, or external data in a file beside the
 /// model in `dir`. `widen_half` turns float16 tensors into float32 (initializers). Throws

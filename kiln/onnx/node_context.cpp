@@ -112,6 +112,10 @@ void check_numel(const NodeContext& n, const Shape& s) {
   }
 }
 
+std::string op_key(const std::string& domain, const std::string& op_type) {
+  return domain.empty() || domain == "ai.onnx" ? op_type : domain + ":" + op_type;
+}
+
 const OpTable& op_table() {
   static const OpTable table = [] {
     OpTable t;
@@ -123,6 +127,11 @@ const OpTable& op_table() {
     register_resize_ops(t);
     register_loss_ops(t);
     register_rnn_ops(t);
+    register_quant_ops(t);
+    register_training_ops(t);
+    register_vision_ops(t);
+    register_text_ops(t);
+    register_spectral_ops(t);
     return t;
   }();
   return table;

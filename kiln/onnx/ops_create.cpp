@@ -52,6 +52,9 @@ bool onnx_dtype(int64_t t, DType& out) {
     case 11:
       out = kFloat64;
       return true;
+    case 10:  // float16: held as float32 (Cast rounds the values to half precision)
+      out = kFloat32;
+      return true;
     default:
       return false;
   }
@@ -61,16 +64,36 @@ DType dtype_attr(const NodeContext& n, const char* attr, int64_t def) {
   const int64_t t = n.i(attr, def);
   KILN_CHECK_TYPE(
       onnx_dtype(t, d),
-      "{}: element type {} is not supported (float32, float64, int32, int64, uint8, bool)",
+      "{}: element type {} is not supported (float32, float64, float16, int32, int64, uint8, bool)",
       n.where(), t);
   return d;
 }
 
+// Cast to FLOAT16 rounds to the nearest half-precision value (ties to even; beyond ±65504 to
+// infinity) and keeps float32, the dtype Kiln holds float16 values in. The rounding is added as a
+// constant, so the gradient passes straight through as it does for other float casts.
+Tensor round_to_half(const NodeContext& n, const Inputs& in, const Tensor& x) {
+  const Tensor y = to_dtype(x, kFloat32);
+  Array d(y.shape(), kFloat32);
+  const Array src = x.data().to(kFloat64).contiguous();
+  const double* s = src.data<double>();
+  const std::vector<float> v = y.to_vector<float>();
+  float* o = d.data<float>();
+  for (size_t k = 0; k < v.size(); ++k) {
+    const float h = static_cast<float>(static_cast<_Float16>(s[k]));
+    o[k] = std::isnan(h) || h == v[k] ? 0.0f : h - v[k];
+  }
+  return add(y, nondiff(n, in, d));
+}
 Outs cast_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
+  if (n.i("to", 1) == 10) return {round_to_half(n, in, x)};
   return {to_dtype(x, dtype_attr(n, "to", 1))};
 }
+// CastLike towards a float16 value arrives with to = FLOAT16 (set at import: Kiln holds that
+// value as float32, so its dtype alone would skip the rounding).
 Outs cast_like_op(const NodeContext& n, const Inputs& in) {
+  if (n.has("to")) return cast_op(n, in);
   return {to_dtype(required(n, in, 0), required(n, in, 1).dtype())};
 }
 

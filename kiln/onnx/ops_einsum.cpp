@@ -1,7 +1,8 @@
-// ONNX Einsum for import_model (see import_ops.h), without ellipses.
+// ONNX Einsum and Det for import_model (see import_ops.h).
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kiln/onnx/import_ops.h"
 
@@ -16,8 +17,6 @@ using Outs = std::vector<Tensor>;
 Outs einsum_op(const NodeContext& n, const Inputs& in) {
   std::string eq = n.s("equation", "");
   eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
-  KILN_CHECK(eq.find("...") == std::string::npos, "{}: ellipsis equations are not supported",
-             n.where());
   const size_t arrow = eq.find("->");
   std::string lhs = eq.substr(0, arrow), out;
   std::vector<std::string> terms;
@@ -29,19 +28,43 @@ Outs einsum_op(const NodeContext& n, const Inputs& in) {
   }
   KILN_CHECK(terms.size() == in.size(), "{}: equation has {} operands, node has {}", n.where(),
              terms.size(), in.size());
+  // "..." stands for the leading dims not named by letters, broadcast across operands (aligned at
+  // the right): it becomes E non-letter characters (E = the most such dims of any operand), of
+  // which an operand with e such dims takes the last e; the output gets all E.
+  std::string ell;
+  if (eq.find("...") != std::string::npos) {
+    int64_t E = 0;
+    for (size_t k = 0; k < terms.size(); ++k)
+      if (terms[k].find("...") != std::string::npos)
+        E = std::max<int64_t>(E,
+                              required(n, in, k).dim() - static_cast<int64_t>(terms[k].size() - 3));
+    for (int64_t e = 0; e < E; ++e) ell += static_cast<char>(1 + e);
+    for (size_t k = 0; k < terms.size(); ++k) {
+      const size_t at = terms[k].find("...");
+      if (at == std::string::npos) continue;
+      const int64_t e = in[k].dim() - static_cast<int64_t>(terms[k].size() - 3);
+      KILN_CHECK_SHAPE(e >= 0, "{}: term '{}' for a rank-{} operand", n.where(), terms[k],
+                       in[k].dim());
+      terms[k].replace(at, 3, ell.substr(ell.size() - static_cast<size_t>(e)));
+    }
+  }
   std::string letters;  // every letter, in order of first appearance
   for (const auto& t : terms)
     for (char c : t)
       if (letters.find(c) == std::string::npos) letters += c;
   if (arrow != std::string::npos) {
     out = eq.substr(arrow + 2);
-  } else {  // implicit output: letters used once, alphabetical
+    const size_t at = out.find("...");
+    if (at != std::string::npos) out.replace(at, 3, ell);
+  } else {  // implicit output: the ellipsis dims, then letters used once, alphabetical
     for (char c : letters) {
+      if (ell.find(c) != std::string::npos) continue;
       int count = 0;
       for (const auto& t : terms) count += static_cast<int>(std::count(t.begin(), t.end(), c));
       if (count == 1) out += c;
     }
     std::sort(out.begin(), out.end());
+    out = ell + out;
   }
   Tensor acc;
   for (size_t k = 0; k < terms.size(); ++k) {
@@ -94,10 +117,48 @@ Outs einsum_op(const NodeContext& n, const Inputs& in) {
   return {perm.empty() ? acc : contiguous(permute(acc, perm))};
 }
 
+// Det: X (*, M, M) -> (*), by LU decomposition with partial pivoting in float64 (the product of
+// U's diagonal, negated per row swap). No gradient (Kiln has no autograd determinant).
+Outs det_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  KILN_CHECK_TYPE(is_floating(x.dtype()), "{}: X must be float, got {}", n.where(), x.dtype());
+  KILN_CHECK_SHAPE(x.dim() >= 2 && x.size(-1) == x.size(-2), "{}: X [{}] must be (*, M, M)",
+                   n.where(), fmt::join(x.shape(), ", "));
+  const int64_t M = x.size(-1), batch = M == 0 ? 0 : x.numel() / (M * M);
+  std::vector<double> v = x.to_vector<double>(), dets;
+  for (int64_t b = 0; b < batch; ++b) {
+    double* a = v.data() + b * M * M;
+    double det = 1.0;
+    for (int64_t c = 0; c < M && det != 0.0; ++c) {
+      int64_t piv = c;
+      for (int64_t r = c + 1; r < M; ++r)
+        if (std::abs(a[r * M + c]) > std::abs(a[piv * M + c])) piv = r;
+      if (a[piv * M + c] == 0.0) {
+        det = 0.0;
+        break;
+      }
+      if (piv != c) {
+        std::swap_ranges(a + piv * M, a + (piv + 1) * M, a + c * M);
+        det = -det;
+      }
+      det *= a[c * M + c];
+      for (int64_t r = c + 1; r < M; ++r) {
+        const double f = a[r * M + c] / a[c * M + c];
+        for (int64_t k = c; k < M; ++k) a[r * M + k] -= f * a[c * M + k];
+      }
+    }
+    dets.push_back(det);
+  }
+  Array out(Shape(x.shape().begin(), x.shape().end() - 2), kFloat64);
+  std::copy(dets.begin(), dets.end(), out.data<double>());
+  return {nondiff(n, in, out.to(x.dtype()))};
+}
+
 }  // namespace
 
 void register_einsum_ops(OpTable& t) {
   t["Einsum"] = einsum_op;
+  t["Det"] = det_op;
 }
 
 }  // namespace kiln::onnx::detail

@@ -153,6 +153,51 @@ Outs conv_op(const NodeContext& n, const Inputs& in) {
   return {conv3d(n, xp, w, b, sp, g)};
 }
 
+// 3-D ConvTranspose by the same steps as the 1-D/2-D path below, one spatial dim at a time:
+// stride-dilate, pad (or crop) by d·(k - 1) - pad (+ output_padding at the end), then conv3d
+// with the kernel flipped and its in/out channels swapped per group.
+//   x: (B, C, D, H, W)   w: (C, Co/g, kd, kh, kw)
+Tensor conv_transpose_3d(const NodeContext& n, Tensor x, const Tensor& w, const Tensor& b,
+                         const std::vector<int64_t>& s, const std::vector<int64_t>& d,
+                         const std::vector<int64_t>& outpad, const std::vector<int64_t>& pads,
+                         int64_t g) {
+  const int64_t C = x.size(1);
+  const std::vector<int64_t> k(w.shape().begin() + 2, w.shape().end());
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t dim = i + 2, L = x.size(dim);
+    const auto u = static_cast<size_t>(i);
+    if (s[u] > 1) {  // (.., L, ..) -> (.., L, s, ..) zero-padded -> (.., L·s, ..) cut to (L-1)·s+1
+      Shape one = x.shape(), merged = x.shape();
+      one.insert(one.begin() + dim + 1, 1);
+      merged[static_cast<size_t>(dim)] = L * s[u];
+      std::vector<int64_t> p(2 * static_cast<size_t>(x.dim() - dim - 1), 0);
+      p.push_back(0);
+      p.push_back(s[u] - 1);
+      x = narrow(reshape(pad(reshape(x, one), p), merged), dim, 0, (L - 1) * s[u] + 1);
+    }
+    const int64_t edge = d[u] * (k[u] - 1);
+    int64_t before = edge - pads[u], after = edge - pads[u + 3] + outpad[u];
+    if (before < 0) x = narrow(x, dim, -before, x.size(dim) + before), before = 0;
+    if (after < 0) x = narrow(x, dim, 0, x.size(dim) + after), after = 0;
+    KILN_CHECK_SHAPE(x.size(dim) >= 0, "{}: pads crop away the whole input", n.where());
+    if (before || after) {
+      std::vector<int64_t> p(2 * static_cast<size_t>(x.dim() - dim - 1), 0);
+      p.push_back(before);
+      p.push_back(after);
+      x = pad(x, p);
+    }
+  }
+  const int64_t cin_g = C / g, cout_g = w.size(1);
+  Tensor wk = reshape(transpose(reshape(w, {g, cin_g, cout_g, k[0], k[1], k[2]}), 1, 2),
+                      {g * cout_g, cin_g, k[0], k[1], k[2]});
+  for (int64_t i = 0; i < 3; ++i) {
+    std::vector<int64_t> rev;
+    for (int64_t j = k[static_cast<size_t>(i)] - 1; j >= 0; --j) rev.push_back(j);
+    if (rev.size() > 1) wk = index_select(wk, i + 2, index_tensor(rev));
+  }
+  return conv3d(n, x, wk, b, Spatial{k, {1, 1, 1}, d, {0, 0, 0, 0, 0, 0}}, g);
+}
+
 // ConvTranspose = conv over the input with (stride - 1) zeros between elements, padded by
 // dilation·(k - 1) - pad on each side (plus output_padding at the end), with the kernel flipped
 // and its in/out channels swapped per group.
@@ -160,9 +205,9 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
   Tensor x = required(n, in, 0), w = required(n, in, 1);
   const Tensor b = in.size() > 2 ? in[2] : Tensor();
   const bool one_d = x.dim() == 3;
-  KILN_CHECK_SHAPE((x.dim() == 3 || x.dim() == 4) && w.dim() == x.dim(),
-                   "{}: Kiln runs 1-D and 2-D ConvTranspose; input [{}], weight [{}]", n.where(),
-                   fmt::join(x.shape(), ", "), fmt::join(w.shape(), ", "));
+  KILN_CHECK_SHAPE((x.dim() >= 3 && x.dim() <= 5) && w.dim() == x.dim(),
+                   "{}: Kiln runs 1-D, 2-D and 3-D ConvTranspose; input [{}], weight [{}]",
+                   n.where(), fmt::join(x.shape(), ", "), fmt::join(w.shape(), ", "));
   const size_t r = static_cast<size_t>(x.dim() - 2);
   const int64_t g = n.i("group", 1);
   KILN_CHECK_SHAPE(g > 0 && x.size(1) == w.size(0) && w.size(0) % g == 0,
@@ -198,6 +243,7 @@ Outs conv_transpose_op(const NodeContext& n, const Inputs& in) {
       pads[i] = pads[i + r] = 0;
     }
   }
+  if (r == 3) return {conv_transpose_3d(n, x, w, b, s, d, outpad, pads, g)};
   if (one_d) {
     x = unsqueeze(x, 2);
     w = unsqueeze(w, 2);
@@ -321,18 +367,66 @@ std::vector<int64_t> pair2(const std::vector<int64_t>& v, int64_t one) {
   return v.size() == 1 ? std::vector<int64_t>{one, v[0]} : v;
 }
 
+// MaxPool's Indices output: for each window the flat index into X (N·C·D1·...·Dn, spatial dims
+// row-major, or column-major with storage_order = 1) of its first largest element, found by
+// sweeping the kernel offsets as pool_by_slices does. A constant (no gradient).
+Tensor max_pool_indices(const NodeContext& n, const Tensor& x, const Spatial& sp,
+                        const PoolGeometry& g) {
+  const bool column_major = n.i("storage_order", 0) != 0;
+  const int64_t r = x.dim() - 2;
+  Shape order = x.shape();  // the layout the index counts in
+  if (column_major) std::reverse(order.begin() + 2, order.end());
+  Tensor flat = reshape(arange(0, static_cast<double>(x.numel()), 1.0, kFloat64), order);
+  if (column_major) {
+    std::vector<int64_t> back = {0, 1};
+    for (int64_t d = r; d-- > 0;) back.push_back(d + 2);
+    flat = contiguous(permute(flat, back));
+  }
+  const Tensor xp = pad_spatial(to_dtype(x, kFloat64), g.pads, -kInf),
+               ip = pad_spatial(flat, g.pads, -1.0);
+  std::vector<int64_t> out(static_cast<size_t>(r));
+  int64_t taps = 1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = (xp.size(static_cast<int64_t>(i) + 2) - ((sp.k[i] - 1) * sp.d[i] + 1)) / sp.s[i] + 1;
+    taps *= sp.k[i];
+  }
+  Tensor best, at;
+  for (int64_t t = 0; t < taps; ++t) {
+    Tensor v = xp, i = ip;
+    int64_t rem = t;
+    for (size_t a = out.size(); a-- > 0;) {
+      const int64_t o = rem % sp.k[a], start = o * sp.d[a], dim = static_cast<int64_t>(a) + 2;
+      rem /= sp.k[a];
+      v = slice(v, dim, start, start + (out[a] - 1) * sp.s[a] + 1, sp.s[a]);
+      i = slice(i, dim, start, start + (out[a] - 1) * sp.s[a] + 1, sp.s[a]);
+    }
+    if (t == 0) {
+      best = v;
+      at = i;
+      continue;
+    }
+    const Tensor larger = gt(v, best);  // strict: ties keep the first
+    best = where(larger, v, best);
+    at = where(larger, i, at);
+  }
+  return nondiff(n, {x}, at.data().to(kInt64));
+}
+
 Outs max_pool_op(const NodeContext& n, const Inputs& in) {
   const Tensor& x = required(n, in, 0);
-  KILN_CHECK(n.n_outputs <= 1, "{}: the Indices output of MaxPool is not supported", n.where());
   Spatial sp = spatial(n, x, n.ints("kernel_shape"));
   const PoolGeometry g = pool_geometry(n, x, sp);
+  Tensor y;
   if (needs_generic_pool(x, sp) || !is_floating(x.dtype())) {
     const Tensor xp = pad_spatial(x, g.pads, is_floating(x.dtype()) ? -kInf : -1e18);
-    return {pool_by_slices<true>(xp, sp)};
+    y = pool_by_slices<true>(xp, sp);
+  } else {
+    Tensor xp = as_2d(pad_spatial(x, g.pads, -kInf));
+    y = max_pool2d(xp, pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
+    if (x.dim() == 3) y = squeeze(y, 2);
   }
-  Tensor xp = as_2d(pad_spatial(x, g.pads, -kInf));
-  Tensor y = max_pool2d(xp, pair2(sp.k, 1), pair2(sp.s, 1), {0, 0});
-  return {x.dim() == 3 ? squeeze(y, 2) : y};
+  if (n.n_outputs < 2) return {y};
+  return {y, max_pool_indices(n, x, sp, g)};
 }
 
 // AveragePool = window sums of the zero-padded input / window counts, where the counts come from

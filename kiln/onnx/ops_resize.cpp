@@ -1,5 +1,5 @@
 // ONNX Resize (opsets 10-18) and Upsample (7-9) for import_model (see import_ops.h): nearest,
-// linear and cubic, every coordinate transformation mode but tf_crop_and_resize, as separable
+// linear and cubic, every coordinate transformation mode but half_pixel_symmetric, as separable
 // per-axis gathers and blends of Kiln autograd ops (so the gradient flows to the input).
 #include <fmt/ranges.h>
 
@@ -19,6 +19,9 @@ struct ResizeMode {
   std::string mode, coord, nearest;
   double cubic_a = -0.75;
   bool exclude_outside = false;
+  // tf_crop_and_resize: the crop of the current axis (normalised to [0, 1]) and the value of
+  // outputs whose source falls outside the input.
+  double roi_start = 0.0, roi_end = 1.0, extrapolation = 0.0;
 };
 // `out_f` is the unrounded output length (in · scale when scales are given), as the spec uses it.
 double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, double out_f,
@@ -29,6 +32,12 @@ double source_coord(const ResizeMode& m, int64_t o, int64_t in, int64_t out, dou
   if (m.coord == "align_corners")
     return out == 1 ? 0.0 : x * static_cast<double>(in - 1) / (out_f - 1);
   if (m.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
+  if (m.coord == "tf_crop_and_resize") {
+    const double span = (m.roi_end - m.roi_start) * static_cast<double>(in - 1);
+    return out > 1
+               ? m.roi_start * static_cast<double>(in - 1) + x * span / static_cast<double>(out - 1)
+               : 0.5 * (m.roi_start + m.roi_end) * static_cast<double>(in - 1);
+  }
   return x / scale;  // asymmetric
 }
 int64_t nearest_index(const ResizeMode& m, double c, int64_t in) {
@@ -43,8 +52,33 @@ int64_t nearest_index(const ResizeMode& m, double c, int64_t in) {
     r = (c - std::floor(c) == 0.5) ? std::floor(c) : std::round(c);  // round_prefer_floor
   return std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
 }
+Tensor resize_axis_inside(const Tensor& x, int64_t a, int64_t out, double out_f, double scale,
+                          const ResizeMode& m);
+// tf_crop_and_resize sets outputs whose source lies outside [0, in - 1] to the extrapolation value.
 Tensor resize_axis(const Tensor& x, int64_t a, int64_t out, double out_f, double scale,
                    const ResizeMode& m) {
+  Tensor y = resize_axis_inside(x, a, out, out_f, scale, m);
+  if (m.coord != "tf_crop_and_resize") return y;
+  const int64_t in = x.size(a);
+  std::vector<double> keep(static_cast<size_t>(out)), fill(static_cast<size_t>(out));
+  bool any = false;
+  for (int64_t o = 0; o < out; ++o) {
+    const double c = source_coord(m, o, in, out, out_f, scale);
+    const bool outside = c < 0 || c > static_cast<double>(in - 1);
+    any = any || outside;
+    keep[static_cast<size_t>(o)] = outside ? 0.0 : 1.0;
+    fill[static_cast<size_t>(o)] = outside ? m.extrapolation : 0.0;
+  }
+  if (!any) return y;
+  Shape ws(static_cast<size_t>(x.dim()), 1);
+  ws[static_cast<size_t>(a)] = out;
+  Array k(ws, kFloat64), f(ws, kFloat64);
+  std::copy(keep.begin(), keep.end(), k.data<double>());
+  std::copy(fill.begin(), fill.end(), f.data<double>());
+  return add(mul(y, Tensor(k.to(x.dtype()))), Tensor(f.to(x.dtype())));
+}
+Tensor resize_axis_inside(const Tensor& x, int64_t a, int64_t out, double out_f, double scale,
+                          const ResizeMode& m) {
   const int64_t in = x.size(a);
   if (m.mode == "nearest") {
     std::vector<int64_t> idx;
@@ -121,7 +155,7 @@ Outs resize_op(const NodeContext& n, const Inputs& in) {
   if (m.mode == "bilinear" || m.mode == "trilinear") m.mode = "linear";
   KILN_CHECK(m.mode == "nearest" || m.mode == "linear" || m.mode == "cubic",
              "{}: mode '{}' is not supported", n.where(), m.mode);
-  KILN_CHECK(m.coord != "tf_crop_and_resize" && m.coord != "half_pixel_symmetric",
+  KILN_CHECK(m.coord != "half_pixel_symmetric",
              "{}: coordinate_transformation_mode '{}' is not supported", n.where(), m.coord);
   KILN_CHECK(!n.has("axes") && n.s("keep_aspect_ratio_policy", "stretch") == "stretch",
              "{}: axes / keep_aspect_ratio_policy are not supported", n.where());
@@ -139,8 +173,21 @@ Outs resize_op(const NodeContext& n, const Inputs& in) {
   }
   KILN_CHECK_SHAPE(static_cast<int64_t>(sizes.empty() ? scales.size() : sizes.size()) == x.dim(),
                    "{}: needs one scale or size per dim of the rank-{} input", n.where(), x.dim());
+  // tf_crop_and_resize's roi (input 1): [start_1..start_r, end_1..end_r], normalised.
+  std::vector<double> roi;
+  if (m.coord == "tf_crop_and_resize") {
+    if (in.size() > 1 && in[1].defined()) roi = in[1].to_vector<double>();
+    KILN_CHECK_SHAPE(static_cast<int64_t>(roi.size()) == 2 * x.dim(),
+                     "{}: tf_crop_and_resize needs a roi of {} values, got {}", n.where(),
+                     2 * x.dim(), roi.size());
+    m.extrapolation = n.f("extrapolation_value", 0.0);
+  }
   Tensor y = x;
   for (int64_t a = 0; a < x.dim(); ++a) {
+    if (!roi.empty()) {
+      m.roi_start = roi[static_cast<size_t>(a)];
+      m.roi_end = roi[static_cast<size_t>(a + x.dim())];
+    }
     const int64_t len = x.size(a);
     int64_t out;
     double scale, out_f;
@@ -156,7 +203,8 @@ Outs resize_op(const NodeContext& n, const Inputs& in) {
     }
     KILN_CHECK_SHAPE(out >= 0 && out <= (int64_t{1} << 30), "{}: output size {} out of range",
                      n.where(), out);
-    if (out == len && scale == 1.0) continue;
+    if (out == len && scale == 1.0 && (roi.empty() || (m.roi_start == 0 && m.roi_end == 1)))
+      continue;
     KILN_CHECK_SHAPE(len > 0, "{}: cannot resize an empty dim", n.where());
     y = resize_axis(y, a, out, out_f, scale, m);
   }

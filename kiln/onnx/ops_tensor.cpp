@@ -439,9 +439,72 @@ Outs pad_op(const NodeContext& n, const Inputs& in) {
   return {x};
 }
 
+// Unique(X) -> (Y, indices, inverse_indices, counts). Without `axis` over the flattened
+// elements, with it over the slices along `axis`; sorted = 1 orders them ascending
+// (lexicographically for slices), 0 by first occurrence. indices: the first occurrence of each;
+// inverse_indices: for every element (slice) of X, its position in Y. Y is an index_select of X
+// (gradient to X); the index outputs are constants.
+template <typename T>
+std::vector<int64_t> unique_order(const Array& rows, int64_t L, int64_t R, bool sorted,
+                                  std::vector<int64_t>& group_of) {
+  const Array c = rows.to(dtype_v<T>).contiguous();
+  const T* v = c.data<T>();
+  auto less = [&](int64_t i, int64_t j) {
+    return std::lexicographical_compare(v + i * R, v + (i + 1) * R, v + j * R, v + (j + 1) * R);
+  };
+  auto same = [&](int64_t i, int64_t j) {
+    return std::equal(v + i * R, v + (i + 1) * R, v + j * R);
+  };
+  std::vector<int64_t> order(static_cast<size_t>(L));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), less);  // equal rows keep their first index first
+  std::vector<int64_t> firsts;  // first occurrence of each distinct row, in sorted order
+  group_of.assign(static_cast<size_t>(L), 0);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (k == 0 || !same(order[k - 1], order[k])) firsts.push_back(order[k]);
+    group_of[static_cast<size_t>(order[k])] = static_cast<int64_t>(firsts.size()) - 1;
+  }
+  if (!sorted) {  // renumber the groups by first occurrence
+    std::vector<int64_t> by_first(firsts.size());
+    std::iota(by_first.begin(), by_first.end(), 0);
+    std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) {
+      return firsts[static_cast<size_t>(a)] < firsts[static_cast<size_t>(b)];
+    });
+    std::vector<int64_t> rank(firsts.size()), reordered(firsts.size());
+    for (size_t k = 0; k < by_first.size(); ++k) {
+      rank[static_cast<size_t>(by_first[k])] = static_cast<int64_t>(k);
+      reordered[k] = firsts[static_cast<size_t>(by_first[k])];
+    }
+    for (int64_t& g : group_of) g = rank[static_cast<size_t>(g)];
+    firsts = reordered;
+  }
+  return firsts;
+}
+Outs unique_op(const NodeContext& n, const Inputs& in) {
+  const Tensor& x = required(n, in, 0);
+  const bool sorted = n.i("sorted", 1) != 0;
+  const bool by_axis = n.has("axis");
+  const int64_t a = by_axis ? axis(n, n.i("axis", 0), x.dim()) : 0;
+  const Tensor src = by_axis ? x : reshape(x, {x.numel()});
+  const int64_t L = src.size(a), R = L == 0 ? 0 : src.numel() / L;
+  std::vector<int64_t> front = {a};  // the axis first, the others in order (NumPy's moveaxis)
+  for (int64_t d = 0; d < src.dim(); ++d)
+    if (d != a) front.push_back(d);
+  const Array rows = src.data().permute(front).contiguous().reshape({L, R});
+  std::vector<int64_t> group_of;
+  const std::vector<int64_t> firsts = is_floating(x.dtype())
+                                          ? unique_order<double>(rows, L, R, sorted, group_of)
+                                          : unique_order<int64_t>(rows, L, R, sorted, group_of);
+  std::vector<int64_t> counts(firsts.size(), 0);
+  for (int64_t g : group_of) ++counts[static_cast<size_t>(g)];
+  const Tensor idx = index_tensor(firsts);
+  return {index_select(src, a, idx), idx, index_tensor(group_of), index_tensor(counts)};
+}
+
 }  // namespace
 
 void register_tensor_ops(OpTable& t) {
+  t["Unique"] = unique_op;
   t["Identity"] = identity_op;
   t["Reshape"] = reshape_op;
   t["Flatten"] = flatten_op;

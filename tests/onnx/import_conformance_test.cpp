@@ -2,6 +2,10 @@
 // pytorch-operator/, simple/): every model whose operators and element types Kiln implements is
 // imported, run on each test_data_set_N/input_*.pb and compared with output_*.pb.
 //
+// float16 data (inputs, expected outputs) is loaded as float32, the dtype import_model holds
+// float16 values in; Cast/CastLike to float16 round to half precision, so those outputs compare
+// exactly.
+//
 // Tolerances: ONNX's backend test runner compares with rtol 1e-3, atol 1e-7; Kiln uses the same
 // rtol and atol 1e-5 for float32 (Kiln's vectorised exp/log/erf/tanh are accurate to a few ulp, so
 // values near zero differ by ~1e-6 absolute), with these per-op exceptions:
@@ -208,11 +212,12 @@ TEST_F(Conformance, NodeTests) {
   const Counts c17 = count(rs, 17);
   fmt::print("[conformance] node opset<=17: {}/{} pass ({:.1f}%)\n", c17.pass, c17.total,
              100.0 * c17.pass / std::max(c17.total, 1));
-  // What does not pass: operators Kiln lacks (listed by the report), element types Kiln has no
-  // dtype for (float16, bfloat16, int8, int16, uint16/32/64, string), sequences and control flow;
-  // test_training_dropout* draw their masks from NumPy's generator (no implementation can match);
-  // test_convtranspose_3d (3-D ConvTranspose).
-  EXPECT_GE(c17.pass, 763);
+  // What does not pass: operators Kiln lacks (listed by the report: control flow, sequences,
+  // optionals, strings, Bernoulli/RandomUniformLike), element types Kiln has no dtype for
+  // (bfloat16, int8, int16, uint16/32/64, string); test_training_dropout* draw their masks from
+  // NumPy's generator (no implementation can match); test_adam_multiple's node omits the epsilon
+  // its expected output was computed with (1e-2; the spec's default, which Kiln uses, is 1e-6).
+  EXPECT_GE(c17.pass, 847);
 }
 
 TEST_F(Conformance, PytorchConverted) {

@@ -545,6 +545,24 @@ Array clamp(const Array& x, double lo, double hi) {
     const scalar_t* xp = xc.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
     const double l = lo, h = hi;
+    if constexpr (std::is_floating_point_v<scalar_t>) {
+      // Compare in the element type: a branch-free select the compiler vectorises (the double
+      // comparison below is a data-dependent branch per element, 25% of PP-OCR cls's time in its
+      // ReLU6/HardSwish clips). Rounding the bounds to scalar_t is monotonic, so every element
+      // gets the same result; NaN still passes through.
+      const auto lt = static_cast<scalar_t>(l), ht = static_cast<scalar_t>(h);
+      parallel_for(0, y.numel(), kGrainSize, [&](int64_t s, int64_t e) {
+        // Locals: through the captured references every store could alias the bounds and pointers.
+        const scalar_t* __restrict in = xp;
+        scalar_t* __restrict out = yp;
+        const scalar_t a = lt, b = ht;
+        for (int64_t i = s; i < e; ++i) {
+          const scalar_t v = in[i];
+          out[i] = v < a ? a : (v > b ? b : v);
+        }
+      });
+      return;
+    }
     parallel_for(0, y.numel(), kGrainSize, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         double v = static_cast<double>(xp[i]);
