@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 
+#include "kiln/automl/leaderboard.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/label_encoding.h"
 #include "kiln/data/split.h"
@@ -48,18 +49,6 @@ std::vector<int64_t> argmax_rows(const Tensor& p) {
     out[static_cast<size_t>(i)] = std::max_element(row, row + k) - row;
   }
   return out;
-}
-
-json::Value config_json(const Config& c) {
-  json::Value v = json::Value::object();
-  for (const auto& [name, value] : c) {
-    if (std::holds_alternative<std::string>(value)) {
-      v[name] = std::get<std::string>(value);
-    } else {
-      v[name] = std::get<double>(value);
-    }
-  }
-  return v;
 }
 
 // Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
@@ -314,20 +303,7 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
 }
 
 std::string TextSearchResult::leaderboard_table() const {
-  std::vector<const TrialRecord*> rows;
-  for (const TrialRecord& r : search.trials) rows.push_back(&r);
-  std::stable_sort(rows.begin(), rows.end(), [](const TrialRecord* a, const TrialRecord* b) {
-    if (a->score.has_value() != b->score.has_value()) return a->score.has_value();
-    return a->score && *a->score > *b->score;
-  });
-  std::string out = fmt::format("{:>4}  {:>5}  {:<13} {:>9} {:>8}  {:<8} {}\n", "rank", "trial",
-                                "trainer", metric, "seconds", "status", "hyper-parameters");
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const TrialRecord& r = *rows[i];
-    out += fmt::format("{:>4}  {:>5}  {:<13} {:>9} {:>8.2f}  {:<8} {}\n", i + 1, r.trial, r.learner,
-                       r.score ? fmt::format("{:.4f}", *r.score) : "-", r.seconds,
-                       to_string(r.status), to_string(r.config));
-  }
+  std::string out = leaderboard_rows(search, metric, 13, [](double score) { return score; });
   out += fmt::format(
       "{} trials in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s of "
       "a {:.0f} s budget\n",
@@ -346,23 +322,7 @@ json::Value TextSearchResult::leaderboard_json() const {
   v["search_seconds"] = search.seconds;
   v["refit_seconds"] = refit_seconds;
   v["refitted"] = refitted;
-  v["best_trial"] = search.best >= 0 ? search.trials[search.best].trial : -1;
-  json::Value trials = json::Value::array();
-  for (const TrialRecord& r : search.trials) {
-    json::Value t = json::Value::object();
-    t["trial"] = r.trial;
-    t["trainer"] = r.learner;
-    t["hyperparameters"] = config_json(r.config);
-    t["metric"] = r.score ? json::Value(*r.score) : json::Value(nullptr);
-    t["seconds"] = r.seconds;
-    t["status"] = std::string(to_string(r.status));
-    t["message"] = r.message;
-    trials.push_back(std::move(t));
-  }
-  v["trials"] = std::move(trials);
-  json::Value notes = json::Value::array();
-  for (const std::string& n : search.notes) notes.push_back(n);
-  v["notes"] = std::move(notes);
+  add_trials_json(v, search, [](double score) { return score; });
   return v;
 }
 

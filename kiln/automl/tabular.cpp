@@ -11,6 +11,7 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/automl/automl.h"
+#include "kiln/automl/leaderboard.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/label_encoding.h"
 #include "kiln/data/split.h"
@@ -38,18 +39,6 @@ TabularNetOptions net_options(const std::string& learner, const Config& c, uint6
     o.weight_decay = get_number(c, "weight_decay");
   }
   return o;
-}
-
-json::Value config_json(const Config& c) {
-  json::Value v = json::Value::object();
-  for (const auto& [name, value] : c) {
-    if (std::holds_alternative<std::string>(value)) {
-      v[name] = std::get<std::string>(value);
-    } else {
-      v[name] = std::get<double>(value);
-    }
-  }
-  return v;
 }
 
 // The text of column `c` at `row` ("" for a NaN float).
@@ -340,20 +329,8 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
 }
 
 std::string TabularSearchResult::leaderboard_table() const {
-  std::vector<const TrialRecord*> ranked;
-  for (const TrialRecord& r : search.trials) ranked.push_back(&r);
-  std::stable_sort(ranked.begin(), ranked.end(), [](const TrialRecord* a, const TrialRecord* b) {
-    if (a->score.has_value() != b->score.has_value()) return a->score.has_value();
-    return a->score && *a->score > *b->score;
-  });
-  std::string out = fmt::format("{:>4}  {:>5}  {:<7} {:>10} {:>8}  {:<8} {}\n", "rank", "trial",
-                                "trainer", metric, "seconds", "status", "hyper-parameters");
-  for (size_t i = 0; i < ranked.size(); ++i) {
-    const TrialRecord& r = *ranked[i];
-    out += fmt::format("{:>4}  {:>5}  {:<7} {:>10} {:>8.2f}  {:<8} {}\n", i + 1, r.trial, r.learner,
-                       r.score ? fmt::format("{:.4f}", metric_value(*r.score)) : "-", r.seconds,
-                       to_string(r.status), to_string(r.config));
-  }
+  std::string out =
+      leaderboard_rows(search, metric, 7, [this](double score) { return metric_value(score); });
   out += fmt::format(
       "{} trials ({}, {} rows) in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s "
       "of a {:.0f} s budget\n",
@@ -374,23 +351,7 @@ json::Value TabularSearchResult::leaderboard_json() const {
   v["search_seconds"] = search.seconds;
   v["refit_seconds"] = refit_seconds;
   v["refitted"] = refitted;
-  v["best_trial"] = search.best >= 0 ? search.trials[static_cast<size_t>(search.best)].trial : -1;
-  json::Value trials = json::Value::array();
-  for (const TrialRecord& r : search.trials) {
-    json::Value t = json::Value::object();
-    t["trial"] = r.trial;
-    t["trainer"] = r.learner;
-    t["hyperparameters"] = config_json(r.config);
-    t["metric"] = r.score ? json::Value(metric_value(*r.score)) : json::Value(nullptr);
-    t["seconds"] = r.seconds;
-    t["status"] = std::string(to_string(r.status));
-    t["message"] = r.message;
-    trials.push_back(std::move(t));
-  }
-  v["trials"] = std::move(trials);
-  json::Value notes = json::Value::array();
-  for (const std::string& note : search.notes) notes.push_back(note);
-  v["notes"] = std::move(notes);
+  add_trials_json(v, search, [this](double score) { return metric_value(score); });
   return v;
 }
 

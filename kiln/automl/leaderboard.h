@@ -1,0 +1,33 @@
+#pragma once
+// What every automl task prints and saves about its trials: the ranked table and the JSON arrays
+// of leaderboard.json. A task passes `shown`, which turns the tuner's score (higher is better)
+// into the metric as the person reads it (e.g. a negated RMSE back into dollars).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kiln/automl/search_space.h"
+#include "kiln/automl/tuner.h"
+#include "kiln/train/json.h"
+
+namespace kiln::automl {
+
+using ShownMetric = std::function<double(double score)>;
+
+/// A configuration as a JSON object {name: value}.
+json::Value config_json(const Config& c);
+
+/// The trials best first; trials without a score (failed, stopped) last; ties keep run order.
+std::vector<const TrialRecord*> ranked_trials(const SearchResult& search);
+
+/// The table's header and one row per ranked trial:
+///   rank  trial  trainer  <metric>  seconds  status  hyper-parameters
+/// with the trainer column `trainer_width` characters wide.
+std::string leaderboard_rows(const SearchResult& search, const std::string& metric,
+                             int trainer_width, const ShownMetric& shown);
+
+/// Adds "best_trial", "trials" (trial, trainer, hyperparameters, metric, seconds, status, message)
+/// and "notes" to a leaderboard.json object.
+void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetric& shown);
+
+}  // namespace kiln::automl
