@@ -13,10 +13,11 @@ namespace kiln::onnx {
 
 struct CompiledNode {
   detail::NodeContext ctx;
-  detail::OpFn fn = nullptr;
-  std::vector<int> inputs;   // value ids; -1 for an omitted optional input
-  std::vector<int> outputs;  // value ids; -1 for an omitted optional output
-  std::vector<int> release;  // values whose last use is this node
+  detail::OpFn fn = nullptr;             // a tensor op, or
+  detail::ValueOpFn value_fn = nullptr;  // one over sequences / string tensors
+  std::vector<int> inputs;               // value ids; -1 for an omitted optional input
+  std::vector<int> outputs;              // value ids; -1 for an omitted optional output
+  std::vector<int> release;              // values whose last use is this node
 };
 
 class ImportedGraph {
@@ -34,7 +35,7 @@ class ImportedGraph {
   /// Initializer value id -> hierarchical parameter/buffer name in the module.
   std::vector<std::pair<int, std::string>> initializers;
 
-  std::vector<Tensor> run(const nn::Module& module, std::vector<Tensor> given) const;
+  std::vector<Value> run(const nn::Module& module, std::vector<Value> given) const;
 };
 
 namespace detail {

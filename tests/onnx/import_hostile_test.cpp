@@ -141,16 +141,17 @@ TEST(ImportHostile, NegativeAndHugeInitializerDimsAreRejected) {
 }
 
 TEST(ImportHostile, WrongTypesAreNamed) {
-  // A raw_data size that does not fit the element type, an unsupported element type (string),
+  // A raw_data size that does not fit the element type, an unsupported element type (bfloat16),
   // an input of another dtype than declared.
   const auto raw = model({node("Add", {"x", "w"}, {"y"})}, {value("x", {2})}, {value("y", {2})},
                          {tensor("w", {2}, 7, {}, "abc")});
   EXPECT_NE(error_of(raw).find("needs 16 bytes of data but holds 3"), std::string::npos)
       << error_of(raw);
-  const auto str = model({node("Identity", {"x"}, {"y"})}, {value("x", {2}, 8)}, {value("y", {2})});
-  EXPECT_NE(error_of(str).find("element type string, which Kiln does not support"),
+  const auto bf16 =
+      model({node("Identity", {"x"}, {"y"})}, {value("x", {2}, 16)}, {value("y", {2})});
+  EXPECT_NE(error_of(bf16).find("element type bfloat16, which Kiln does not support"),
             std::string::npos)
-      << error_of(str);
+      << error_of(bf16);
   const auto ok = model({node("Relu", {"x"}, {"y"})}, {value("x", {-1, 3})}, {value("y", {-1, 3})});
   EXPECT_EQ(error_of(ok, randn({4, 3})), "");
   EXPECT_NE(error_of(ok, randn({4, 3}).to(kFloat64)).find("input 'x' must be float32, got float64"),
@@ -182,12 +183,40 @@ TEST(ImportHostile, BadAttributesAndHugeShapesFailAtTheNode) {
 }
 
 TEST(ImportHostile, UnsupportedOperatorsAreListedAtOnce) {
-  const auto m = model({node("SequenceEmpty", {"x"}, {"a"}), node("StringNormalizer", {"a"}, {"b"}),
+  const auto m = model({node("SequenceMap", {"x"}, {"a"}), node("OptionalHasElement", {"a"}, {"b"}),
                         node("Relu", {"b"}, {"y"})},
                        {value("x", {2})}, {value("y", {2})});
   EXPECT_EQ(error_of(m),
-            "import_model: h.onnx uses operators Kiln does not implement: SequenceEmpty (opset "
-            "17), StringNormalizer (opset 17)");
+            "import_model: h.onnx uses operators Kiln does not implement: OptionalHasElement "
+            "(opset 17), SequenceMap (opset 17)");
+}
+
+TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
+  // A sequence fed to a tensor op, a string tensor input given a float tensor, a tensor fed to
+  // SequenceAt, and positions out of range: each a kiln::Error naming the node and the rule.
+  const auto seq = model({node("SequenceConstruct", {"x"}, {"s"}), node("Relu", {"s"}, {"y"})},
+                         {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(seq, randn({2}))
+                .find("Relu node '#1' (opset 17): input 0 ('s') is a sequence, but Relu takes "
+                      "tensors only"),
+            std::string::npos)
+      << error_of(seq, randn({2}));
+  const auto str =
+      model({node("StringNormalizer", {"x"}, {"y"})}, {value("x", {2}, 8)}, {value("y", {2}, 8)});
+  EXPECT_NE(error_of(str, randn({2})).find("input 'x' must be a string tensor, got a tensor"),
+            std::string::npos)
+      << error_of(str, randn({2}));
+  const auto at =
+      model({node("SequenceAt", {"x", "x"}, {"y"})}, {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(at, randn({2})).find("input 0 must be a sequence, got a tensor"),
+            std::string::npos)
+      << error_of(at, randn({2}));
+  const auto erase = model({node("SequenceEmpty", {}, {"e"}), node("SequenceErase", {"e"}, {"s"}),
+                            node("SequenceLength", {"s"}, {"y"})},
+                           {value("x", {2})}, {value("y", {})});
+  EXPECT_NE(error_of(erase, randn({2})).find("cannot erase from an empty sequence"),
+            std::string::npos)
+      << error_of(erase, randn({2}));
 }
 
 // ---- fuzzing real models ----
