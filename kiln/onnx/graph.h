@@ -32,6 +32,9 @@ class ImportedGraph {
   std::unordered_map<int, Shape> known_shapes;
   /// One-element float initializers as loaded (for pattern matching at load only).
   std::unordered_map<int, Tensor> initializer_scalars;
+  /// Values a Gradient node differentiates by (its xs): each run makes them fresh leaves that
+  /// require grad, runs with grad mode on and detaches the initializers (see ops_train.cpp).
+  std::vector<int> grad_sources;
   /// Initializer value id -> hierarchical parameter/buffer name in the module.
   std::vector<std::pair<int, std::string>> initializers;
 

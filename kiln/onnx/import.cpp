@@ -111,6 +111,23 @@ std::string with_node(const NodeContext& ctx, const std::exception& e) {
 }  // namespace
 
 std::vector<Value> ImportedGraph::run(const nn::Module& module, std::vector<Value> given) const {
+  // A graph with Gradient nodes computes its own gradients: grad mode is on for the run, each x
+  // they differentiate by is a fresh leaf, and initializers enter detached, so their backward
+  // reaches those leaves only.
+  const bool differentiates = !grad_sources.empty();
+  const bool grad_was_enabled = grad_enabled();
+  struct RestoreGradMode {
+    bool prev;
+    ~RestoreGradMode() { set_grad_enabled(prev); }
+  } restore{grad_was_enabled};
+  if (differentiates) set_grad_enabled(true);
+  auto make_leaf = [](Value& v) {
+    auto* t = std::get_if<Tensor>(&v);
+    if (t == nullptr || !t->defined() || !is_floating(t->dtype())) return;
+    Tensor leaf = t->detach();
+    leaf.requires_grad_();
+    *t = std::move(leaf);
+  };
   std::vector<Value> values(value_names.size());
   for (size_t k = 0; k < input_ids.size(); ++k) {
     check_input(inputs[k], given[k], name);
@@ -125,9 +142,10 @@ std::vector<Value> ImportedGraph::run(const nn::Module& module, std::vector<Valu
       auto it = state.find(key);
       KILN_CHECK(it != state.end(), "{}: initializer '{}' is no longer registered in the module",
                  name, key);
-      values[static_cast<size_t>(id)] = it->second;
+      values[static_cast<size_t>(id)] = differentiates ? it->second.detach() : it->second;
     }
   }
+  for (int id : grad_sources) make_leaf(values[static_cast<size_t>(id)]);
   const bool training = module.is_training();
   std::vector<Value> in;
   for (const CompiledNode& node : nodes) {
@@ -151,6 +169,9 @@ std::vector<Value> ImportedGraph::run(const nn::Module& module, std::vector<Valu
                  "{}: output {} ('{}') is not produced by Kiln's implementation", ctx.where(), k,
                  value_names[static_cast<size_t>(node.outputs[k])]);
       values[static_cast<size_t>(node.outputs[k])] = std::move(out[k]);
+      if (differentiates && std::find(grad_sources.begin(), grad_sources.end(), node.outputs[k]) !=
+                                grad_sources.end())
+        make_leaf(values[static_cast<size_t>(node.outputs[k])]);
     }
     for (int id : node.release) values[static_cast<size_t>(id)] = Value();
   }
@@ -324,10 +345,31 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
       producer.emplace(o, k);
     }
   }
+  // The values each node reads: its inputs, except that a Gradient node reads [xs..., y] (its own
+  // inputs name the xs and zs; y is an attribute, and must be computed before it runs).
+  std::vector<std::vector<std::string>> reads(static_cast<size_t>(n_nodes));
+  for (int k = 0; k < n_nodes; ++k) {
+    const auto& n = g.node(k);
+    const NodeContext& ctx = nodes[static_cast<size_t>(k)].ctx;
+    auto& r = reads[static_cast<size_t>(k)];
+    if (detail::op_key(n.domain(), n.op_type()) != "ai.onnx.preview.training:Gradient") {
+      r.assign(n.input().begin(), n.input().end());
+      continue;
+    }
+    const auto xs = ctx.attrs.find("xs");
+    KILN_CHECK(xs != ctx.attrs.end() && xs->second.kind == Attribute::Strings &&
+                   !xs->second.strings.empty() && !ctx.s("y", "").empty(),
+               "{}: {}: attributes 'xs' (names) and 'y' (a name) are required", who, ctx.where());
+    KILN_CHECK(n.output_size() == static_cast<int>(xs->second.strings.size()),
+               "{}: {}: has {} outputs for {} xs (one gradient per x)", who, ctx.where(),
+               n.output_size(), xs->second.strings.size());
+    r = xs->second.strings;
+    r.push_back(ctx.s("y", ""));
+  }
   std::vector<int> pending(static_cast<size_t>(n_nodes), 0);
   std::vector<std::vector<int>> consumers(static_cast<size_t>(n_nodes));
   for (int k = 0; k < n_nodes; ++k) {
-    for (const auto& i : g.node(k).input()) {
+    for (const auto& i : reads[static_cast<size_t>(k)]) {
       if (i.empty() || ids.count(i)) continue;
       auto it = producer.find(i);
       KILN_CHECK(it != producer.end(),
@@ -360,7 +402,10 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (int k : order) {
     const auto& n = g.node(k);
     CompiledNode& c = nodes[static_cast<size_t>(k)];
-    for (const auto& i : n.input()) c.inputs.push_back(i.empty() ? -1 : ids.at(i));
+    for (const auto& i : reads[static_cast<size_t>(k)])
+      c.inputs.push_back(i.empty() ? -1 : ids.at(i));
+    if (c.ctx.op_type == "Gradient")
+      for (size_t x = 0; x + 1 < c.inputs.size(); ++x) graph->grad_sources.push_back(c.inputs[x]);
     for (const auto& o : n.output())
       c.outputs.push_back(o.empty() ? -1 : new_value(o, c.ctx.where()));
   }

@@ -219,6 +219,29 @@ TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
       << error_of(erase, randn({2}));
 }
 
+TEST(ImportHostile, GradientNeedsItsAttributes) {
+  // ai.onnx.preview.training:Gradient names what it differentiates in attributes xs and y; without
+  // y it cannot be wired. With both, d(x * x)/dx = 2x, even inside a NoGradGuard.
+  Pb xs = Pb().s(1, "xs").s(9, "x").i(20, 8);  // STRINGS
+  Pb y = Pb().s(1, "y").s(4, "p").i(20, 3);    // STRING
+  Pb no_y = node("Gradient", {"x"}, {"g"}, {xs});
+  no_y.s(7, "ai.onnx.preview.training");
+  const auto bad =
+      model({node("Mul", {"x", "x"}, {"p"}), no_y}, {value("x", {2})}, {value("g", {2})});
+  EXPECT_NE(error_of(bad).find("attributes 'xs' (names) and 'y' (a name) are required"),
+            std::string::npos)
+      << error_of(bad);
+  Pb grad = node("Gradient", {"x"}, {"g"}, {xs, y});
+  grad.s(7, "ai.onnx.preview.training");
+  const auto ok =
+      model({grad, node("Mul", {"x", "x"}, {"p"})}, {value("x", {2})}, {value("g", {2})});
+  auto m = import_model_bytes(std::as_bytes(std::span(ok.data(), ok.size())), "h.onnx");
+  NoGradGuard no_grad;
+  const Tensor x = kiln::from_vector<float>({1.5f, -2.0f}, {2});
+  const auto g = m->run(std::vector<Tensor>{x})[0].to_vector<float>();
+  EXPECT_EQ(g, (std::vector<float>{3.0f, -4.0f}));
+}
+
 // ---- fuzzing real models ----
 
 const char* kFuzzModels[] = {
