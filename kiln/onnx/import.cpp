@@ -423,7 +423,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   std::vector<CompiledNode> run_nodes;
   for (int k : order) {
     CompiledNode& c = nodes[static_cast<size_t>(k)];
-    if (c.ctx.op_type == "Constant" && c.inputs.empty() && c.fn != nullptr) {
+    if (c.ctx.op_type == "Constant" && c.inputs.empty() && c.value_fn == nullptr) {
       std::vector<Tensor> out;
       try {
         out = c.fn(c.ctx, {});

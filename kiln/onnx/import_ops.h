@@ -60,7 +60,9 @@ using OpFn = std::vector<Tensor> (*)(const NodeContext& node, const Inputs& in);
 using Values = std::vector<Value>;
 using ValueOpFn = Values (*)(const NodeContext& node, const Values& in);
 
-/// One table entry: exactly one of the two is set.
+/// One table entry. The runtime runs value_fn when it is set, else fn; an op with both (Identity,
+/// Cast, CastLike: strings or sequences besides tensors) keeps fn as its tensor-only form, which
+/// constant folding and other ops call.
 struct OpEntry {
   OpFn fn = nullptr;
   ValueOpFn value_fn = nullptr;

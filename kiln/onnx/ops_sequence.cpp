@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "kiln/onnx/import_ops.h"
@@ -167,6 +169,65 @@ Values identity_value_op(const NodeContext& n, const Values& in) {
 
 // ---- strings ----
 
+constexpr int64_t kOnnxString = 8;  // TensorProto::STRING
+
+// A number as Cast writes it: the shortest digits that read back to the same value (what NumPy's
+// str() gives, and ONNX's reference uses), and NaN, INF, -INF.
+template <typename T>
+std::string number_string(T v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "INF" : "-INF";
+  return fmt::format("{}", v);
+}
+
+StringTensor format_numbers(const Tensor& x) {
+  StringTensor out{x.shape(), {}};
+  if (x.dtype() == kFloat32) {
+    for (float v : x.to_vector<float>()) out.data.push_back(number_string(v));
+  } else if (is_floating(x.dtype())) {
+    for (double v : x.to_vector<double>()) out.data.push_back(number_string(v));
+  } else {
+    for (int64_t v : x.to_vector<int64_t>()) out.data.push_back(fmt::format("{}", v));
+  }
+  return out;
+}
+
+// Strings -> float64 (strtod: decimals, exponents, NaN, INF, +INF, -INF in any case); the whole
+// string must be a number.
+Tensor parse_numbers(const NodeContext& n, const StringTensor& x) {
+  Array a(x.shape, kFloat64);
+  double* out = a.data<double>();
+  for (size_t k = 0; k < x.data.size(); ++k) {
+    const char* begin = x.data[k].c_str();
+    char* end = nullptr;
+    out[k] = std::strtod(begin, &end);
+    KILN_CHECK(!x.data[k].empty() && end == begin + x.data[k].size(),
+               "{}: element {} ('{}') is not a number", n.where(), k, x.data[k]);
+  }
+  return Tensor(std::move(a));
+}
+
+// Cast and CastLike over strings: to a string tensor (to = STRING, or CastLike with a string
+// `like`) formats numbers; a string input is parsed to float64 and then cast as the tensor op
+// casts (so float16 targets round as there). Tensor-to-tensor casts are the tensor op's.
+Values cast_value_op(const NodeContext& n, const Values& in) {
+  KILN_CHECK(!in.empty(), "{}: input 0 is required but absent", n.where());
+  const bool like = n.op_type == "CastLike";
+  KILN_CHECK(!like || in.size() > 1, "{}: input 1 is required but absent", n.where());
+  const bool to_string =
+      like ? std::holds_alternative<StringTensor>(in[1]) : n.i("to", 0) == kOnnxString;
+  const OpFn tensor_cast = op_table().at(n.op_type).fn;
+  const auto* strings = std::get_if<StringTensor>(&in[0]);
+  if (to_string) {
+    if (strings != nullptr) return {*strings};
+    return {format_numbers(tensor_in(n, in, 0))};
+  }
+  Inputs tensors{strings != nullptr ? parse_numbers(n, *strings) : tensor_in(n, in, 0)};
+  if (like) tensors.push_back(tensor_in(n, in, 1));
+  std::vector<Tensor> out = tensor_cast(n, tensors);
+  return Values(std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+}
+
 std::string change_case(std::string s, const std::string& action) {
   // Bytes outside ASCII are left as they are (UTF-8 multi-byte sequences stay intact).
   for (char& c : s) {
@@ -222,7 +283,10 @@ void register_sequence_ops(OpTable& t) {
   t["SplitToSequence"] = split_to_sequence_op;
   t["ConcatFromSequence"] = concat_from_sequence_op;
   t["StringNormalizer"] = string_normalizer_op;
-  t["Identity"] = identity_value_op;  // any value: tensors, sequences, string tensors
+  // Any value for these (the tensor forms registered before stay as fn, for constant folding).
+  t["Identity"].value_fn = identity_value_op;
+  t["Cast"].value_fn = cast_value_op;
+  t["CastLike"].value_fn = cast_value_op;
 }
 
 }  // namespace kiln::onnx::detail

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <span>
 #include <string>
@@ -217,6 +218,22 @@ TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
   EXPECT_NE(error_of(erase, randn({2})).find("cannot erase from an empty sequence"),
             std::string::npos)
       << error_of(erase, randn({2}));
+}
+
+TEST(ImportHostile, CastOfANonNumberStringIsNamed) {
+  const auto cast = model({node("Cast", {"x"}, {"y"}, {Pb().s(1, "to").i(3, 1).i(20, 2)})},
+                          {value("x", {2}, 8)}, {value("y", {2})});
+  auto m = import_model_bytes(std::as_bytes(std::span(cast.data(), cast.size())), "h.onnx");
+  const auto y = m->run_values({StringTensor{{2}, {"-INF", "2.5e1"}}});
+  EXPECT_EQ(std::get<Tensor>(y[0]).to_vector<float>(),
+            (std::vector<float>{-std::numeric_limits<float>::infinity(), 25.0f}));
+  try {
+    m->run_values({StringTensor{{2}, {"1", "abc"}}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("element 1 ('abc') is not a number"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(ImportHostile, GradientNeedsItsAttributes) {
