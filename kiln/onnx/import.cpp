@@ -56,6 +56,9 @@ void check_input(const ValueInfo& info, const Value& v, std::string_view source)
     KILN_CHECK_SHAPE(!info.has_shape || s->shape.size() == info.dims.size(),
                      "{}: input '{}' must have rank {}, got shape [{}]", source, info.name,
                      info.dims.size(), fmt::join(s->shape, ", "));
+    KILN_CHECK_SHAPE(detail::string_count_matches(*s),
+                     "{}: input '{}' holds {} strings but its shape [{}] needs another count",
+                     source, info.name, s->data.size(), fmt::join(s->shape, ", "));
     return;
   }
   const auto* tp = std::get_if<Tensor>(&v);

@@ -195,6 +195,8 @@ StringTensor format_numbers(const Tensor& x) {
 // Strings -> float64 (strtod: decimals, exponents, NaN, INF, +INF, -INF in any case); the whole
 // string must be a number.
 Tensor parse_numbers(const NodeContext& n, const StringTensor& x) {
+  KILN_CHECK_SHAPE(string_count_matches(x), "{}: {} strings do not fill shape [{}]", n.where(),
+                   x.data.size(), fmt::join(x.shape, ", "));
   Array a(x.shape, kFloat64);
   double* out = a.data<double>();
   for (size_t k = 0; k < x.data.size(); ++k) {
@@ -272,6 +274,13 @@ Values string_normalizer_op(const NodeContext& n, const Values& in) {
 }
 
 }  // namespace
+
+bool string_count_matches(const StringTensor& s) {
+  int64_t n = 1;
+  for (int64_t d : s.shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return false;
+  return n == static_cast<int64_t>(s.data.size());
+}
 
 void register_sequence_ops(OpTable& t) {
   t["SequenceEmpty"] = sequence_empty_op;

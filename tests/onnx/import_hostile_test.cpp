@@ -227,6 +227,14 @@ TEST(ImportHostile, CastOfANonNumberStringIsNamed) {
   const auto y = m->run_values({StringTensor{{2}, {"-INF", "2.5e1"}}});
   EXPECT_EQ(std::get<Tensor>(y[0]).to_vector<float>(),
             (std::vector<float>{-std::numeric_limits<float>::infinity(), 25.0f}));
+  try {  // a shape that does not match the strings given
+    m->run_values({StringTensor{{2}, {"1"}}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'x' holds 1 strings but its shape [2]"),
+              std::string::npos)
+        << e.what();
+  }
   try {
     m->run_values({StringTensor{{2}, {"1", "abc"}}});
     ADD_FAILURE() << "no error";
