@@ -32,13 +32,10 @@ using detail::NodeContext;
 
 namespace {
 
-const char* kind_name(const Value& v) {
-  if (std::holds_alternative<std::vector<Tensor>>(v)) return "a sequence";
-  if (std::holds_alternative<StringTensor>(v)) return "a string tensor";
-  return "a tensor";
-}
+using detail::kind_name;
 
 void check_input(const ValueInfo& info, const Value& v, std::string_view source) {
+  if (info.optional && std::holds_alternative<EmptyOptional>(v)) return;
   if (info.kind == ValueInfo::Kind::Sequence) {
     const auto* seq = std::get_if<std::vector<Tensor>>(&v);
     KILN_CHECK_TYPE(seq != nullptr, "{}: input '{}' must be a sequence, got {}", source, info.name,
@@ -291,14 +288,16 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (const auto& v : g.input()) {
     if (init_names.count(v.name())) continue;
     graph->inputs.push_back(detail::value_info(v));
-    const bool seq =
-        v.type().has_sequence_type() && v.type().sequence_type().elem_type().has_tensor_type();
-    KILN_CHECK(v.type().has_tensor_type() || seq,
-               "{}: input '{}' is a map, optional or sequence of non-tensors, which Kiln does not "
-               "support (only tensors and sequences of tensors)",
+    // An optional input holds its element type's value or nothing.
+    const pb::TypeProto& type =
+        v.type().has_optional_type() ? v.type().optional_type().elem_type() : v.type();
+    const bool seq = type.has_sequence_type() && type.sequence_type().elem_type().has_tensor_type();
+    KILN_CHECK(type.has_tensor_type() || seq,
+               "{}: input '{}' is a map or a sequence of non-tensors, which Kiln does not "
+               "support (only tensors, sequences of tensors and optionals of either)",
                who, v.name());
-    const int32_t elem = seq ? v.type().sequence_type().elem_type().tensor_type().elem_type()
-                             : v.type().tensor_type().elem_type();
+    const int32_t elem = seq ? type.sequence_type().elem_type().tensor_type().elem_type()
+                             : type.tensor_type().elem_type();
     DType d;
     KILN_CHECK(detail::held_dtype_of_elem(elem, d) || (!seq && elem == pb::TensorProto::STRING),
                "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
@@ -533,27 +532,47 @@ Tensor load_tensor_proto(const std::string& path) {
   return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
 }
 
+namespace {
+Value value_of(const pb::TensorProto& t, const std::string& dir, const std::string& path) {
+  if (t.data_type() == pb::TensorProto::STRING) return detail::strings_from_proto(t, path);
+  return Tensor(detail::array_from_proto(t, dir, path, /*widen_half=*/true));
+}
+Value value_of(const pb::SequenceProto& s, const std::string& dir, const std::string& path) {
+  KILN_CHECK_AS(IOError, s.elem_type() == pb::SequenceProto::TENSOR || s.tensor_values_size() == 0,
+                "{}: only sequences of tensors are supported (elem_type {})", path, s.elem_type());
+  std::vector<Tensor> seq;
+  for (const auto& t : s.tensor_values())
+    seq.emplace_back(detail::array_from_proto(t, dir, path, /*widen_half=*/true));
+  return seq;
+}
+}  // namespace
+
 Value load_value_proto(const std::string& path, const ValueInfo& info) {
   const auto bytes = detail::read_file(path, kMaxModelFileBytes);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  const int size = static_cast<int>(bytes.size());
+  if (info.optional) {
+    pb::OptionalProto o;
+    KILN_CHECK_AS(IOError, o.ParseFromArray(bytes.data(), size),
+                  "{}: not a valid onnx.OptionalProto (protobuf parse failed)", path);
+    if (o.elem_type() == pb::OptionalProto::UNDEFINED) return EmptyOptional{};
+    if (o.elem_type() == pb::OptionalProto::TENSOR) return value_of(o.tensor_value(), dir, path);
+    KILN_CHECK_AS(IOError, o.elem_type() == pb::OptionalProto::SEQUENCE,
+                  "{}: only optionals of tensors or sequences are supported (elem_type {})", path,
+                  o.elem_type());
+    return value_of(o.sequence_value(), dir, path);
+  }
   if (info.kind == ValueInfo::Kind::Sequence) {
     pb::SequenceProto s;
-    KILN_CHECK_AS(IOError, s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
+    KILN_CHECK_AS(IOError, s.ParseFromArray(bytes.data(), size),
                   "{}: not a valid onnx.SequenceProto (protobuf parse failed)", path);
-    KILN_CHECK_AS(
-        IOError, s.elem_type() == pb::SequenceProto::TENSOR || s.tensor_values_size() == 0,
-        "{}: only sequences of tensors are supported (elem_type {})", path, s.elem_type());
-    std::vector<Tensor> seq;
-    for (const auto& t : s.tensor_values())
-      seq.emplace_back(
-          detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
-    return seq;
+    return value_of(s, dir, path);
   }
   pb::TensorProto t;
-  KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
+  KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), size),
                 "{}: not a valid onnx.TensorProto (protobuf parse failed)", path);
-  if (t.data_type() == pb::TensorProto::STRING) return detail::strings_from_proto(t, path);
-  return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
+  return value_of(t, dir, path);
 }
 
 // ---------------------------------------------------------------------------------------------

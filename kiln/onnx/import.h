@@ -64,14 +64,18 @@ struct StringTensor {
   std::vector<std::string> data;  // one per element: product of shape
 };
 
+/// An ONNX optional that holds nothing (an optional that holds a value is just that value).
+struct EmptyOptional {};
+
 /// A value flowing through an imported graph: a tensor, an ONNX sequence (seq(tensor), made and
-/// read by the Sequence* ops, SplitToSequence and ConcatFromSequence) or a string tensor. A
-/// default (undefined) Tensor stands for an absent optional value.
-using Value = std::variant<Tensor, std::vector<Tensor>, StringTensor>;
+/// read by the Sequence* ops, SplitToSequence and ConcatFromSequence), a string tensor or an empty
+/// optional. A default (undefined) Tensor stands for an omitted optional input of a node.
+using Value = std::variant<Tensor, std::vector<Tensor>, StringTensor, EmptyOptional>;
 
 /// One graph input or output: its name, kind, element type and declared dims (-1 = dynamic).
 struct ValueInfo {
   enum class Kind { Tensor, Sequence, String } kind = Kind::Tensor;
+  bool optional = false;  // optional(kind): the value, or EmptyOptional
   std::string name;
   DType dtype = kFloat32;  // of the tensor, or of a sequence's elements
   bool has_shape = false;
@@ -139,7 +143,7 @@ std::vector<std::string> importable_ops();
 /// float16 is widened to float32, as import_model holds it).
 Tensor load_tensor_proto(const std::string& path);
 /// A .pb test data file as the value `info` declares: a TensorProto (string tensors included) or,
-/// for a sequence, a SequenceProto of tensors.
+/// for a sequence, a SequenceProto of tensors; for an optional, an OptionalProto.
 Value load_value_proto(const std::string& path, const ValueInfo& info);
 
 }  // namespace kiln::onnx

@@ -108,6 +108,8 @@ Tensor index_tensor(const std::vector<int64_t>& v);
 /// Throws naming the node when a target shape has a negative dim or more than 2^34 elements: a
 /// hostile Reshape/Expand/Tile/ConstantOfShape target could ask for petabytes.
 void check_numel(const NodeContext& node, const Shape& s);
+/// "a tensor", "a sequence", "a string tensor", "an empty optional": how errors name a value.
+const char* kind_name(const Value& v);
 /// Whether a string tensor's shape (no negative dims) holds exactly its number of strings.
 bool string_count_matches(const StringTensor& s);
 /// Wraps raw values as a non-differentiable result of this node.

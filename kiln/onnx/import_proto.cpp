@@ -312,14 +312,14 @@ StringTensor strings_from_proto(const pb::TensorProto& t, std::string_view where
 ValueInfo value_info(const pb::ValueInfoProto& v) {
   ValueInfo out;
   out.name = v.name();
-  const bool seq =
-      v.type().has_sequence_type() && v.type().sequence_type().elem_type().has_tensor_type();
+  out.optional = v.type().has_optional_type();
+  const pb::TypeProto& type = out.optional ? v.type().optional_type().elem_type() : v.type();
+  const bool seq = type.has_sequence_type() && type.sequence_type().elem_type().has_tensor_type();
   if (seq) out.kind = ValueInfo::Kind::Sequence;
-  if (v.type().has_tensor_type() && v.type().tensor_type().elem_type() == pb::TensorProto::STRING)
+  if (type.has_tensor_type() && type.tensor_type().elem_type() == pb::TensorProto::STRING)
     out.kind = ValueInfo::Kind::String;
-  if (v.type().has_tensor_type() || seq) {
-    const auto& tt =
-        seq ? v.type().sequence_type().elem_type().tensor_type() : v.type().tensor_type();
+  if (type.has_tensor_type() || seq) {
+    const auto& tt = seq ? type.sequence_type().elem_type().tensor_type() : type.tensor_type();
     DType d;
     if (held_dtype_of_elem(tt.elem_type(), d)) out.dtype = d;
     if (tt.has_shape()) {

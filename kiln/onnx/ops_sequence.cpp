@@ -25,7 +25,7 @@ const Seq& sequence_in(const NodeContext& n, const Values& in, size_t k) {
   KILN_CHECK(k < in.size(), "{}: input {} is required but absent", n.where(), k);
   const auto* s = std::get_if<Seq>(&in[k]);
   KILN_CHECK_TYPE(s != nullptr, "{}: input {} must be a sequence, got {}", n.where(), k,
-                  std::holds_alternative<StringTensor>(in[k]) ? "a string tensor" : "a tensor");
+                  kind_name(in[k]));
   return *s;
 }
 
@@ -33,7 +33,7 @@ const Tensor& tensor_in(const NodeContext& n, const Values& in, size_t k) {
   KILN_CHECK(k < in.size(), "{}: input {} is required but absent", n.where(), k);
   const auto* t = std::get_if<Tensor>(&in[k]);
   KILN_CHECK_TYPE(t != nullptr, "{}: input {} must be a tensor, got {}", n.where(), k,
-                  std::holds_alternative<Seq>(in[k]) ? "a sequence" : "a string tensor");
+                  kind_name(in[k]));
   KILN_CHECK(t->defined(), "{}: input {} is required but absent", n.where(), k);
   return *t;
 }
@@ -160,6 +160,34 @@ Values concat_from_sequence_op(const NodeContext& n, const Values& in) {
   return {cat(s, axis(n, n.i("axis", 0), r))};
 }
 
+// Optional(input?): the input, or an empty optional when it is omitted (the `type` attribute
+// only declares what the empty one would hold).
+Values optional_op(const NodeContext&, const Values& in) {
+  if (in.empty()) return {EmptyOptional{}};
+  if (const auto* t = std::get_if<Tensor>(&in[0]); t != nullptr && !t->defined())
+    return {EmptyOptional{}};
+  return {in[0]};
+}
+
+bool has_element(const Values& in) {
+  if (in.empty() || std::holds_alternative<EmptyOptional>(in[0])) return false;
+  const auto* t = std::get_if<Tensor>(&in[0]);
+  return t == nullptr || t->defined();
+}
+
+// OptionalHasElement: a bool scalar, false for an empty optional or an omitted input.
+Values optional_has_element_op(const NodeContext&, const Values& in) {
+  Array out(Shape{}, kBool);
+  out.data<bool>()[0] = has_element(in);
+  return {Tensor(std::move(out))};
+}
+
+// OptionalGetElement: the value an optional holds (a plain tensor or sequence passes through).
+Values optional_get_element_op(const NodeContext& n, const Values& in) {
+  KILN_CHECK(has_element(in), "{}: the optional is empty", n.where());
+  return {in[0]};
+}
+
 Values identity_value_op(const NodeContext& n, const Values& in) {
   KILN_CHECK(!in.empty(), "{}: input 0 is required but absent", n.where());
   if (const auto* t = std::get_if<Tensor>(&in[0]))
@@ -275,6 +303,13 @@ Values string_normalizer_op(const NodeContext& n, const Values& in) {
 
 }  // namespace
 
+const char* kind_name(const Value& v) {
+  if (std::holds_alternative<EmptyOptional>(v)) return "an empty optional";
+  if (std::holds_alternative<std::vector<Tensor>>(v)) return "a sequence";
+  if (std::holds_alternative<StringTensor>(v)) return "a string tensor";
+  return "a tensor";
+}
+
 bool string_count_matches(const StringTensor& s) {
   int64_t n = 1;
   for (int64_t d : s.shape)
@@ -292,6 +327,9 @@ void register_sequence_ops(OpTable& t) {
   t["SplitToSequence"] = split_to_sequence_op;
   t["ConcatFromSequence"] = concat_from_sequence_op;
   t["StringNormalizer"] = string_normalizer_op;
+  t["Optional"] = optional_op;
+  t["OptionalHasElement"] = optional_has_element_op;
+  t["OptionalGetElement"] = optional_get_element_op;
   // Any value for these (the tensor forms registered before stay as fn, for constant folding).
   t["Identity"].value_fn = identity_value_op;
   t["Cast"].value_fn = cast_value_op;

@@ -184,12 +184,12 @@ TEST(ImportHostile, BadAttributesAndHugeShapesFailAtTheNode) {
 }
 
 TEST(ImportHostile, UnsupportedOperatorsAreListedAtOnce) {
-  const auto m = model({node("SequenceMap", {"x"}, {"a"}), node("OptionalHasElement", {"a"}, {"b"}),
-                        node("Relu", {"b"}, {"y"})},
-                       {value("x", {2})}, {value("y", {2})});
+  const auto m = model(
+      {node("SequenceMap", {"x"}, {"a"}), node("Loop", {"a"}, {"b"}), node("Relu", {"b"}, {"y"})},
+      {value("x", {2})}, {value("y", {2})});
   EXPECT_EQ(error_of(m),
-            "import_model: h.onnx uses operators Kiln does not implement: OptionalHasElement "
-            "(opset 17), SequenceMap (opset 17)");
+            "import_model: h.onnx uses operators Kiln does not implement: Loop (opset 17), "
+            "SequenceMap (opset 17)");
 }
 
 TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
@@ -218,6 +218,20 @@ TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
   EXPECT_NE(error_of(erase, randn({2})).find("cannot erase from an empty sequence"),
             std::string::npos)
       << error_of(erase, randn({2}));
+  const auto empty = model({node("Optional", {}, {"o"}), node("OptionalGetElement", {"o"}, {"y"})},
+                           {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(empty, randn({2}))
+                .find("OptionalGetElement node '#1' (opset 17): the optional "
+                      "is empty"),
+            std::string::npos)
+      << error_of(empty, randn({2}));
+  const auto relu = model({node("Optional", {}, {"o"}), node("Relu", {"o"}, {"y"})},
+                          {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(relu, randn({2}))
+                .find("input 0 ('o') is an empty optional, but Relu takes "
+                      "tensors only"),
+            std::string::npos)
+      << error_of(relu, randn({2}));
 }
 
 TEST(ImportHostile, CastOfANonNumberStringIsNamed) {
