@@ -13,10 +13,11 @@ namespace kiln::onnx {
 
 struct CompiledNode {
   detail::NodeContext ctx;
-  detail::OpFn fn = nullptr;
-  std::vector<int> inputs;   // value ids; -1 for an omitted optional input
-  std::vector<int> outputs;  // value ids; -1 for an omitted optional output
-  std::vector<int> release;  // values whose last use is this node
+  detail::OpFn fn = nullptr;             // a tensor op, or
+  detail::ValueOpFn value_fn = nullptr;  // one over sequences / string tensors
+  std::vector<int> inputs;               // value ids; -1 for an omitted optional input
+  std::vector<int> outputs;              // value ids; -1 for an omitted optional output
+  std::vector<int> release;              // values whose last use is this node
 };
 
 class ImportedGraph {
@@ -31,10 +32,13 @@ class ImportedGraph {
   std::unordered_map<int, Shape> known_shapes;
   /// One-element float initializers as loaded (for pattern matching at load only).
   std::unordered_map<int, Tensor> initializer_scalars;
+  /// Values a Gradient node differentiates by (its xs): each run makes them fresh leaves that
+  /// require grad, runs with grad mode on and detaches the initializers (see ops_train.cpp).
+  std::vector<int> grad_sources;
   /// Initializer value id -> hierarchical parameter/buffer name in the module.
   std::vector<std::pair<int, std::string>> initializers;
 
-  std::vector<Tensor> run(const nn::Module& module, std::vector<Tensor> given) const;
+  std::vector<Value> run(const nn::Module& module, std::vector<Value> given) const;
 };
 
 namespace detail {

@@ -32,7 +32,36 @@ using detail::NodeContext;
 
 namespace {
 
-void check_input(const ValueInfo& info, const Tensor& t, std::string_view source) {
+using detail::kind_name;
+
+void check_input(const ValueInfo& info, const Value& v, std::string_view source) {
+  if (info.optional && std::holds_alternative<EmptyOptional>(v)) return;
+  if (info.kind == ValueInfo::Kind::Sequence) {
+    const auto* seq = std::get_if<std::vector<Tensor>>(&v);
+    KILN_CHECK_TYPE(seq != nullptr, "{}: input '{}' must be a sequence, got {}", source, info.name,
+                    kind_name(v));
+    for (const Tensor& t : *seq)
+      KILN_CHECK_TYPE(t.defined() && t.dtype() == info.dtype,
+                      "{}: input '{}' must be a sequence of {}, got an element of {}", source,
+                      info.name, info.dtype, t.defined() ? fmt::format("{}", t.dtype()) : "none");
+    return;
+  }
+  if (info.kind == ValueInfo::Kind::String) {
+    const auto* s = std::get_if<StringTensor>(&v);
+    KILN_CHECK_TYPE(s != nullptr, "{}: input '{}' must be a string tensor, got {}", source,
+                    info.name, kind_name(v));
+    KILN_CHECK_SHAPE(!info.has_shape || s->shape.size() == info.dims.size(),
+                     "{}: input '{}' must have rank {}, got shape [{}]", source, info.name,
+                     info.dims.size(), fmt::join(s->shape, ", "));
+    KILN_CHECK_SHAPE(detail::string_count_matches(*s),
+                     "{}: input '{}' holds {} strings but its shape [{}] needs another count",
+                     source, info.name, s->data.size(), fmt::join(s->shape, ", "));
+    return;
+  }
+  const auto* tp = std::get_if<Tensor>(&v);
+  KILN_CHECK_TYPE(tp != nullptr, "{}: input '{}' must be a tensor, got {}", source, info.name,
+                  kind_name(v));
+  const Tensor& t = *tp;
   KILN_CHECK(t.defined(), "{}: input '{}' is undefined", source, info.name);
   KILN_CHECK_TYPE(t.dtype() == info.dtype, "{}: input '{}' must be {}, got {}", source, info.name,
                   info.dtype, t.dtype());
@@ -48,6 +77,31 @@ void check_input(const ValueInfo& info, const Tensor& t, std::string_view source
                      fmt::join(t.shape(), ", "));
 }
 
+// Runs one node: a value op sees its inputs as they are, a tensor op gets tensors (a sequence or
+// string tensor reaching it is an error naming the input).
+std::vector<Value> run_node(const CompiledNode& node, const NodeContext& ctx,
+                            const std::vector<Value>& in,
+                            const std::vector<std::string>& value_names) {
+  if (node.value_fn != nullptr) return node.value_fn(ctx, in);
+  detail::Inputs tensors;
+  tensors.reserve(in.size());
+  for (size_t k = 0; k < in.size(); ++k) {
+    const auto* t = std::get_if<Tensor>(&in[k]);
+    KILN_CHECK_TYPE(t != nullptr, "{}: input {} ('{}') is {}, but {} takes tensors only",
+                    ctx.where(), k, value_names[static_cast<size_t>(node.inputs[k])],
+                    kind_name(in[k]), ctx.op_type);
+    tensors.push_back(*t);
+  }
+  std::vector<Tensor> out = node.fn(ctx, tensors);
+  return std::vector<Value>(std::make_move_iterator(out.begin()),
+                            std::make_move_iterator(out.end()));
+}
+
+bool is_defined(const Value& v) {
+  const auto* t = std::get_if<Tensor>(&v);
+  return t == nullptr || t->defined();
+}
+
 // "<model>: Conv node 'conv1' (opset 11): <what the op said>" (the node named once).
 std::string with_node(const NodeContext& ctx, const std::exception& e) {
   const std::string where = ctx.where(), msg = e.what();
@@ -56,8 +110,25 @@ std::string with_node(const NodeContext& ctx, const std::exception& e) {
 
 }  // namespace
 
-std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Tensor> given) const {
-  std::vector<Tensor> values(value_names.size());
+std::vector<Value> ImportedGraph::run(const nn::Module& module, std::vector<Value> given) const {
+  // A graph with Gradient nodes computes its own gradients: grad mode is on for the run, each x
+  // they differentiate by is a fresh leaf, and initializers enter detached, so their backward
+  // reaches those leaves only.
+  const bool differentiates = !grad_sources.empty();
+  const bool grad_was_enabled = grad_enabled();
+  struct RestoreGradMode {
+    bool prev;
+    ~RestoreGradMode() { set_grad_enabled(prev); }
+  } restore{grad_was_enabled};
+  if (differentiates) set_grad_enabled(true);
+  auto make_leaf = [](Value& v) {
+    auto* t = std::get_if<Tensor>(&v);
+    if (t == nullptr || !t->defined() || !is_floating(t->dtype())) return;
+    Tensor leaf = t->detach();
+    leaf.requires_grad_();
+    *t = std::move(leaf);
+  };
+  std::vector<Value> values(value_names.size());
   for (size_t k = 0; k < input_ids.size(); ++k) {
     check_input(inputs[k], given[k], name);
     values[static_cast<size_t>(input_ids[k])] = std::move(given[k]);
@@ -71,19 +142,20 @@ std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Ten
       auto it = state.find(key);
       KILN_CHECK(it != state.end(), "{}: initializer '{}' is no longer registered in the module",
                  name, key);
-      values[static_cast<size_t>(id)] = it->second;
+      values[static_cast<size_t>(id)] = differentiates ? it->second.detach() : it->second;
     }
   }
+  for (int id : grad_sources) make_leaf(values[static_cast<size_t>(id)]);
   const bool training = module.is_training();
-  detail::Inputs in;
+  std::vector<Value> in;
   for (const CompiledNode& node : nodes) {
     in.clear();
-    for (int id : node.inputs) in.push_back(id < 0 ? Tensor() : values[static_cast<size_t>(id)]);
-    std::vector<Tensor> out;
+    for (int id : node.inputs) in.push_back(id < 0 ? Value() : values[static_cast<size_t>(id)]);
+    std::vector<Value> out;
     NodeContext& ctx = const_cast<NodeContext&>(node.ctx);
     ctx.training = training;
     try {
-      out = node.fn(ctx, in);
+      out = run_node(node, ctx, in, value_names);
     } catch (const ShapeError& e) {
       throw ShapeError(with_node(ctx, e));
     } catch (const TypeError& e) {
@@ -93,14 +165,17 @@ std::vector<Tensor> ImportedGraph::run(const nn::Module& module, std::vector<Ten
     }
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k] < 0) continue;
-      KILN_CHECK(k < out.size() && out[k].defined(),
+      KILN_CHECK(k < out.size() && is_defined(out[k]),
                  "{}: output {} ('{}') is not produced by Kiln's implementation", ctx.where(), k,
                  value_names[static_cast<size_t>(node.outputs[k])]);
       values[static_cast<size_t>(node.outputs[k])] = std::move(out[k]);
+      if (differentiates && std::find(grad_sources.begin(), grad_sources.end(), node.outputs[k]) !=
+                                grad_sources.end())
+        make_leaf(values[static_cast<size_t>(node.outputs[k])]);
     }
-    for (int id : node.release) values[static_cast<size_t>(id)] = Tensor();
+    for (int id : node.release) values[static_cast<size_t>(id)] = Value();
   }
-  std::vector<Tensor> result;
+  std::vector<Value> result;
   for (int id : output_ids) result.push_back(values[static_cast<size_t>(id)]);
   return result;
 }
@@ -213,14 +288,20 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (const auto& v : g.input()) {
     if (init_names.count(v.name())) continue;
     graph->inputs.push_back(detail::value_info(v));
-    KILN_CHECK(v.type().has_tensor_type(),
-               "{}: input '{}' is a sequence, map or optional, which Kiln does not support (only "
-               "tensors)",
+    // An optional input holds its element type's value or nothing.
+    const pb::TypeProto& type =
+        v.type().has_optional_type() ? v.type().optional_type().elem_type() : v.type();
+    const bool seq = type.has_sequence_type() && type.sequence_type().elem_type().has_tensor_type();
+    KILN_CHECK(type.has_tensor_type() || seq,
+               "{}: input '{}' is a map or a sequence of non-tensors, which Kiln does not "
+               "support (only tensors, sequences of tensors and optionals of either)",
                who, v.name());
+    const int32_t elem = seq ? type.sequence_type().elem_type().tensor_type().elem_type()
+                             : type.tensor_type().elem_type();
     DType d;
-    KILN_CHECK(detail::held_dtype_of_elem(v.type().tensor_type().elem_type(), d),
+    KILN_CHECK(detail::held_dtype_of_elem(elem, d) || (!seq && elem == pb::TensorProto::STRING),
                "{}: input '{}' has element type {}, which Kiln does not support", who, v.name(),
-               detail::element_type_name(v.type().tensor_type().elem_type()));
+               detail::element_type_name(elem));
     graph->input_ids.push_back(new_value(v.name(), "graph input"));
   }
   // Declared element types by value name: a CastLike whose target is a float16 value must round
@@ -247,7 +328,9 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
     c.ctx.name = n.name().empty() ? fmt::format("#{}", k) : n.name();
     c.ctx.opset = opset;
     c.ctx.n_outputs = n.output_size();
-    c.fn = table.at(detail::op_key(n.domain(), n.op_type()));
+    const detail::OpEntry& entry = table.at(detail::op_key(n.domain(), n.op_type()));
+    c.fn = entry.fn;
+    c.value_fn = entry.value_fn;
     for (const auto& a : n.attribute())
       c.ctx.attrs[a.name()] = detail::decode_attribute(a, dir, c.ctx.where());
     if (n.op_type() == "CastLike" && n.input_size() > 1 && declared.count(n.input(1)) &&
@@ -264,10 +347,31 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
       producer.emplace(o, k);
     }
   }
+  // The values each node reads: its inputs, except that a Gradient node reads [xs..., y] (its own
+  // inputs name the xs and zs; y is an attribute, and must be computed before it runs).
+  std::vector<std::vector<std::string>> reads(static_cast<size_t>(n_nodes));
+  for (int k = 0; k < n_nodes; ++k) {
+    const auto& n = g.node(k);
+    const NodeContext& ctx = nodes[static_cast<size_t>(k)].ctx;
+    auto& r = reads[static_cast<size_t>(k)];
+    if (detail::op_key(n.domain(), n.op_type()) != "ai.onnx.preview.training:Gradient") {
+      r.assign(n.input().begin(), n.input().end());
+      continue;
+    }
+    const auto xs = ctx.attrs.find("xs");
+    KILN_CHECK(xs != ctx.attrs.end() && xs->second.kind == Attribute::Strings &&
+                   !xs->second.strings.empty() && !ctx.s("y", "").empty(),
+               "{}: {}: attributes 'xs' (names) and 'y' (a name) are required", who, ctx.where());
+    KILN_CHECK(n.output_size() == static_cast<int>(xs->second.strings.size()),
+               "{}: {}: has {} outputs for {} xs (one gradient per x)", who, ctx.where(),
+               n.output_size(), xs->second.strings.size());
+    r = xs->second.strings;
+    r.push_back(ctx.s("y", ""));
+  }
   std::vector<int> pending(static_cast<size_t>(n_nodes), 0);
   std::vector<std::vector<int>> consumers(static_cast<size_t>(n_nodes));
   for (int k = 0; k < n_nodes; ++k) {
-    for (const auto& i : g.node(k).input()) {
+    for (const auto& i : reads[static_cast<size_t>(k)]) {
       if (i.empty() || ids.count(i)) continue;
       auto it = producer.find(i);
       KILN_CHECK(it != producer.end(),
@@ -300,7 +404,10 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   for (int k : order) {
     const auto& n = g.node(k);
     CompiledNode& c = nodes[static_cast<size_t>(k)];
-    for (const auto& i : n.input()) c.inputs.push_back(i.empty() ? -1 : ids.at(i));
+    for (const auto& i : reads[static_cast<size_t>(k)])
+      c.inputs.push_back(i.empty() ? -1 : ids.at(i));
+    if (c.ctx.op_type == "Gradient")
+      for (size_t x = 0; x + 1 < c.inputs.size(); ++x) graph->grad_sources.push_back(c.inputs[x]);
     for (const auto& o : n.output())
       c.outputs.push_back(o.empty() ? -1 : new_value(o, c.ctx.where()));
   }
@@ -318,7 +425,7 @@ std::shared_ptr<OnnxModule> compile(const pb::ModelProto& model, const std::stri
   std::vector<CompiledNode> run_nodes;
   for (int k : order) {
     CompiledNode& c = nodes[static_cast<size_t>(k)];
-    if (c.ctx.op_type == "Constant" && c.inputs.empty()) {
+    if (c.ctx.op_type == "Constant" && c.inputs.empty() && c.value_fn == nullptr) {
       std::vector<Tensor> out;
       try {
         out = c.fn(c.ctx, {});
@@ -425,6 +532,49 @@ Tensor load_tensor_proto(const std::string& path) {
   return Tensor(detail::array_from_proto(t, dir.empty() ? "." : dir, path, /*widen_half=*/true));
 }
 
+namespace {
+Value value_of(const pb::TensorProto& t, const std::string& dir, const std::string& path) {
+  if (t.data_type() == pb::TensorProto::STRING) return detail::strings_from_proto(t, path);
+  return Tensor(detail::array_from_proto(t, dir, path, /*widen_half=*/true));
+}
+Value value_of(const pb::SequenceProto& s, const std::string& dir, const std::string& path) {
+  KILN_CHECK_AS(IOError, s.elem_type() == pb::SequenceProto::TENSOR || s.tensor_values_size() == 0,
+                "{}: only sequences of tensors are supported (elem_type {})", path, s.elem_type());
+  std::vector<Tensor> seq;
+  for (const auto& t : s.tensor_values())
+    seq.emplace_back(detail::array_from_proto(t, dir, path, /*widen_half=*/true));
+  return seq;
+}
+}  // namespace
+
+Value load_value_proto(const std::string& path, const ValueInfo& info) {
+  const auto bytes = detail::read_file(path, kMaxModelFileBytes);
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  const int size = static_cast<int>(bytes.size());
+  if (info.optional) {
+    pb::OptionalProto o;
+    KILN_CHECK_AS(IOError, o.ParseFromArray(bytes.data(), size),
+                  "{}: not a valid onnx.OptionalProto (protobuf parse failed)", path);
+    if (o.elem_type() == pb::OptionalProto::UNDEFINED) return EmptyOptional{};
+    if (o.elem_type() == pb::OptionalProto::TENSOR) return value_of(o.tensor_value(), dir, path);
+    KILN_CHECK_AS(IOError, o.elem_type() == pb::OptionalProto::SEQUENCE,
+                  "{}: only optionals of tensors or sequences are supported (elem_type {})", path,
+                  o.elem_type());
+    return value_of(o.sequence_value(), dir, path);
+  }
+  if (info.kind == ValueInfo::Kind::Sequence) {
+    pb::SequenceProto s;
+    KILN_CHECK_AS(IOError, s.ParseFromArray(bytes.data(), size),
+                  "{}: not a valid onnx.SequenceProto (protobuf parse failed)", path);
+    return value_of(s, dir, path);
+  }
+  pb::TensorProto t;
+  KILN_CHECK_AS(IOError, t.ParseFromArray(bytes.data(), size),
+                "{}: not a valid onnx.TensorProto (protobuf parse failed)", path);
+  return value_of(t, dir, path);
+}
+
 // ---------------------------------------------------------------------------------------------
 // OnnxModule
 // ---------------------------------------------------------------------------------------------
@@ -459,10 +609,29 @@ std::vector<std::string> OnnxModule::output_names() const {
   return out;
 }
 
-std::vector<Tensor> OnnxModule::run(const std::vector<Tensor>& inputs) {
+std::vector<Value> OnnxModule::run_values(std::vector<Value> inputs) {
   KILN_CHECK(inputs.size() == graph_->inputs.size(), "{}: the model takes {} input(s) [{}], got {}",
              source_, graph_->inputs.size(), fmt::join(input_names(), ", "), inputs.size());
-  return graph_->run(*this, inputs);
+  return graph_->run(*this, std::move(inputs));
+}
+
+namespace {
+std::vector<Tensor> tensors_only(std::vector<Value> values, const std::vector<ValueInfo>& outs,
+                                 const std::string& source) {
+  std::vector<Tensor> result;
+  for (size_t k = 0; k < values.size(); ++k) {
+    auto* t = std::get_if<Tensor>(&values[k]);
+    KILN_CHECK_TYPE(t != nullptr, "{}: output '{}' is {}; use run_values() for such models", source,
+                    outs[k].name, kind_name(values[k]));
+    result.push_back(std::move(*t));
+  }
+  return result;
+}
+}  // namespace
+
+std::vector<Tensor> OnnxModule::run(const std::vector<Tensor>& inputs) {
+  return tensors_only(run_values(std::vector<Value>(inputs.begin(), inputs.end())), graph_->outputs,
+                      source_);
 }
 
 std::map<std::string, Tensor> OnnxModule::run(const std::map<std::string, Tensor>& inputs) {
@@ -478,7 +647,7 @@ std::map<std::string, Tensor> OnnxModule::run(const std::map<std::string, Tensor
                            [&](const ValueInfo& v) { return v.name == n; }),
                "{}: the model has no input '{}' (it takes [{}])", source_, n,
                fmt::join(input_names(), ", "));
-  std::vector<Tensor> outs = graph_->run(*this, positional);
+  std::vector<Tensor> outs = run(positional);
   std::map<std::string, Tensor> named;
   for (size_t k = 0; k < outs.size(); ++k) named[graph_->outputs[k].name] = outs[k];
   return named;

@@ -36,6 +36,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "kiln/autograd/tensor.h"
@@ -56,10 +57,27 @@ struct ImportOptions {
   bool optimize = true;
 };
 
-/// One graph input or output: its name, element type and declared dims (-1 = dynamic).
+/// An ONNX string tensor: Kiln's Tensor has no string dtype, so the importer holds strings apart
+/// (StringNormalizer, Identity and Cast read and write them). Elements in row-major order.
+struct StringTensor {
+  Shape shape;
+  std::vector<std::string> data;  // one per element: product of shape
+};
+
+/// An ONNX optional that holds nothing (an optional that holds a value is just that value).
+struct EmptyOptional {};
+
+/// A value flowing through an imported graph: a tensor, an ONNX sequence (seq(tensor), made and
+/// read by the Sequence* ops, SplitToSequence and ConcatFromSequence), a string tensor or an empty
+/// optional. A default (undefined) Tensor stands for an omitted optional input of a node.
+using Value = std::variant<Tensor, std::vector<Tensor>, StringTensor, EmptyOptional>;
+
+/// One graph input or output: its name, kind, element type and declared dims (-1 = dynamic).
 struct ValueInfo {
+  enum class Kind { Tensor, Sequence, String } kind = Kind::Tensor;
+  bool optional = false;  // optional(kind): the value, or EmptyOptional
   std::string name;
-  DType dtype = kFloat32;
+  DType dtype = kFloat32;  // of the tensor, or of a sequence's elements
   bool has_shape = false;
   std::vector<int64_t> dims;      // -1 for symbolic or unknown dims
   std::vector<std::string> syms;  // symbolic names ("batch"), "" where fixed or unknown
@@ -84,6 +102,9 @@ class OnnxModule : public nn::Module {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   /// Every output by name (inputs by name; each graph input must be given exactly once).
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs);
+  /// Every output, for models whose inputs or outputs are sequences or string tensors too (run()
+  /// throws when an output is not a tensor).
+  std::vector<Value> run_values(std::vector<Value> inputs);
 
   const std::vector<ValueInfo>& inputs() const;
   const std::vector<ValueInfo>& outputs() const;
@@ -121,5 +142,8 @@ std::vector<std::string> importable_ops();
 /// A .pb TensorProto (ONNX's test data format) as a Tensor (float32/64, int32/64, uint8, bool;
 /// float16 is widened to float32, as import_model holds it).
 Tensor load_tensor_proto(const std::string& path);
+/// A .pb test data file as the value `info` declares: a TensorProto (string tensors included) or,
+/// for a sequence, a SequenceProto of tensors; for an optional, an OptionalProto.
+Value load_value_proto(const std::string& path, const ValueInfo& info);
 
 }  // namespace kiln::onnx

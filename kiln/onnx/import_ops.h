@@ -14,6 +14,7 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/tensor.h"
+#include "kiln/onnx/import.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::onnx::detail {
@@ -53,9 +54,25 @@ struct NodeContext {
 
 using Inputs = std::vector<Tensor>;
 using OpFn = std::vector<Tensor> (*)(const NodeContext& node, const Inputs& in);
+/// Ops that take or make sequences or string tensors (ops_sequence.cpp, StringNormalizer) see
+/// every value as it is; the runtime hands tensor ops (OpFn) tensors only and names the node and
+/// input when a sequence or string tensor reaches one.
+using Values = std::vector<Value>;
+using ValueOpFn = Values (*)(const NodeContext& node, const Values& in);
+
+/// One table entry. The runtime runs value_fn when it is set, else fn; an op with both (Identity,
+/// Cast, CastLike: strings or sequences besides tensors) keeps fn as its tensor-only form, which
+/// constant folding and other ops call.
+struct OpEntry {
+  OpFn fn = nullptr;
+  ValueOpFn value_fn = nullptr;
+  OpEntry() = default;
+  OpEntry(OpFn f) : fn(f) {}  // NOLINT(google-explicit-constructor): table["Add"] = add_op
+  OpEntry(ValueOpFn f) : value_fn(f) {}  // NOLINT(google-explicit-constructor)
+};
 
 /// Registers `op_type` -> fn. Called by the register_* functions below.
-using OpTable = std::map<std::string, OpFn>;
+using OpTable = std::map<std::string, OpEntry>;
 void register_math_ops(OpTable& table);
 void register_einsum_ops(OpTable& table);
 void register_tensor_ops(OpTable& table);
@@ -69,6 +86,7 @@ void register_training_ops(OpTable& table);
 void register_vision_ops(OpTable& table);
 void register_text_ops(OpTable& table);
 void register_spectral_ops(OpTable& table);
+void register_sequence_ops(OpTable& table);
 /// The table key of an op: its type in the default domain ("" or "ai.onnx"), else
 /// "<domain>:<type>".
 std::string op_key(const std::string& domain, const std::string& op_type);
@@ -90,6 +108,10 @@ Tensor index_tensor(const std::vector<int64_t>& v);
 /// Throws naming the node when a target shape has a negative dim or more than 2^34 elements: a
 /// hostile Reshape/Expand/Tile/ConstantOfShape target could ask for petabytes.
 void check_numel(const NodeContext& node, const Shape& s);
+/// "a tensor", "a sequence", "a string tensor", "an empty optional": how errors name a value.
+const char* kind_name(const Value& v);
+/// Whether a string tensor's shape (no negative dims) holds exactly its number of strings.
+bool string_count_matches(const StringTensor& s);
 /// Wraps raw values as a non-differentiable result of this node.
 Tensor nondiff(const NodeContext& node, const Inputs& in, Array out);
 

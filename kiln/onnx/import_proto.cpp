@@ -294,11 +294,32 @@ bool is_weight_slot(const std::string& op, size_t k, const Array& value) {
          std::find(it->second.begin(), it->second.end(), k) != it->second.end();
 }
 
+StringTensor strings_from_proto(const pb::TensorProto& t, std::string_view where) {
+  StringTensor out;
+  int64_t n = 1;
+  for (int64_t d : t.dims()) {
+    KILN_CHECK_AS(IOError, d >= 0 && !__builtin_mul_overflow(n, d, &n),
+                  "{}: string tensor '{}' has bad dims", where, t.name());
+    out.shape.push_back(d);
+  }
+  KILN_CHECK_AS(IOError, n == t.string_data_size(),
+                "{}: string tensor '{}' has {} strings for {} elements", where, t.name(),
+                t.string_data_size(), n);
+  out.data.assign(t.string_data().begin(), t.string_data().end());
+  return out;
+}
+
 ValueInfo value_info(const pb::ValueInfoProto& v) {
   ValueInfo out;
   out.name = v.name();
-  if (v.type().has_tensor_type()) {
-    const auto& tt = v.type().tensor_type();
+  out.optional = v.type().has_optional_type();
+  const pb::TypeProto& type = out.optional ? v.type().optional_type().elem_type() : v.type();
+  const bool seq = type.has_sequence_type() && type.sequence_type().elem_type().has_tensor_type();
+  if (seq) out.kind = ValueInfo::Kind::Sequence;
+  if (type.has_tensor_type() && type.tensor_type().elem_type() == pb::TensorProto::STRING)
+    out.kind = ValueInfo::Kind::String;
+  if (type.has_tensor_type() || seq) {
+    const auto& tt = seq ? type.sequence_type().elem_type().tensor_type() : type.tensor_type();
     DType d;
     if (held_dtype_of_elem(tt.elem_type(), d)) out.dtype = d;
     if (tt.has_shape()) {

@@ -22,6 +22,10 @@ bool held_dtype_of_elem(int32_t elem, DType& out);
 Array array_from_proto(const pb::TensorProto& t, const std::string& dir, std::string_view where,
                        bool widen_half = false);
 
+/// A STRING TensorProto (string_data) as a StringTensor; throws kiln::IOError naming `where` when
+/// its dims are negative or do not match the number of strings.
+StringTensor strings_from_proto(const pb::TensorProto& t, std::string_view where);
+
 /// An AttributeProto decoded (old files without `type` are recognised by their set field).
 Attribute decode_attribute(const pb::AttributeProto& a, const std::string& dir,
                            std::string_view where);

@@ -132,6 +132,7 @@ const OpTable& op_table() {
     register_vision_ops(t);
     register_text_ops(t);
     register_spectral_ops(t);
+    register_sequence_ops(t);
     return t;
   }();
   return table;

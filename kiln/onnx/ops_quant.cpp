@@ -140,7 +140,7 @@ Outs matmul_integer_op(const NodeContext& n, const Inputs& in) {
 
 // The Conv entry of the table on float64 operands (the node's attributes are Conv's).
 Tensor conv_f64(const NodeContext& n, const Tensor& x, const Tensor& w) {
-  return op_table().at("Conv")(n, {x, w})[0];
+  return op_table().at("Conv").fn(n, {x, w})[0];
 }
 
 Outs conv_integer_op(const NodeContext& n, const Inputs& in) {

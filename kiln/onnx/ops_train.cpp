@@ -99,9 +99,33 @@ Outs momentum_op(const NodeContext& n, const Inputs& in) {
   return xs;
 }
 
+// Gradient: dy/dx for each x named by `xs`, where y is the value attribute `y` names; a
+// non-scalar y is seeded with ones (the gradient of sum(y)). import.cpp wires the node to read
+// [x..., y] (its own inputs name the xs and zs) and makes each x a fresh leaf that requires grad
+// before any node reads it, with grad mode on for that run and the graph's initializers detached,
+// so this backward reaches exactly the xs. An x y does not depend on gets zeros.
+Outs gradient_op(const NodeContext& n, const Inputs& in) {
+  KILN_CHECK(in.size() >= 2, "{}: needs at least one x and y", n.where());
+  const Tensor& y = required(n, in, in.size() - 1);
+  std::vector<Tensor> xs;
+  for (size_t k = 0; k + 1 < in.size(); ++k) {
+    xs.push_back(required(n, in, k));
+    if (xs.back().requires_grad()) xs.back().zero_grad();
+  }
+  if (y.requires_grad()) y.backward(ones_like(y).detach(), /*retain_graph=*/true);
+  Outs out;
+  for (Tensor& x : xs) {
+    const Tensor g = x.requires_grad() ? x.grad() : Tensor();
+    out.push_back(g.defined() ? g.detach() : zeros_like(x).detach());
+    if (x.requires_grad()) x.zero_grad();
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_training_ops(OpTable& t) {
+  t["ai.onnx.preview.training:Gradient"] = gradient_op;
   t["ai.onnx.preview.training:Adagrad"] = adagrad_op;
   t["ai.onnx.preview.training:Adam"] = adam_op;
   t["ai.onnx.preview.training:Momentum"] = momentum_op;

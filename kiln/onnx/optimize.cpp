@@ -20,7 +20,8 @@ void fold(std::vector<CompiledNode>& nodes, ConstMap& consts) {
   std::vector<CompiledNode> kept;
   NoGradGuard no_grad;
   for (CompiledNode& c : nodes) {
-    bool all_const = !c.inputs.empty() && c.ctx.op_type != "Dropout";
+    bool all_const = !c.inputs.empty() && c.ctx.op_type != "Dropout" &&
+                     c.ctx.op_type != "Gradient" && c.fn != nullptr;
     for (int id : c.inputs) all_const = all_const && (id < 0 || consts.count(id));
     if (all_const) {
       Inputs in;

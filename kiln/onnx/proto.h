@@ -3,6 +3,7 @@
 // so that public headers stay free of protobuf. Only kiln/onnx/*.cpp include this file. The
 // ONNX_NAMESPACE=onnx and ONNX_ML=1 definitions these headers need come with the `onnx_proto` CMake
 // target, which kiln_onnx links privately.
+#include <onnx/onnx-data_pb.h>  // SequenceProto (test data)
 #include <onnx/onnx_pb.h>
 
 #include <cstddef>

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <span>
 #include <string>
@@ -141,16 +142,17 @@ TEST(ImportHostile, NegativeAndHugeInitializerDimsAreRejected) {
 }
 
 TEST(ImportHostile, WrongTypesAreNamed) {
-  // A raw_data size that does not fit the element type, an unsupported element type (string),
+  // A raw_data size that does not fit the element type, an unsupported element type (bfloat16),
   // an input of another dtype than declared.
   const auto raw = model({node("Add", {"x", "w"}, {"y"})}, {value("x", {2})}, {value("y", {2})},
                          {tensor("w", {2}, 7, {}, "abc")});
   EXPECT_NE(error_of(raw).find("needs 16 bytes of data but holds 3"), std::string::npos)
       << error_of(raw);
-  const auto str = model({node("Identity", {"x"}, {"y"})}, {value("x", {2}, 8)}, {value("y", {2})});
-  EXPECT_NE(error_of(str).find("element type string, which Kiln does not support"),
+  const auto bf16 =
+      model({node("Identity", {"x"}, {"y"})}, {value("x", {2}, 16)}, {value("y", {2})});
+  EXPECT_NE(error_of(bf16).find("element type bfloat16, which Kiln does not support"),
             std::string::npos)
-      << error_of(str);
+      << error_of(bf16);
   const auto ok = model({node("Relu", {"x"}, {"y"})}, {value("x", {-1, 3})}, {value("y", {-1, 3})});
   EXPECT_EQ(error_of(ok, randn({4, 3})), "");
   EXPECT_NE(error_of(ok, randn({4, 3}).to(kFloat64)).find("input 'x' must be float32, got float64"),
@@ -182,12 +184,101 @@ TEST(ImportHostile, BadAttributesAndHugeShapesFailAtTheNode) {
 }
 
 TEST(ImportHostile, UnsupportedOperatorsAreListedAtOnce) {
-  const auto m = model({node("SequenceEmpty", {"x"}, {"a"}), node("StringNormalizer", {"a"}, {"b"}),
-                        node("Relu", {"b"}, {"y"})},
-                       {value("x", {2})}, {value("y", {2})});
+  const auto m = model(
+      {node("SequenceMap", {"x"}, {"a"}), node("Loop", {"a"}, {"b"}), node("Relu", {"b"}, {"y"})},
+      {value("x", {2})}, {value("y", {2})});
   EXPECT_EQ(error_of(m),
-            "import_model: h.onnx uses operators Kiln does not implement: SequenceEmpty (opset "
-            "17), StringNormalizer (opset 17)");
+            "import_model: h.onnx uses operators Kiln does not implement: Loop (opset 17), "
+            "SequenceMap (opset 17)");
+}
+
+TEST(ImportHostile, SequencesAndStringsReachingTensorOpsAreNamed) {
+  // A sequence fed to a tensor op, a string tensor input given a float tensor, a tensor fed to
+  // SequenceAt, and positions out of range: each a kiln::Error naming the node and the rule.
+  const auto seq = model({node("SequenceConstruct", {"x"}, {"s"}), node("Relu", {"s"}, {"y"})},
+                         {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(seq, randn({2}))
+                .find("Relu node '#1' (opset 17): input 0 ('s') is a sequence, but Relu takes "
+                      "tensors only"),
+            std::string::npos)
+      << error_of(seq, randn({2}));
+  const auto str =
+      model({node("StringNormalizer", {"x"}, {"y"})}, {value("x", {2}, 8)}, {value("y", {2}, 8)});
+  EXPECT_NE(error_of(str, randn({2})).find("input 'x' must be a string tensor, got a tensor"),
+            std::string::npos)
+      << error_of(str, randn({2}));
+  const auto at =
+      model({node("SequenceAt", {"x", "x"}, {"y"})}, {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(at, randn({2})).find("input 0 must be a sequence, got a tensor"),
+            std::string::npos)
+      << error_of(at, randn({2}));
+  const auto erase = model({node("SequenceEmpty", {}, {"e"}), node("SequenceErase", {"e"}, {"s"}),
+                            node("SequenceLength", {"s"}, {"y"})},
+                           {value("x", {2})}, {value("y", {})});
+  EXPECT_NE(error_of(erase, randn({2})).find("cannot erase from an empty sequence"),
+            std::string::npos)
+      << error_of(erase, randn({2}));
+  const auto empty = model({node("Optional", {}, {"o"}), node("OptionalGetElement", {"o"}, {"y"})},
+                           {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(empty, randn({2}))
+                .find("OptionalGetElement node '#1' (opset 17): the optional "
+                      "is empty"),
+            std::string::npos)
+      << error_of(empty, randn({2}));
+  const auto relu = model({node("Optional", {}, {"o"}), node("Relu", {"o"}, {"y"})},
+                          {value("x", {2})}, {value("y", {2})});
+  EXPECT_NE(error_of(relu, randn({2}))
+                .find("input 0 ('o') is an empty optional, but Relu takes "
+                      "tensors only"),
+            std::string::npos)
+      << error_of(relu, randn({2}));
+}
+
+TEST(ImportHostile, CastOfANonNumberStringIsNamed) {
+  const auto cast = model({node("Cast", {"x"}, {"y"}, {Pb().s(1, "to").i(3, 1).i(20, 2)})},
+                          {value("x", {2}, 8)}, {value("y", {2})});
+  auto m = import_model_bytes(std::as_bytes(std::span(cast.data(), cast.size())), "h.onnx");
+  const auto y = m->run_values({StringTensor{{2}, {"-INF", "2.5e1"}}});
+  EXPECT_EQ(std::get<Tensor>(y[0]).to_vector<float>(),
+            (std::vector<float>{-std::numeric_limits<float>::infinity(), 25.0f}));
+  try {  // a shape that does not match the strings given
+    m->run_values({StringTensor{{2}, {"1"}}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'x' holds 1 strings but its shape [2]"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    m->run_values({StringTensor{{2}, {"1", "abc"}}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("element 1 ('abc') is not a number"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ImportHostile, GradientNeedsItsAttributes) {
+  // ai.onnx.preview.training:Gradient names what it differentiates in attributes xs and y; without
+  // y it cannot be wired. With both, d(x * x)/dx = 2x, even inside a NoGradGuard.
+  Pb xs = Pb().s(1, "xs").s(9, "x").i(20, 8);  // STRINGS
+  Pb y = Pb().s(1, "y").s(4, "p").i(20, 3);    // STRING
+  Pb no_y = node("Gradient", {"x"}, {"g"}, {xs});
+  no_y.s(7, "ai.onnx.preview.training");
+  const auto bad =
+      model({node("Mul", {"x", "x"}, {"p"}), no_y}, {value("x", {2})}, {value("g", {2})});
+  EXPECT_NE(error_of(bad).find("attributes 'xs' (names) and 'y' (a name) are required"),
+            std::string::npos)
+      << error_of(bad);
+  Pb grad = node("Gradient", {"x"}, {"g"}, {xs, y});
+  grad.s(7, "ai.onnx.preview.training");
+  const auto ok =
+      model({grad, node("Mul", {"x", "x"}, {"p"})}, {value("x", {2})}, {value("g", {2})});
+  auto m = import_model_bytes(std::as_bytes(std::span(ok.data(), ok.size())), "h.onnx");
+  NoGradGuard no_grad;
+  const Tensor x = kiln::from_vector<float>({1.5f, -2.0f}, {2});
+  const auto g = m->run(std::vector<Tensor>{x})[0].to_vector<float>();
+  EXPECT_EQ(g, (std::vector<float>{3.0f, -4.0f}));
 }
 
 // ---- fuzzing real models ----
