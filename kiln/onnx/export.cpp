@@ -1,4 +1,6 @@
 // ONNX export: two traces of one forward pass -> an ONNX GraphProto, through one op table.
+// This file is the driver; the lowering rules and op table are in export_ops.cpp, the LSTM/GRU
+// regions in export_rnn.cpp, and what they share in export_internal.h.
 #include "kiln/onnx/export.h"
 
 #include <algorithm>
@@ -6,35 +8,16 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <limits>
-#include <numbers>
-#include <optional>
-#include <set>
-#include <string_view>
-#include <tuple>
-#include <unordered_map>
+#include <map>
 #include <unordered_set>
-#include <utility>
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
-#include "kiln/autograd/op.h"
-#include "kiln/nn/rnn.h"
-#include "kiln/onnx/proto.h"
+#include "kiln/onnx/export_internal.h"
 #include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
-namespace kiln::onnx {
-namespace {
-
-using detail::pb::AttributeProto;
-using detail::pb::GraphProto;
-using detail::pb::ModelProto;
-using detail::pb::NodeProto;
-using detail::pb::TensorProto;
-using detail::pb::ValueInfoProto;
+namespace kiln::onnx::export_detail {
 
 int32_t onnx_type(DType t) {
   switch (t) {
@@ -52,30 +35,6 @@ int32_t onnx_type(DType t) {
       return TensorProto::DOUBLE;
   }
   throw Error("export_model: unknown dtype");
-}
-
-// float32 -> IEEE binary16 bits, round to nearest even (overflow -> inf, NaN kept).
-uint16_t to_half(float f) {
-  const uint32_t x = std::bit_cast<uint32_t>(f);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const uint32_t exp = (x >> 23) & 0xFFu;
-  uint32_t mant = x & 0x7FFFFFu;
-  if (exp == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (mant ? 0x200u : 0u));
-  const int32_t e = static_cast<int32_t>(exp) - 127 + 15;
-  if (e >= 31) return static_cast<uint16_t>(sign | 0x7C00u);
-  if (e <= 0) {
-    if (e < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000u;
-    const uint32_t shift = static_cast<uint32_t>(14 - e);
-    uint32_t h = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1u))) ++h;
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1FFFu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: correct
-  return static_cast<uint16_t>(sign | h);
 }
 
 std::string dims_str(const Shape& s) {
@@ -112,174 +71,33 @@ AttributeProto attr_string(const std::string& name, const std::string& v) {
   return a;
 }
 
-// A traced tensor's shape in both traces: dims that differ follow a dynamic axis.
-struct DimPair {
-  int64_t a, b;
-  bool dynamic() const { return a != b; }
-  bool operator==(const DimPair&) const = default;
-};
+namespace {
 
-class Exporter;
-
-// An LSTM/GRU module call inside a trace: the events [start, start + count) that its unrolled
-// forward recorded. It is written as native ONNX LSTM/GRU nodes, which keep the sequence axis
-// dynamic (the unrolled events repeat once per time step).
-struct RnnRegion {
-  size_t start = 0, count = 0;
-  nn::RNNBase* rnn = nullptr;
-  std::string path;  // module path from the exported root ("" for the root itself)
-  bool lstm = false;
-  Tensor x;       // the module's input as traced
-  Tensor output;  // the module's output as traced
-};
-
-// One step of the lowered program: a single trace event or a whole RNN region.
-struct Item {
-  bool region = false;
-  size_t index = 0;  // event index, or index into the regions
-};
-
-/// One trace event being lowered: its inputs/outputs in both traces plus node-building helpers.
-class Lowering {
- public:
-  Lowering(Exporter& ex, size_t index, const TraceEvent& e, const TraceEvent& e2)
-      : ex_(ex), index_(index), e_(e), e2_(e2) {}
-
-  const TraceEvent& event() const { return e_; }
-  size_t num_inputs() const { return e_.inputs.size(); }
-  bool has_input(size_t i) const { return i < e_.inputs.size() && e_.inputs[i].defined(); }
-  const Tensor& input(size_t i) const { return e_.inputs.at(i); }
-  DType in_dtype(size_t i) const { return e_.inputs.at(i).dtype(); }
-  int64_t in_rank(size_t i) const { return e_.inputs.at(i).dim(); }
-  std::vector<DimPair> in_dims(size_t i) const { return dims(e_.inputs.at(i), e2_.inputs.at(i)); }
-  /// The ONNX value name of input i ("" for an undefined optional input).
-  std::string in(size_t i);
-  /// The ONNX value name for output i.
-  std::string out(size_t i = 0);
-
-  // Attributes as recorded. `fixed_*` throws when the value differs between the traces.
-  int64_t attr_int(const std::string& name) const { return fixed<int64_t>(name); }
-  double attr_float(const std::string& name) const { return fixed<double>(name); }
-  std::string attr_string(const std::string& name) const { return fixed<std::string>(name); }
-  std::vector<int64_t> attr_ints(const std::string& name) const {
-    return fixed<std::vector<int64_t>>(name);
+// float32 -> IEEE binary16 bits, round to nearest even (overflow -> inf, NaN kept).
+uint16_t to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t exp = (x >> 23) & 0xFFu;
+  uint32_t mant = x & 0x7FFFFFu;
+  if (exp == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (mant ? 0x200u : 0u));
+  const int32_t e = static_cast<int32_t>(exp) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7C00u);
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const uint32_t shift = static_cast<uint32_t>(14 - e);
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
   }
-  bool has_attr(const std::string& name) const {
-    for (const auto& [k, v] : e_.attrs)
-      if (k == name) return true;
-    return false;
-  }
-  /// An int-vector attribute in both traces (for sizes that may follow a dynamic axis).
-  std::pair<std::vector<int64_t>, std::vector<int64_t>> attr_ints_both(
-      const std::string& name) const {
-    return {attr<std::vector<int64_t>>(e_.attrs, name),
-            attr<std::vector<int64_t>>(e2_.attrs, name)};
-  }
-  std::pair<int64_t, int64_t> attr_int_both(const std::string& name) const {
-    return {attr<int64_t>(e_.attrs, name), attr<int64_t>(e2_.attrs, name)};
-  }
+  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: correct
+  return static_cast<uint16_t>(sign | h);
+}
 
-  /// Appends a node; returns its (first) output name, fresh unless `outputs` is given.
-  std::string node(const std::string& op, const std::vector<std::string>& inputs,
-                   std::vector<AttributeProto> attrs = {}, std::vector<std::string> outputs = {});
-  /// Scalar / 1-D constants (initializers).
-  std::string scalar(double v, DType dtype);
-  std::string ints(const std::vector<int64_t>& v);
-  /// A 1-D int64 shape value: static dims as constants, dynamic ones read from the shape of
-  /// `x` (a value of this event) or of a graph input with the same size in both traces.
-  std::string shape_value(const std::vector<DimPair>& dims);
-
-  [[noreturn]] void fail(const std::string& why) const;
-  int64_t opset() const;
-
- private:
-  template <typename T>
-  T fixed(const std::string& name) const {
-    const T& a = attr<T>(e_.attrs, name);
-    if (!(a == attr<T>(e2_.attrs, name)))
-      fail(
-          fmt::format("attribute '{}' changes with a dynamic axis, which this op's export does "
-                      "not support",
-                      name));
-    return a;
-  }
-  static std::vector<DimPair> dims(const Tensor& a, const Tensor& b) {
-    std::vector<DimPair> d;
-    for (int64_t i = 0; i < a.dim(); ++i) d.push_back({a.size(i), b.size(i)});
-    return d;
-  }
-
-  Exporter& ex_;
-  size_t index_;
-  const TraceEvent& e_;
-  const TraceEvent& e2_;
-};
-
-using Lower = std::function<void(Lowering&)>;
-
-// ---------------------------------------------------------------- the exporter
-class Exporter {
- public:
-  Exporter(nn::Module& module, const ExportOptions& o) : module_(module), o_(o) {
-    for (const auto& [name, t] : module.named_parameters()) state_.emplace(t.impl(), name);
-    for (const auto& [name, t] : module.named_buffers()) state_.emplace(t.impl(), name);
-  }
-
-  ModelProto build(const std::vector<Tensor>& inputs1, const std::vector<Tensor>& inputs2,
-                   const std::vector<TraceEvent>& ev1, const std::vector<TraceEvent>& ev2,
-                   const Tensor& out1, const Tensor& out2, const std::vector<std::string>& in_names,
-                   const std::string& out_name, const std::vector<Item>& items1,
-                   const std::vector<Item>& items2, const std::vector<RnnRegion>& regions1,
-                   const std::vector<RnnRegion>& regions2);
-  std::string node(const std::string& op, const std::vector<std::string>& inputs,
-                   std::vector<AttributeProto> attrs = {}, std::vector<std::string> outputs = {});
-  void lower_rnn(const RnnRegion& r, const RnnRegion& r2);
-
-  std::string value_of(const Tensor& t, const Tensor& t2, size_t event_index);
-  std::string fresh(std::string_view hint) { return fmt::format("{}_{}", hint, counter_++); }
-  GraphProto& graph() { return *graph_; }
-  std::string output_name(const Tensor& t) {
-    auto it = names_.find(t.impl());
-    if (it != names_.end()) return it->second;
-    std::string n = fresh(current_op_);
-    names_.emplace(t.impl(), n);
-    return n;
-  }
-  std::string constant(const std::string& name, const Tensor& values);
-  std::string constant_ints(const std::vector<int64_t>& v);
-  std::string constant_scalar(double v, DType dtype);
-  /// Where a dim of size (a, b) across the traces can be read: (value name, axis).
-  std::optional<std::pair<std::string, int64_t>> find_dim(
-      DimPair d, const std::vector<std::pair<Tensor, Tensor>>& near);
-  std::string shape_value(const std::vector<DimPair>& dims,
-                          const std::vector<std::pair<Tensor, Tensor>>& near,
-                          const std::string& what);
-  std::string module_near(size_t event_index) const;
-  int64_t opset() const { return o_.opset; }
-  const std::vector<TraceEvent>* events_ = nullptr;
-  std::string current_op_;
-
- private:
-  nn::Module& module_;
-  const ExportOptions& o_;
-  std::unordered_map<const TensorImpl*, std::string> state_;  // parameter / buffer names
-  std::unordered_map<const TensorImpl*, std::string> names_;  // value names assigned so far
-  std::vector<std::pair<Tensor, Tensor>> graph_inputs_;       // (trace 1, trace 2)
-  std::vector<std::string> graph_input_names_;
-  std::unordered_map<std::string, std::string> const_cache_;
-  std::set<std::string> used_names_;
-  GraphProto* graph_ = nullptr;
-  int64_t counter_ = 0;
-  int64_t const_counter_ = 0;
-  // "const_<n>" not yet used by a parameter, buffer or value (an imported model's buffers may
-  // already carry such names from an earlier export).
-  std::string fresh_const_name() {
-    std::string n;
-    do n = fmt::format("const_{}", const_counter_++);
-    while (used_names_.count(n));
-    return n;
-  }
-};
+}  // namespace
 
 std::string Exporter::module_near(size_t event_index) const {
   // The module an op belongs to is named by the nearest parameter an op used (at or before it).
@@ -331,56 +149,6 @@ std::string Exporter::node(const std::string& op, const std::vector<std::string>
   for (const auto& s : outputs) n->add_output(s);
   for (auto& a : attrs) *n->add_attribute() = std::move(a);
   return outputs[0];
-}
-
-// Rows of a (G·H, *) gate-stacked weight with its G blocks of H rows taken in `order`.
-Tensor reorder_gates(const Tensor& w, const std::vector<int64_t>& order, int64_t H) {
-  std::vector<Tensor> blocks;
-  for (int64_t g : order) blocks.push_back(w.narrow(0, g * H, H));
-  return cat(blocks, 0);
-}
-
-void Exporter::lower_rnn(const RnnRegion& r, const RnnRegion& r2) {
-  const nn::RNNOptions& o = r.rnn->options();
-  const int64_t H = o.hidden_size(), D = o.bidirectional() ? 2 : 1;
-  // Kiln keeps PyTorch's gate order; ONNX's differs: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h.
-  const std::vector<int64_t> order =
-      r.lstm ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{1, 0, 2};
-  std::map<std::string, Tensor> p;
-  for (const auto& [name, t] : r.rnn->named_parameters(false)) p.emplace(name, t);
-  const std::string prefix = r.path.empty() ? "" : r.path + ".";
-  std::string x = value_of(r.x, r2.x, r.start);  // (B, T, I) or (T, B, I)
-  if (o.batch_first()) x = node("Transpose", {x}, {attr_ints("perm", {1, 0, 2})});
-  for (int64_t layer = 0; layer < o.num_layers(); ++layer) {
-    std::vector<Tensor> W, R, B;
-    for (int64_t dir = 0; dir < D; ++dir) {
-      const std::string sfx = fmt::format("_l{}{}", layer, dir ? "_reverse" : "");
-      W.push_back(reorder_gates(p.at("weight_ih" + sfx), order, H));
-      R.push_back(reorder_gates(p.at("weight_hh" + sfx), order, H));
-      if (o.bias())
-        B.push_back(cat({reorder_gates(p.at("bias_ih" + sfx), order, H),
-                         reorder_gates(p.at("bias_hh" + sfx), order, H)},
-                        0));
-    }
-    // Initializers named after the parameters they are built from: "rnn.weight_ih_l0:onnx".
-    std::vector<std::string> ins{
-        x, constant(fmt::format("{}weight_ih_l{}:onnx", prefix, layer), stack(W, 0)),
-        constant(fmt::format("{}weight_hh_l{}:onnx", prefix, layer), stack(R, 0))};
-    if (o.bias())
-      ins.push_back(constant(fmt::format("{}bias_l{}:onnx", prefix, layer), stack(B, 0)));
-    std::vector<AttributeProto> attrs{
-        attr_int("hidden_size", H), attr_string("direction", D == 2 ? "bidirectional" : "forward")};
-    if (!r.lstm) attrs.push_back(attr_int("linear_before_reset", 1));      // PyTorch's GRU form
-    std::string y = node(r.lstm ? "LSTM" : "GRU", ins, std::move(attrs));  // (T, D, B, H)
-    if (D == 1) {
-      x = node("Squeeze", {y, constant_ints({1})});
-    } else {
-      x = node("Reshape", {node("Transpose", {y}, {attr_ints("perm", {0, 2, 1, 3})}),
-                           constant_ints({0, 0, -1})});  // (T, B, 2H)
-    }
-  }
-  if (o.batch_first()) x = node("Transpose", {x}, {attr_ints("perm", {1, 0, 2})});
-  node("Identity", {x}, {}, {output_name(r.output)});
 }
 std::string Lowering::scalar(double v, DType dtype) {
   return ex_.constant_scalar(v, dtype);
@@ -571,524 +339,7 @@ std::string Exporter::value_of(const Tensor& t, const Tensor& t2, size_t event_i
   return name;
 }
 
-// ---------------------------------------------------------------- lowerings
-Lower unary(std::string op) {
-  return [op](Lowering& l) { l.node(op, {l.in(0)}, {}, {l.out()}); };
-}
-Lower binary(std::string op) {
-  return [op](Lowering& l) { l.node(op, {l.in(0), l.in(1)}, {}, {l.out()}); };
-}
-// x (op) scalar attribute `value`; `scalar_first` for s - x, s / x.
-Lower with_scalar(std::string op, std::string attr, bool scalar_first = false) {
-  return [op, attr, scalar_first](Lowering& l) {
-    std::string x = l.in(0), s = l.scalar(l.attr_float(attr), l.in_dtype(0));
-    l.node(op, scalar_first ? std::vector{s, x} : std::vector{x, s}, {}, {l.out()});
-  };
-}
-// Comparisons: binary, or against the scalar attribute `value` when there is one input.
-Lower compare(std::string op, bool negate = false) {
-  return [op, negate](Lowering& l) {
-    std::string b = l.num_inputs() > 1 ? l.in(1) : l.scalar(l.attr_float("value"), l.in_dtype(0));
-    if (!negate) {
-      l.node(op, {l.in(0), b}, {}, {l.out()});
-    } else {
-      l.node("Not", {l.node(op, {l.in(0), b})}, {}, {l.out()});
-    }
-  };
-}
-// Reductions with an `axes` attribute (opset 13..17: ReduceSum takes axes as an input).
-std::vector<AttributeProto> reduce_attrs(Lowering& l, bool keep) {
-  std::vector<AttributeProto> a{attr_int("keepdims", keep)};
-  auto axes = l.attr_ints("axes");
-  if (!axes.empty()) a.push_back(attr_ints("axes", axes));
-  return a;
-}
-Lower reduce(std::string op) {
-  return [op](Lowering& l) {
-    const bool keep = l.attr_int("keepdims") != 0;
-    if (op == "ReduceSum") {
-      auto axes = l.attr_ints("axes");
-      std::vector<std::string> ins{l.in(0)};
-      if (!axes.empty()) ins.push_back(l.ints(axes));
-      l.node(op, ins, {attr_int("keepdims", keep)}, {l.out()});
-      return;
-    }
-    l.node(op, {l.in(0)}, reduce_attrs(l, keep), {l.out()});
-  };
-}
-
-void lower_var(Lowering& l) {
-  const bool keep = l.attr_int("keepdims") != 0;
-  const int64_t correction = l.attr_int("correction");
-  auto axes = l.attr_ints("axes");
-  auto d = l.in_dims(0);
-  int64_t n = 1;
-  for (size_t i = 0; i < d.size(); ++i) {
-    const bool reduced =
-        axes.empty() || std::any_of(axes.begin(), axes.end(), [&](int64_t a) {
-          return (a < 0 ? a + static_cast<int64_t>(d.size()) : a) == static_cast<int64_t>(i);
-        });
-    if (!reduced) continue;
-    if (d[i].dynamic()) l.fail("variance over a dynamic axis is not supported");
-    n *= d[i].a;
-  }
-  std::vector<AttributeProto> keep1{attr_int("keepdims", 1)};
-  if (!axes.empty()) keep1.push_back(attr_ints("axes", axes));
-  const DType t = l.in_dtype(0);
-  std::string x = l.in(0);
-  std::string m = l.node("ReduceMean", {x}, keep1);
-  std::string dx = l.node("Sub", {x, m});
-  std::string sq = l.node("Mul", {dx, dx});
-  std::string mean_sq = l.node("ReduceMean", {sq}, reduce_attrs(l, keep));
-  const double scale =
-      static_cast<double>(n) / static_cast<double>(std::max<int64_t>(n - correction, 0));
-  l.node("Mul", {mean_sq, l.scalar(scale, t)}, {}, {l.out()});
-}
-
-void lower_norm(Lowering& l) {
-  const double p = l.attr_float("p");
-  const bool keep = l.attr_int("keepdims") != 0;
-  if (p == 2.0) {
-    l.node("ReduceL2", {l.in(0)}, reduce_attrs(l, keep), {l.out()});
-  } else if (p == 1.0) {
-    l.node("ReduceL1", {l.in(0)}, reduce_attrs(l, keep), {l.out()});
-  } else {
-    l.fail(fmt::format("norm with p = {} has no ONNX mapping (p = 1 and 2 do)", p));
-  }
-}
-
-// max / min along an axis: (values, indices).
-Lower reduce_with_index(std::string reduce_op, std::string arg_op) {
-  return [reduce_op, arg_op](Lowering& l) {
-    const int64_t axis = l.attr_int("axis"), keep = l.attr_int("keepdims");
-    l.node(reduce_op, {l.in(0)}, {attr_ints("axes", {axis}), attr_int("keepdims", keep)},
-           {l.out(0)});
-    l.node(arg_op, {l.in(0)}, {attr_int("axis", axis), attr_int("keepdims", keep)}, {l.out(1)});
-  };
-}
-Lower arg(std::string op) {
-  return [op](Lowering& l) {
-    l.node(op, {l.in(0)},
-           {attr_int("axis", l.attr_int("axis")), attr_int("keepdims", l.attr_int("keepdims"))},
-           {l.out()});
-  };
-}
-
-void lower_reshape(Lowering& l) {
-  auto [s1, s2] = l.attr_ints_both("shape");
-  auto x = l.in_dims(0);
-  std::vector<int64_t> spec;
-  std::vector<DimPair> full;
-  int64_t unknown = 0;
-  for (size_t i = 0; i < s1.size(); ++i) {
-    DimPair d{s1[i], s2[i]};
-    full.push_back(d);
-    if (!d.dynamic()) {
-      spec.push_back(d.a);
-    } else if (i < x.size() && x[i] == d) {
-      spec.push_back(0);  // copy the input's dim
-    } else {
-      spec.push_back(-1);
-      ++unknown;
-    }
-  }
-  const bool has_zero = std::any_of(full.begin(), full.end(), [](DimPair d) { return d.a == 0; });
-  std::string shape = unknown <= 1 && !has_zero ? l.ints(spec) : l.shape_value(full);
-  l.node("Reshape", {l.in(0), shape}, {}, {l.out()});
-}
-
-void lower_expand(Lowering& l) {
-  auto [s1, s2] = l.attr_ints_both("shape");
-  auto x = l.in_dims(0);
-  std::vector<DimPair> target;
-  const size_t off = s1.size() - x.size();
-  bool dynamic = false;
-  for (size_t i = 0; i < s1.size(); ++i) {
-    DimPair d{s1[i], s2[i]};
-    // Expand broadcasts both ways: 1 keeps the input's own (possibly dynamic) size.
-    if (i >= off && x[i - off] == d) d = {1, 1};
-    dynamic = dynamic || d.dynamic();
-    target.push_back(d);
-  }
-  std::vector<int64_t> st;
-  for (auto d : target) st.push_back(d.a);
-  l.node("Expand", {l.in(0), dynamic ? l.shape_value(target) : l.ints(st)}, {}, {l.out()});
-}
-
-void lower_slice(Lowering& l) {
-  auto [st1, st2] = l.attr_ints_both("starts");
-  auto [en1, en2] = l.attr_ints_both("ends");
-  auto axes = l.attr_ints("axes");
-  auto steps = l.attr_ints("steps");
-  auto x = l.in_dims(0);
-  // Bounds are static, relative to the end of a dynamic axis, or (a slice of a table up to a
-  // dynamic length, e.g. positions[:T]) read from a dynamic dim at run time.
-  std::vector<std::string> bounds;
-  for (const auto& [b1, b2, is_end] : {std::tuple{st1, st2, false}, std::tuple{en1, en2, true}}) {
-    std::vector<int64_t> fixed;
-    bool run_time = false;
-    for (size_t i = 0; i < axes.size(); ++i) {
-      const DimPair n = x[static_cast<size_t>(axes[i])];
-      const int64_t a = b1[i], b = b2[i];
-      if (a == b && !n.dynamic()) {
-        fixed.push_back(a);
-      } else if (is_end && a == n.a && b == n.b) {
-        fixed.push_back(std::numeric_limits<int64_t>::max());
-      } else if (a - n.a == b - n.b) {
-        fixed.push_back(a - n.a);
-      } else if (a == b && a < n.a && a < n.b) {
-        fixed.push_back(a);
-      } else if (axes.size() == 1) {
-        run_time = true;
-      } else {
-        l.fail("a slice bound follows a dynamic axis in a way ONNX Slice cannot express");
-      }
-    }
-    bounds.push_back(run_time ? l.shape_value({DimPair{b1[0], b2[0]}}) : l.ints(fixed));
-  }
-  l.node("Slice", {l.in(0), bounds[0], bounds[1], l.ints(axes), l.ints(steps)}, {}, {l.out()});
-}
-
-void lower_select(Lowering& l) {
-  const int64_t axis = l.attr_int("axis");
-  auto [i1, i2] = l.attr_int_both("index");
-  const DimPair n = l.in_dims(0)[static_cast<size_t>(axis)];
-  int64_t index = i1;
-  if (n.dynamic() && i1 != i2) {
-    if (i1 - n.a != i2 - n.b) l.fail("the selected index follows a dynamic axis");
-    index = i1 - n.a;
-  }
-  // Gather with a 0-d index drops the axis, as select does.
-  std::string idx = l.scalar(static_cast<double>(index), kInt64);
-  l.node("Gather", {l.in(0), idx}, {attr_int("axis", axis)}, {l.out()});
-}
-
-void lower_linear(Lowering& l) {
-  const bool bias = l.has_input(2);
-  if (l.in_rank(0) == 2) {
-    std::vector<std::string> ins{l.in(0), l.in(1)};
-    if (bias) ins.push_back(l.in(2));
-    l.node("Gemm", ins, {attr_int("transB", 1)}, {l.out()});
-    return;
-  }
-  std::string wt = l.node("Transpose", {l.in(1)}, {attr_ints("perm", {1, 0})});
-  if (!bias) {
-    l.node("MatMul", {l.in(0), wt}, {}, {l.out()});
-    return;
-  }
-  std::string y = l.node("MatMul", {l.in(0), wt});
-  l.node("Add", {y, l.in(2)}, {}, {l.out()});
-}
-
-void lower_gelu(Lowering& l) {
-  const DType t = l.in_dtype(0);
-  std::string x = l.in(0);
-  std::string inner;
-  if (l.attr_string("approximate") == "tanh") {
-    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-    std::string x3 = l.node("Mul", {l.node("Mul", {x, x}), x});
-    std::string u = l.node("Add", {x, l.node("Mul", {x3, l.scalar(0.044715, t)})});
-    inner = l.node("Tanh", {l.node("Mul", {u, l.scalar(std::sqrt(2.0 / std::numbers::pi), t)})});
-  } else {
-    // 0.5·x·(1 + erf(x/√2)) — the Gelu op needs opset 20.
-    inner = l.node("Erf", {l.node("Div", {x, l.scalar(std::numbers::sqrt2, t)})});
-  }
-  std::string half_x = l.node("Mul", {x, l.scalar(0.5, t)});
-  l.node("Mul", {half_x, l.node("Add", {inner, l.scalar(1.0, t)})}, {}, {l.out()});
-}
-
-void lower_clamp(Lowering& l) {
-  const DType t = l.in_dtype(0);
-  l.node("Clip", {l.in(0), l.scalar(l.attr_float("min"), t), l.scalar(l.attr_float("max"), t)}, {},
-         {l.out()});
-}
-
-void lower_masked_fill(Lowering& l) {
-  std::string mask = l.in(1);
-  if (l.in_dtype(1) != kBool) mask = l.node("Cast", {mask}, {attr_int("to", TensorProto::BOOL)});
-  l.node("Where", {mask, l.scalar(l.attr_float("value"), l.in_dtype(0)), l.in(0)}, {}, {l.out()});
-}
-
-void lower_stack(Lowering& l) {
-  const int64_t axis = l.attr_int("axis");
-  std::vector<std::string> ins;
-  for (size_t i = 0; i < l.num_inputs(); ++i)
-    ins.push_back(l.node("Unsqueeze", {l.in(i), l.ints({axis})}));
-  l.node("Concat", ins, {attr_int("axis", axis)}, {l.out()});
-}
-
-void lower_split(Lowering& l) {
-  std::vector<std::string> outs;
-  for (size_t i = 0; i < l.event().outputs.size(); ++i) outs.push_back(l.out(i));
-  l.node("Split", {l.in(0), l.ints(l.attr_ints("split"))}, {attr_int("axis", l.attr_int("axis"))},
-         outs);
-}
-
-void lower_topk(Lowering& l) {
-  l.node("TopK", {l.in(0), l.ints({l.attr_int("k")})},
-         {attr_int("axis", l.attr_int("axis")), attr_int("largest", l.attr_int("largest")),
-          attr_int("sorted", 1)},
-         {l.out(0), l.out(1)});
-}
-
-void lower_pad(Lowering& l) {
-  if (l.attr_string("mode") != "constant") l.fail("only constant padding is exported");
-  l.node("Pad",
-         {l.in(0), l.ints(l.attr_ints("pads")), l.scalar(l.attr_float("value"), l.in_dtype(0))},
-         {attr_string("mode", "constant")}, {l.out()});
-}
-
-void lower_layer_norm(Lowering& l) {
-  const int64_t axis = l.attr_int("axis");
-  const double eps = l.attr_float("epsilon");
-  const auto shape = l.attr_ints("normalized_shape");
-  const DType t = l.in_dtype(0);
-  std::string w = l.has_input(1) ? l.in(1) : l.node("Expand", {l.scalar(1.0, t), l.ints(shape)});
-  if (l.opset() >= 17) {
-    std::vector<std::string> ins{l.in(0), w};
-    if (l.has_input(2)) ins.push_back(l.in(2));
-    l.node("LayerNormalization", ins, {attr_int("axis", axis), attr_float("epsilon", eps)},
-           {l.out()});
-    return;
-  }
-  std::vector<int64_t> axes;
-  for (int64_t a = axis; a < l.in_rank(0); ++a) axes.push_back(a);
-  std::vector<AttributeProto> keep{attr_ints("axes", axes), attr_int("keepdims", 1)};
-  std::string x = l.in(0);
-  std::string d = l.node("Sub", {x, l.node("ReduceMean", {x}, keep)});
-  std::string var = l.node("ReduceMean", {l.node("Mul", {d, d})}, keep);
-  std::string rstd =
-      l.node("Reciprocal", {l.node("Sqrt", {l.node("Add", {var, l.scalar(eps, t)})})});
-  std::string y = l.node("Mul", {l.node("Mul", {d, rstd}), w});
-  if (l.has_input(2)) {
-    l.node("Add", {y, l.in(2)}, {}, {l.out()});
-  } else {
-    l.node("Identity", {y}, {}, {l.out()});
-  }
-}
-
-void lower_dropout(Lowering& l) {
-  if (l.attr_int("training") != 0 && l.attr_float("p") > 0)
-    l.fail(
-        "dropout in training mode (export traces in eval mode; is a submodule forced to train?)");
-  l.node("Identity", {l.in(0)}, {}, {l.out()});
-}
-
-void lower_batch_norm(Lowering& l) {
-  if (l.attr_int("training") != 0)
-    l.fail("batch_norm in training mode (export needs running statistics, eval mode)");
-  if (!l.has_input(3) || !l.has_input(4))
-    l.fail("batch_norm without running statistics (track_running_stats=false) has no eval form");
-  const DType t = l.in_dtype(0);
-  const int64_t C = l.input(3).numel();
-  std::string w = l.has_input(1) ? l.in(1) : l.node("Expand", {l.scalar(1.0, t), l.ints({C})});
-  std::string b = l.has_input(2) ? l.in(2) : l.node("Expand", {l.scalar(0.0, t), l.ints({C})});
-  l.node("BatchNormalization", {l.in(0), w, b, l.in(3), l.in(4)},
-         {attr_float("epsilon", l.attr_float("epsilon"))}, {l.out()});
-}
-
-void lower_attention(Lowering& l) {
-  if (l.attr_int("training") != 0 && l.attr_float("dropout_p") > 0)
-    l.fail("attention dropout in training mode");
-  const DType t = l.in_dtype(0);
-  const int64_t r = l.in_rank(1);
-  std::vector<int64_t> perm;
-  for (int64_t i = 0; i < r; ++i) perm.push_back(i);
-  std::swap(perm[static_cast<size_t>(r - 1)], perm[static_cast<size_t>(r - 2)]);
-  std::string kt = l.node("Transpose", {l.in(1)}, {attr_ints("perm", perm)});
-  std::string s =
-      l.node("Mul", {l.node("MatMul", {l.in(0), kt}), l.scalar(l.attr_float("scale"), t)});
-  if (l.has_input(3)) {
-    std::string m = l.in(3);
-    if (l.in_dtype(3) == kBool) {
-      m = l.node("Where",
-                 {m, l.scalar(0.0, t), l.scalar(-std::numeric_limits<double>::infinity(), t)});
-    } else if (l.in_dtype(3) != t) {
-      m = l.node("Cast", {m}, {attr_int("to", onnx_type(t))});
-    }
-    s = l.node("Add", {s, m});
-  }
-  std::string p = l.node("Softmax", {s}, {attr_int("axis", -1)});
-  if (l.has_input(3)) {
-    // A fully masked row attends to nothing (zeros), as Kiln's kernel does, not NaN.
-    p = l.node("Where", {l.node("IsNaN", {p}), l.scalar(0.0, t), p});
-  }
-  l.node("MatMul", {p, l.in(2)}, {}, {l.out()});
-}
-
-void lower_conv(Lowering& l) {
-  std::vector<std::string> ins{l.in(0), l.in(1)};
-  if (l.has_input(2)) ins.push_back(l.in(2));
-  l.node("Conv", ins,
-         {attr_ints("kernel_shape", l.attr_ints("kernel_shape")),
-          attr_ints("strides", l.attr_ints("strides")), attr_ints("pads", l.attr_ints("pads")),
-          attr_ints("dilations", l.attr_ints("dilations")), attr_int("group", l.attr_int("group"))},
-         {l.out()});
-}
-
-Lower pool(std::string op) {
-  return [op](Lowering& l) {
-    std::vector<AttributeProto> a{attr_ints("kernel_shape", l.attr_ints("kernel_shape")),
-                                  attr_ints("strides", l.attr_ints("strides")),
-                                  attr_ints("pads", l.attr_ints("pads"))};
-    if (l.has_attr("count_include_pad"))
-      a.push_back(attr_int("count_include_pad", l.attr_int("count_include_pad")));
-    l.node(op, {l.in(0)}, std::move(a), {l.out()});
-  };
-}
-
-void lower_adaptive_avg_pool(Lowering& l) {
-  const auto o = l.attr_ints("output_size");
-  if (o == std::vector<int64_t>{1, 1}) {
-    l.node("GlobalAveragePool", {l.in(0)}, {}, {l.out()});
-    return;
-  }
-  auto d = l.in_dims(0);
-  const DimPair h = d[2], w = d[3];
-  if (h.dynamic() || w.dynamic() || h.a % o[0] != 0 || w.a % o[1] != 0)
-    l.fail(
-        fmt::format("adaptive_avg_pool2d to {} needs static spatial sizes divisible by it "
-                    "(or output 1x1)",
-                    dims_str(o)));
-  const std::vector<int64_t> k{h.a / o[0], w.a / o[1]};
-  l.node("AveragePool", {l.in(0)}, {attr_ints("kernel_shape", k), attr_ints("strides", k)},
-         {l.out()});
-}
-
-void lower_cast(Lowering& l) {
-  l.node("Cast", {l.in(0)}, {attr_int("to", onnx_type(static_cast<DType>(l.attr_int("to"))))},
-         {l.out()});
-}
-
-void lower_embedding(Lowering& l) {
-  // embedding(weight, ids): rows of weight -> Gather(weight, ids, axis 0).
-  l.node("Gather", {l.in(0), l.in(1)}, {attr_int("axis", 0)}, {l.out()});
-}
-
-// Composites of a few ONNX ops.
-void lower_log1p(Lowering& l) {
-  l.node("Log", {l.node("Add", {l.in(0), l.scalar(1.0, l.in_dtype(0))})}, {}, {l.out()});
-}
-void lower_rsqrt(Lowering& l) {
-  l.node("Reciprocal", {l.node("Sqrt", {l.in(0)})}, {}, {l.out()});
-}
-void lower_square(Lowering& l) {
-  l.node("Mul", {l.in(0), l.in(0)}, {}, {l.out()});
-}
-void lower_silu(Lowering& l) {
-  l.node("Mul", {l.in(0), l.node("Sigmoid", {l.in(0)})}, {}, {l.out()});
-}
-void lower_where(Lowering& l) {
-  l.node("Where", {l.in(0), l.in(1), l.in(2)}, {}, {l.out()});
-}
-void lower_transpose(Lowering& l) {
-  l.node("Transpose", {l.in(0)}, {attr_ints("perm", l.attr_ints("perm"))}, {l.out()});
-}
-// One ONNX op taking every input, with the Kiln attribute `from` (a float) as ONNX `to`.
-Lower with_float_attr(std::string op, std::string from, std::string to) {
-  return [op, from, to](Lowering& l) {
-    l.node(op, {l.in(0)}, {attr_float(to, l.attr_float(from))}, {l.out()});
-  };
-}
-// One ONNX op taking every input, with Kiln's `axis` attribute.
-Lower with_axis(std::string op) {
-  return [op](Lowering& l) {
-    std::vector<std::string> ins;
-    for (size_t i = 0; i < l.num_inputs(); ++i) ins.push_back(l.in(i));
-    l.node(op, ins, {attr_int("axis", l.attr_int("axis"))}, {l.out()});
-  };
-}
-
-// The one op table: Kiln op name -> ONNX lowering (one line per op). An op missing here makes
-// export fail naming it; adding an op to Kiln = one line here if it is exportable.
-const std::unordered_map<std::string, Lower>& op_table() {
-  // clang-format off
-  static const std::unordered_map<std::string, Lower> kOpTable = {
-      {"add",         binary("Add")},
-      {"sub",         binary("Sub")},
-      {"mul",         binary("Mul")},
-      {"div",         binary("Div")},
-      {"pow",         binary("Pow")},
-      {"maximum",     binary("Max")},
-      {"minimum",     binary("Min")},
-      {"add_scalar",  with_scalar("Add", "value")},
-      {"mul_scalar",  with_scalar("Mul", "value")},
-      {"pow_scalar",  with_scalar("Pow", "exponent")},
-      {"rsub_scalar", with_scalar("Sub", "value", /*scalar_first=*/true)},
-      {"rdiv_scalar", with_scalar("Div", "value", /*scalar_first=*/true)},
-      {"neg",         unary("Neg")},
-      {"abs",         unary("Abs")},
-      {"exp",         unary("Exp")},
-      {"log",         unary("Log")},
-      {"log1p",       lower_log1p},                  // Log(x + 1)
-      {"sqrt",        unary("Sqrt")},
-      {"rsqrt",       lower_rsqrt},                  // Reciprocal(Sqrt(x))
-      {"square",      lower_square},                 // x * x
-      {"reciprocal",  unary("Reciprocal")},
-      {"sin",         unary("Sin")},
-      {"cos",         unary("Cos")},
-      {"erf",         unary("Erf")},
-      {"tanh",        unary("Tanh")},
-      {"sigmoid",     unary("Sigmoid")},
-      {"relu",        unary("Relu")},
-      {"leaky_relu",  with_float_attr("LeakyRelu", "alpha", "alpha")},
-      {"gelu",        lower_gelu},                   // Erf form (Gelu needs opset 20)
-      {"silu",        lower_silu},                   // x * Sigmoid(x)
-      {"clamp",       lower_clamp},                  // Clip
-      {"where",       lower_where},
-      {"masked_fill", lower_masked_fill},            // Where(mask, value, x)
-      {"eq",          compare("Equal")},
-      {"ne",          compare("Equal", /*negate=*/true)},
-      {"lt",          compare("Less")},
-      {"le",          compare("LessOrEqual")},
-      {"gt",          compare("Greater")},
-      {"ge",          compare("GreaterOrEqual")},
-      {"logical_not", unary("Not")},
-      {"logical_and", binary("And")},
-      {"sum",         reduce("ReduceSum")},
-      {"mean",        reduce("ReduceMean")},
-      {"amax",        reduce("ReduceMax")},
-      {"amin",        reduce("ReduceMin")},
-      {"var",         lower_var},                    // mean of squared deviations, rescaled
-      {"logsumexp",   reduce("ReduceLogSumExp")},
-      {"norm",        lower_norm},                   // ReduceL1 / ReduceL2
-      {"max",         reduce_with_index("ReduceMax", "ArgMax")},
-      {"min",         reduce_with_index("ReduceMin", "ArgMin")},
-      {"argmax",      arg("ArgMax")},
-      {"argmin",      arg("ArgMin")},
-      {"reshape",     lower_reshape},                // also view, flatten, squeeze, unsqueeze
-      {"transpose",   lower_transpose},              // also permute
-      {"slice",       lower_slice},                  // also narrow
-      {"select",      lower_select},                 // Gather with a 0-d index
-      {"expand",      lower_expand},
-      {"identity",    unary("Identity")},            // contiguous, clone
-      {"cast",        lower_cast},
-      {"matmul",      binary("MatMul")},
-      {"linear",      lower_linear},                 // Gemm (2-D) or MatMul + Add
-      {"cat",         with_axis("Concat")},
-      {"stack",       lower_stack},                  // Unsqueeze each + Concat
-      {"split",       lower_split},                  // also chunk
-      {"index_select", with_axis("Gather")},
-      {"gather",      with_axis("GatherElements")},
-      {"embedding",   lower_embedding},              // Gather(weight, ids)
-      {"topk",        lower_topk},
-      {"pad",         lower_pad},
-      {"softmax",     with_axis("Softmax")},
-      {"log_softmax", with_axis("LogSoftmax")},
-      {"layer_norm",  lower_layer_norm},             // LayerNormalization (opset 17)
-      {"dropout",     lower_dropout},                // Identity in eval mode
-      {"batch_norm",  lower_batch_norm},             // BatchNormalization with running stats
-      {"scaled_dot_product_attention", lower_attention},  // MatMul, Softmax, MatMul
-      {"conv1d",      lower_conv},
-      {"conv2d",      lower_conv},
-      {"max_pool1d",  pool("MaxPool")},
-      {"max_pool2d",  pool("MaxPool")},
-      {"avg_pool2d",  pool("AveragePool")},
-      {"adaptive_avg_pool2d", lower_adaptive_avg_pool},  // GlobalAveragePool or AveragePool
-  };
-  // clang-format on
-  return kOpTable;
-}
+namespace {
 
 ValueInfoProto value_info(const std::string& name, const Tensor& t1, const Tensor& t2,
                           const std::map<int64_t, std::string>& declared,
@@ -1117,6 +368,8 @@ ValueInfoProto value_info(const std::string& name, const Tensor& t1, const Tenso
   }
   return v;
 }
+
+}  // namespace
 
 ModelProto Exporter::build(const std::vector<Tensor>& inputs1, const std::vector<Tensor>& inputs2,
                            const std::vector<TraceEvent>& ev1, const std::vector<TraceEvent>& ev2,
@@ -1174,7 +427,7 @@ ModelProto Exporter::build(const std::vector<Tensor>& inputs1, const std::vector
     current_op_ = e.name;
     Lowering l(*this, i, e, ev2[items2[k].index]);
     if (it == table.end())
-      l.fail("has no ONNX mapping (add a line to kOpTable in kiln/onnx/export.cpp)");
+      l.fail("has no ONNX mapping (add a line to kOpTable in kiln/onnx/export_ops.cpp)");
     it->second(l);
   }
   if (!output_from_op || names_.at(out1.impl()) != out_name) {
@@ -1210,6 +463,8 @@ ModelProto Exporter::build(const std::vector<Tensor>& inputs1, const std::vector
   return model;
 }
 
+namespace {
+
 // The example inputs with every dynamic axis grown: symbol k (in order of appearance) gets
 // size + k + 1, so two symbols never share both sizes. Rows are repeated cyclically.
 std::vector<Tensor> grown_inputs(const std::vector<Tensor>& inputs,
@@ -1243,85 +498,11 @@ std::vector<Tensor> grown_inputs(const std::vector<Tensor>& inputs,
   return out;
 }
 
-struct TraceResult {
-  std::vector<TraceEvent> events;
-  Tensor output;
-};
-
 TraceResult trace(nn::Module& m, const std::vector<Tensor>& inputs) {
   Tracer tracer;
   Tensor out = inputs.size() == 1 ? m.forward(inputs[0]) : m.forward(inputs);
   KILN_CHECK(out.defined(), "export_model: {}'s forward returned an undefined tensor", m.name());
   return {tracer.events(), out};
-}
-
-// Finds the LSTM/GRU module calls in a trace (see RnnRegion). A call is written natively when its
-// initial state is the default zeros, its input is batched (3-D), and nothing but its output is
-// used outside it; otherwise its unrolled events are exported op by op (static sequence length).
-std::vector<RnnRegion> find_rnn_regions(nn::Module& root, const TraceResult& t,
-                                        const std::vector<Tensor>& graph_inputs) {
-  std::unordered_map<const TensorImpl*, size_t> producer;
-  for (size_t i = 0; i < t.events.size(); ++i)
-    for (const Tensor& o : t.events[i].outputs)
-      if (o.defined()) producer.emplace(o.impl(), i);
-  auto is_zero_leaf = [&](const Tensor& s) {
-    if (!s.defined() || producer.count(s.impl())) return false;
-    for (const Tensor& g : graph_inputs)
-      if (g.impl() == s.impl()) return false;
-    for (double v : s.to(kFloat64).to_vector<double>())
-      if (v != 0.0) return false;
-    return true;
-  };
-  std::vector<RnnRegion> regions;
-  for (const auto& [path, m] : root.named_modules()) {
-    auto* rnn = dynamic_cast<nn::RNNBase*>(m.get());
-    if (!rnn) continue;
-    const bool lstm = dynamic_cast<nn::LSTM*>(rnn) != nullptr;
-    const bool bf = rnn->options().batch_first();
-    const TensorImpl* w0 = nullptr;
-    for (const auto& [name, p] : rnn->named_parameters(false))
-      if (name == "weight_ih_l0") w0 = p.impl();
-    const size_t selects = lstm ? 2 : 1, before = selects + (bf ? 1 : 0);
-    for (size_t i = before; i < t.events.size(); ++i) {
-      const TraceEvent& e = t.events[i];
-      if (e.name != "linear" || e.inputs.size() < 2 || e.inputs[1].impl() != w0) continue;
-      const size_t start = i - before;
-      bool ok = !bf || t.events[start].name == "transpose";
-      for (size_t s = i - selects; ok && s < i; ++s)
-        ok = t.events[s].name == "select" && is_zero_leaf(t.events[s].inputs[0]);
-      if (!ok) continue;
-      RnnRegion r{start, 0, rnn, path, lstm, bf ? t.events[start].inputs[0] : e.inputs[0], {}};
-      if (r.x.dim() != 3) continue;
-      // Replay the module alone on the same input: its events are the region's.
-      std::vector<TraceEvent> sub;
-      Tensor y;
-      {
-        Tracer replay;
-        y = rnn->forward(r.x);
-        sub = replay.events();
-      }
-      if (start + sub.size() > t.events.size()) continue;
-      for (size_t k = 0; ok && k < sub.size(); ++k) ok = sub[k].name == t.events[start + k].name;
-      // The traced output: the event output at the position where the replay produced y.
-      for (size_t k = 0; ok && k < sub.size() && !r.output.defined(); ++k)
-        for (size_t j = 0; j < sub[k].outputs.size(); ++j)
-          if (sub[k].outputs[j].impl() == y.impl()) r.output = t.events[start + k].outputs.at(j);
-      if (!ok || !r.output.defined()) continue;
-      r.count = sub.size();
-      std::unordered_set<const TensorImpl*> inside;
-      for (size_t k = start; k < start + r.count; ++k)
-        for (const Tensor& o : t.events[k].outputs)
-          if (o.defined() && o.impl() != r.output.impl()) inside.insert(o.impl());
-      bool escapes = inside.count(t.output.impl()) != 0;
-      for (size_t k = start + r.count; k < t.events.size() && !escapes; ++k)
-        for (const Tensor& in : t.events[k].inputs)
-          escapes = escapes || (in.defined() && inside.count(in.impl()));
-      if (!escapes) regions.push_back(std::move(r));
-    }
-  }
-  std::sort(regions.begin(), regions.end(),
-            [](const RnnRegion& a, const RnnRegion& b) { return a.start < b.start; });
-  return regions;
 }
 
 std::vector<Item> items_of(const TraceResult& t, const std::vector<RnnRegion>& regions) {
@@ -1378,8 +559,12 @@ void write_file(const std::string& path, const std::string& bytes) {
 }
 
 }  // namespace
+}  // namespace kiln::onnx::export_detail
+
+namespace kiln::onnx {
 
 std::vector<std::string> initializer_names(const std::string& path) {
+  using export_detail::ModelProto;
   const ModelProto model = detail::parse_model(detail::read_file(path, kMaxModelFileBytes), path);
   std::vector<std::string> names;
   for (const auto& init : model.graph().initializer()) names.push_back(init.name());
@@ -1387,6 +572,7 @@ std::vector<std::string> initializer_names(const std::string& path) {
 }
 
 std::vector<std::string> exportable_ops() {
+  using export_detail::op_table;
   std::vector<std::string> ops;
   for (const auto& [name, fn] : op_table()) ops.push_back(name);
   std::sort(ops.begin(), ops.end());
@@ -1395,6 +581,7 @@ std::vector<std::string> exportable_ops() {
 
 ExportInfo export_model(nn::Module& module, const std::vector<Tensor>& example_inputs,
                         const std::string& path, const ExportOptions& options) {
+  using namespace export_detail;
   KILN_CHECK(!example_inputs.empty(), "export_model: no example inputs for {}", module.name());
   KILN_CHECK(options.opset >= 13 && options.opset <= 17,
              "export_model: opset {} is not supported (13..17: onnx 1.12's checker knows up to 17)",

@@ -10,7 +10,7 @@
 //
 // How it works: the module runs in eval mode under NoGradGuard with a kiln::Tracer active; every
 // op call (TraceEvent: op name, attributes, input and output tensors) becomes one or a few ONNX
-// nodes through one table (export.cpp, kOpTable: one line per Kiln op). Parameters and buffers
+// nodes through one table (export_ops.cpp, kOpTable: one line per Kiln op). Parameters and buffers
 // become initializers named by their hierarchical names ("encoder.layers.0.linear1.weight");
 // tensors created inside forward become initializers too ("const_3").
 //

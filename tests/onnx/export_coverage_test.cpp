@@ -31,7 +31,8 @@ TEST(ExportCoverage, EveryRecordedOpIsExportableOrListed) {
   for (const auto& [op, differentiable] : declared) {
     (void)differentiable;
     EXPECT_TRUE(exportable.count(op) || kNotExportable.count(op))
-        << "op '" << op << "' has no ONNX lowering (kiln/onnx/export.cpp's op table) and is not "
+        << "op '" << op
+        << "' has no ONNX lowering (kiln/onnx/export_ops.cpp's op table) and is not "
         << "on this test's not-exportable list";
   }
   for (const auto& [op, why] : kNotExportable) {
