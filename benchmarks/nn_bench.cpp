@@ -18,8 +18,9 @@
 #include "bench_common.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/tensor/creation.h"
-#include "kiln/tensor/nn_kernels.h"
+#include "kiln/tensor/normalization.h"
 #include "kiln/tensor/parallel.h"
+#include "kiln/tensor/softmax.h"
 #ifdef KILN_WITH_TORCH
 #include <torch/torch.h>
 #endif

@@ -1,4 +1,4 @@
-// Fused nn kernels (tensor/nn_kernels.h) against their naive float64 reference twins, on several
+// Fused nn kernels (tensor/softmax.h, normalization.h, loss.h, dropout.h) against their naive float64 reference twins, on several
 // shapes, dims and non-contiguous inputs, plus thread-count invariance and dropout's mask.
 #include <gtest/gtest.h>
 
@@ -8,11 +8,14 @@
 #include <string>
 
 #include "kiln/tensor/creation.h"
+#include "kiln/tensor/dropout.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/nn_kernels.h"
+#include "kiln/tensor/loss.h"
+#include "kiln/tensor/normalization.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/reduce.h"
+#include "kiln/tensor/softmax.h"
 #include "test_support.h"
 
 namespace kiln::kernels {

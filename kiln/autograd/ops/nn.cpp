@@ -1,7 +1,8 @@
 // Neural-network ops: the fused softmax family, layer / batch norm, the losses, dropout and
-// attention. Each entry: shape check, kernels:: forward from tensor/nn_kernels.h, backward beside
-// it. Legend: B = batch, K = classes, N = loss rows (B times spatial positions), D = normalised
-// size, C = channels, H = heads, Tq / Tk = query / key tokens, d = head dim, dv = value dim.
+// attention. Each entry: shape check, kernels:: forward from tensor/softmax.h, normalization.h,
+// loss.h or dropout.h, backward beside it. Legend: B = batch, K = classes, N = loss rows (B times
+// spatial positions), D = normalised size, C = channels, H = heads, Tq / Tk = query / key tokens,
+// d = head dim, dv = value dim.
 #include <cmath>
 #include <limits>
 
@@ -10,11 +11,14 @@
 #include "kiln/autograd/op.h"
 #include "kiln/autograd/op_registry.h"
 #include "kiln/tensor/creation.h"
+#include "kiln/tensor/dropout.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/linalg.h"
-#include "kiln/tensor/nn_kernels.h"
+#include "kiln/tensor/loss.h"
+#include "kiln/tensor/normalization.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/reduce.h"
+#include "kiln/tensor/softmax.h"
 
 namespace kiln {
 namespace {

@@ -1,0 +1,42 @@
+#pragma once
+// Fused softmax kernels on Arrays (no autograd), each forward with its backward: softmax and
+// log_softmax along any dim, and the attention row pass (scaled, masked softmax in place).
+// float32 and float64; row sums accumulate in float64; rows are split across threads, and every
+// result is the same at any thread count (each row is reduced by one thread in a fixed order;
+// column sums combine fixed blocks in order). Every fast kernel has a naive float64 twin
+// `*_reference` that the tests compare against.
+//
+// Legend: O / I = the dims before / after the softmax dim, K = its size; Tq, Tk = query and key
+// lengths.
+#include <cstdint>
+
+#include "kiln/tensor/array.h"
+
+namespace kiln::kernels {
+
+// ------------------------------------------------------------------ softmax, log_softmax
+/// y = exp(x − max) / Σ exp(x − max) along `dim` (max subtracted first: softmax is shift-invariant
+/// and this keeps exp() <= 1). x: any shape, any strides, float  ->  y: x's shape, contiguous.
+Array softmax(const Array& x, int64_t dim);
+/// y = x − max − log Σ exp(x − max) along `dim`.
+Array log_softmax(const Array& x, int64_t dim);
+/// dx = y ⊙ (dy − Σ_dim dy ⊙ y), y the softmax output.   dy, y: same shape  ->  dx: that shape.
+Array softmax_backward(const Array& dy, const Array& y, int64_t dim);
+/// dx = dy − exp(y) · Σ_dim dy, y the log_softmax output.
+Array log_softmax_backward(const Array& dy, const Array& y, int64_t dim);
+
+Array softmax_reference(const Array& x, int64_t dim);
+Array log_softmax_reference(const Array& x, int64_t dim);
+Array softmax_backward_reference(const Array& dy, const Array& y, int64_t dim);
+Array log_softmax_backward_reference(const Array& dy, const Array& y, int64_t dim);
+// ------------------------------------------------------------------ attention rows
+/// In place on scores (*, Tq, Tk) contiguous: s ← softmax(scale · s + mask) along the last dim,
+/// mask additive and broadcastable to scores (or undefined). A row whose entries are all −inf
+/// (fully masked) becomes all zeros instead of NaN: it attends to nothing, and gets zero output and
+/// zero gradient.
+void attention_softmax_(Array& scores, double scale, const Array& mask);
+/// In place on dp (*, Tq, Tk): dp ← scale · p ⊙ (dp − Σ_k dp ⊙ p), the softmax backward of the
+/// attention probabilities p, times the score scale.
+void attention_softmax_backward_(Array& dp, const Array& p, double scale);
+
+}  // namespace kiln::kernels
