@@ -20,6 +20,8 @@
 #include "kiln/text/pretrain.h"
 #include "kiln/text/wordpiece.h"
 #include "kiln/track/callback.h"
+#include "kiln/train/metric_functions.h"
+#include "kiln/train/metrics.h"
 #include "kiln/train/safetensors.h"
 
 namespace kiln::text {
@@ -27,51 +29,6 @@ namespace kiln::text {
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------- metrics
-
-double pearson_correlation(std::span<const double> x, std::span<const double> y) {
-  KILN_CHECK(
-      x.size() == y.size() && x.size() >= 2,
-      "pearson_correlation: need two equal-length series of at least 2 values, got {} and {}",
-      x.size(), y.size());
-  const double n = static_cast<double>(x.size());
-  const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n;
-  const double my = std::accumulate(y.begin(), y.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) * (x[i] - mx);
-    syy += (y[i] - my) * (y[i] - my);
-  }
-  if (sxx == 0.0 || syy == 0.0) return 0.0;
-  return sxy / std::sqrt(sxx * syy);
-}
-
-namespace {
-
-// 1-based ranks, ties sharing their mean rank.
-std::vector<double> ranks(std::span<const double> v) {
-  std::vector<size_t> order(v.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-    const double mean_rank = (static_cast<double>(i + j) / 2.0) + 1.0;
-    for (size_t t = i; t <= j; ++t) r[order[t]] = mean_rank;
-    i = j + 1;
-  }
-  return r;
-}
-
-}  // namespace
-
-double spearman_correlation(std::span<const double> x, std::span<const double> y) {
-  KILN_CHECK(x.size() == y.size(), "spearman_correlation: sizes differ: {} vs {}", x.size(),
-             y.size());
-  const std::vector<double> rx = ranks(x), ry = ranks(y);
-  return pearson_correlation(rx, ry);
-}
 
 std::string ClassificationMetrics::to_string() const {
   std::string s = fmt::format(
@@ -542,48 +499,25 @@ ClassificationMetrics TextClassificationModel::evaluate(const data::Table& table
   const std::vector<std::string> truth = column_strings(table[label_column_]);
   const data::LabelEncoder enc(labels_);
   const std::vector<int64_t> y = enc.transform(truth);
-  const Tensor p = predict_proba(table);
+  const Tensor p = predict_proba(table);  // (N, K)
   const int64_t N = p.size(0), K = p.size(1);
   const std::vector<float> v = p.contiguous().to_vector<float>();
-  ClassificationMetrics m;
-  m.labels = labels_;
-  m.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
-  std::vector<double> prior(static_cast<size_t>(K), 0.0);
-  double loss = 0;
+  std::vector<int64_t> predicted(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) {
     int64_t best = 0;
     for (int64_t k = 1; k < K; ++k)
       if (v[static_cast<size_t>(i * K + k)] > v[static_cast<size_t>(i * K + best)]) best = k;
-    const int64_t t = y[static_cast<size_t>(i)];
-    ++m.confusion[static_cast<size_t>(t)][static_cast<size_t>(best)];
-    prior[static_cast<size_t>(t)] += 1;
-    loss -=
-        std::log(std::clamp(static_cast<double>(v[static_cast<size_t>(i * K + t)]), 1e-15, 1.0));
+    predicted[static_cast<size_t>(i)] = best;
   }
-  m.log_loss = loss / static_cast<double>(N);
-  double correct = 0, recall_sum = 0, f1_sum = 0, prior_loss = 0;
-  int present = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    const size_t ks = static_cast<size_t>(k);
-    const double tp = static_cast<double>(m.confusion[ks][ks]);
-    double row = 0, col = 0;
-    for (int64_t j = 0; j < K; ++j) {
-      row += static_cast<double>(m.confusion[ks][static_cast<size_t>(j)]);
-      col += static_cast<double>(m.confusion[static_cast<size_t>(j)][ks]);
-    }
-    correct += tp;
-    if (row > 0) {
-      recall_sum += tp / row;
-      ++present;
-      const double q = row / static_cast<double>(N);
-      prior_loss -= q * std::log(q);
-    }
-    f1_sum += (row + col) > 0 ? 2 * tp / (row + col) : 0.0;
-  }
-  m.micro_accuracy = correct / static_cast<double>(N);
-  m.macro_accuracy = present > 0 ? recall_sum / present : 0.0;
-  m.macro_f1 = f1_sum / static_cast<double>(K);
-  m.log_loss_reduction = prior_loss > 0 ? 1.0 - m.log_loss / prior_loss : 0.0;
+  ClassificationMetrics m;
+  m.labels = labels_;
+  m.confusion = metrics::confusion_matrix(y, predicted, K);
+  m.micro_accuracy = metrics::accuracy(m.confusion);
+  m.macro_accuracy = metrics::macro_accuracy(m.confusion);
+  m.macro_f1 = metrics::macro_f1(m.confusion);
+  m.log_loss = metrics::log_loss(v, y);
+  m.log_loss_reduction =
+      metrics::log_loss_reduction(m.log_loss, metrics::prior_log_loss(m.confusion));
   return m;
 }
 
@@ -620,12 +554,14 @@ data::Table SentenceSimilarityModel::transform(const data::Table& table) const {
 RegressionMetrics SentenceSimilarityModel::evaluate(const data::Table& table) const {
   require_column(table, label_column_, "evaluate", "label");
   const std::vector<double> y = column_numbers(table[label_column_], "evaluate");
-  const std::vector<double> p = predict(table).contiguous().to_vector<double>();
+  const Tensor prediction = predict(table);
+  const std::vector<double> p = prediction.contiguous().to_vector<double>();
   RegressionMetrics m;
-  m.pearson = pearson_correlation(p, y);
-  m.spearman = spearman_correlation(p, y);
-  for (size_t i = 0; i < y.size(); ++i) m.mse += (p[i] - y[i]) * (p[i] - y[i]);
-  m.mse /= static_cast<double>(y.size());
+  m.pearson = metrics::pearson_correlation(p, y);
+  m.spearman = metrics::spearman_correlation(p, y);
+  auto mse = metrics::MeanSquaredError();
+  mse->update(prediction, from_vector(y));
+  m.mse = mse->result();
   return m;
 }
 

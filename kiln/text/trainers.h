@@ -34,7 +34,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +41,7 @@
 #include "kiln/text/nasbert.h"
 #include "kiln/text/tokenizer.h"
 #include "kiln/train/callbacks.h"
+#include "kiln/train/metric_functions.h"
 #include "kiln/train/model.h"
 
 namespace kiln::text {
@@ -138,10 +138,10 @@ struct RegressionMetrics {
   std::string to_string() const;
 };
 
-/// Pearson's r of x and y (same size >= 2); 0 when either is constant.
-double pearson_correlation(std::span<const double> x, std::span<const double> y);
-/// Spearman's ρ: Pearson's r of the ranks, tied values sharing their mean rank.
-double spearman_correlation(std::span<const double> x, std::span<const double> y);
+// Pearson's r and Spearman's ρ live in kiln/train/metric_functions.h; these declarations keep the
+// names text:: has always offered (text::pearson_correlation) for the same functions.
+using metrics::pearson_correlation;
+using metrics::spearman_correlation;
 
 /// Reads a tokenizer (see the header comment for what `path` may hold) and makes sure it has the
 /// cls / sep / pad roles the encoder needs; an empty path finds GPT-2's files.
