@@ -15,7 +15,7 @@ namespace kiln::kernels {
 namespace {
 
 // The geometry of one call in the 4-D view (1-D pooling has H = kh = Ho = 1).
-struct Geom {
+struct PoolGeom {
   int64_t planes, H, W, Ho, Wo;
   int64_t kh, kw, sh, sw, ph, pw;
   int64_t HW() const { return H * W; }
@@ -27,7 +27,7 @@ Shape to4d(const Shape& s) {
   return {s[0], s[1], 1, s[2]};
 }
 
-Geom make_geom(const Shape& x, const Shape& y, const Pool2dParams& p) {
+PoolGeom make_geom(const Shape& x, const Shape& y, const Pool2dParams& p) {
   Shape x4 = to4d(x), y4 = to4d(y);
   return {x4[0] * x4[1], x4[2],      x4[3],      y4[2],   y4[3],  p.kernel_h,
           p.kernel_w,    p.stride_h, p.stride_w, p.pad_h, p.pad_w};
@@ -51,14 +51,14 @@ struct Window {
   int64_t h0, h1, w0, w1;
   int64_t divisor;
 };
-Window avg_window(const Geom& g, int64_t oh, int64_t ow) {
+Window avg_window(const PoolGeom& g, int64_t oh, int64_t ow) {
   int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
   int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
   int64_t divisor = (h1 - h0) * (w1 - w0);
   return {std::max<int64_t>(h0, 0), std::min(h1, g.H), std::max<int64_t>(w0, 0), std::min(w1, g.W),
           divisor};
 }
-Window adaptive_window(const Geom& g, int64_t oh, int64_t ow) {
+Window adaptive_window(const PoolGeom& g, int64_t oh, int64_t ow) {
   int64_t h0 = bin_start(oh, g.H, g.Ho), h1 = bin_end(oh, g.H, g.Ho);
   int64_t w0 = bin_start(ow, g.W, g.Wo), w1 = bin_end(ow, g.W, g.Wo);
   return {h0, h1, w0, w1, (h1 - h0) * (w1 - w0)};
@@ -70,7 +70,7 @@ Window adaptive_window(const Geom& g, int64_t oh, int64_t ow) {
 // clipping. The four taps are compared in max_forward's order (row-major; strictly greater or NaN
 // replaces, so the first maximum and the last NaN win) with selects instead of branches, which the
 // compiler vectorises over ow (the branchy form mispredicts on every other tap of random data).
-bool is_2x2_stride_2(const Geom& g) {
+bool is_2x2_stride_2(const PoolGeom& g) {
   return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
 }
 
@@ -98,7 +98,7 @@ void max_row_2x2(const T* __restrict top, const T* __restrict bot, int64_t W, in
 }
 
 template <typename T>
-void max_forward_2x2(const T* x, const Geom& g, T* y, int64_t* idx) {
+void max_forward_2x2(const T* x, const PoolGeom& g, T* y, int64_t* idx) {
   parallel_for(0, g.planes, plane_grain(g.P() * 4), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xp = x + r * g.HW();
@@ -112,7 +112,7 @@ void max_forward_2x2(const T* x, const Geom& g, T* y, int64_t* idx) {
 }
 
 template <typename T>
-void max_forward(const T* x, const Geom& g, T* y, int64_t* idx) {
+void max_forward(const T* x, const PoolGeom& g, T* y, int64_t* idx) {
   if (is_2x2_stride_2(g)) return max_forward_2x2(x, g, y, idx);
   parallel_for(0, g.planes, plane_grain(g.P() * g.kh * g.kw), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -144,7 +144,7 @@ void max_forward(const T* x, const Geom& g, T* y, int64_t* idx) {
 }
 
 template <typename T>
-void max_backward(const T* dy, const int64_t* idx, const Geom& g, T* dx) {
+void max_backward(const T* dy, const int64_t* idx, const PoolGeom& g, T* dx) {
   parallel_for(0, g.planes, plane_grain(g.HW() + g.P()), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       T* dxp = dx + r * g.HW();
@@ -158,7 +158,7 @@ void max_backward(const T* dy, const int64_t* idx, const Geom& g, T* dx) {
 
 // Average over windows chosen by `window(g, oh, ow)` (fixed or adaptive); sums in float64.
 template <typename T, typename WindowFn>
-void avg_forward(const T* x, const Geom& g, T* y, WindowFn window, int64_t work_per_output) {
+void avg_forward(const T* x, const PoolGeom& g, T* y, WindowFn window, int64_t work_per_output) {
   parallel_for(0, g.planes, plane_grain(g.P() * work_per_output), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xp = x + r * g.HW();
@@ -176,7 +176,7 @@ void avg_forward(const T* x, const Geom& g, T* y, WindowFn window, int64_t work_
 }
 
 template <typename T, typename WindowFn>
-void avg_backward(const T* dy, const Geom& g, T* dx, WindowFn window, int64_t work_per_output) {
+void avg_backward(const T* dy, const PoolGeom& g, T* dx, WindowFn window, int64_t work_per_output) {
   parallel_for(0, g.planes, plane_grain(g.HW() + g.P() * work_per_output),
                [&](int64_t r0, int64_t r1) {
                  for (int64_t r = r0; r < r1; ++r) {
@@ -256,7 +256,7 @@ Shape adaptive_pool2d_output_shape(std::string_view op, const Array& x, int64_t 
 MaxPoolResult max_pool2d_forward(const Array& x_in, const Pool2dParams& p) {
   Shape ys = pool2d_output_shape("max_pool2d", x_in, p);
   Array x = x_in.contiguous();
-  const Geom g = make_geom(x.shape(), ys, p);
+  const PoolGeom g = make_geom(x.shape(), ys, p);
   MaxPoolResult r{Array(ys, x.dtype()), Array(ys, kInt64)};
   KILN_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&] {
     max_forward<scalar_t>(x.data<scalar_t>(), g, r.values.data<scalar_t>(),
@@ -270,7 +270,7 @@ Array max_pool2d_backward(const Array& dy_in, const Array& indices_in, const Sha
                    "max_pool2d_backward: grad {} and indices {} differ (same shape required)",
                    dy_in.shape(), indices_in.shape());
   Array dy = dy_in.contiguous(), indices = indices_in.contiguous();
-  const Geom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
+  const PoolGeom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
   Array dx(x_shape, dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "max_pool2d_backward", [&] {
     max_backward<scalar_t>(dy.data<scalar_t>(), indices.data<int64_t>(), g, dx.data<scalar_t>());
@@ -281,7 +281,7 @@ Array max_pool2d_backward(const Array& dy_in, const Array& indices_in, const Sha
 Array avg_pool2d_forward(const Array& x_in, const Pool2dParams& p) {
   Shape ys = pool2d_output_shape("avg_pool2d", x_in, p);
   Array x = x_in.contiguous();
-  const Geom g = make_geom(x.shape(), ys, p);
+  const PoolGeom g = make_geom(x.shape(), ys, p);
   Array y(ys, x.dtype());
   KILN_DISPATCH_FLOATING(x.dtype(), "avg_pool2d", [&] {
     avg_forward<scalar_t>(x.data<scalar_t>(), g, y.data<scalar_t>(), avg_window, g.kh * g.kw);
@@ -291,7 +291,7 @@ Array avg_pool2d_forward(const Array& x_in, const Pool2dParams& p) {
 
 Array avg_pool2d_backward(const Array& dy_in, const Shape& x_shape, const Pool2dParams& p) {
   Array dy = dy_in.contiguous();
-  const Geom g = make_geom(x_shape, dy.shape(), p);
+  const PoolGeom g = make_geom(x_shape, dy.shape(), p);
   Array dx(x_shape, dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "avg_pool2d_backward", [&] {
     avg_backward<scalar_t>(dy.data<scalar_t>(), g, dx.data<scalar_t>(), avg_window, g.kh * g.kw);
@@ -302,7 +302,7 @@ Array avg_pool2d_backward(const Array& dy_in, const Shape& x_shape, const Pool2d
 Array adaptive_avg_pool2d_forward(const Array& x_in, int64_t out_h, int64_t out_w) {
   Shape ys = adaptive_pool2d_output_shape("adaptive_avg_pool2d", x_in, out_h, out_w);
   Array x = x_in.contiguous();
-  const Geom g = make_geom(x.shape(), ys, Pool2dParams{});
+  const PoolGeom g = make_geom(x.shape(), ys, Pool2dParams{});
   const int64_t work = (g.H / out_h + 2) * (g.W / out_w + 2);
   Array y(ys, x.dtype());
   KILN_DISPATCH_FLOATING(x.dtype(), "adaptive_avg_pool2d", [&] {
@@ -313,7 +313,7 @@ Array adaptive_avg_pool2d_forward(const Array& x_in, int64_t out_h, int64_t out_
 
 Array adaptive_avg_pool2d_backward(const Array& dy_in, const Shape& x_shape) {
   Array dy = dy_in.contiguous();
-  const Geom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
+  const PoolGeom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
   const int64_t work = (g.H / g.Ho + 2) * (g.W / g.Wo + 2);
   Array dx(x_shape, dy.dtype());
   KILN_DISPATCH_FLOATING(dy.dtype(), "adaptive_avg_pool2d_backward", [&] {
@@ -326,13 +326,13 @@ Array adaptive_avg_pool2d_backward(const Array& dy_in, const Shape& x_shape) {
 
 namespace {
 
-Array to_f64(const Array& a) {
+Array contiguous_f64(const Array& a) {
   return a.to(kFloat64).contiguous();
 }
 
 // Calls f(plane, oh, ow, ih, iw) for each in-range tap of a fixed window, row-major within it.
 template <typename F>
-void for_each_tap(const Geom& g, F&& f) {
+void for_each_tap(const PoolGeom& g, F&& f) {
   for (int64_t r = 0; r < g.planes; ++r)
     for (int64_t oh = 0; oh < g.Ho; ++oh)
       for (int64_t ow = 0; ow < g.Wo; ++ow)
@@ -347,8 +347,8 @@ void for_each_tap(const Geom& g, F&& f) {
 
 MaxPoolResult max_pool2d_reference(const Array& x_in, const Pool2dParams& p) {
   Shape ys = pool2d_output_shape("max_pool2d_reference", x_in, p);
-  Array x = to_f64(x_in);
-  const Geom g = make_geom(x.shape(), ys, p);
+  Array x = contiguous_f64(x_in);
+  const PoolGeom g = make_geom(x.shape(), ys, p);
   Array y(ys, kFloat64), idx(ys, kInt64);
   y.fill_(-std::numeric_limits<double>::infinity());
   idx.fill_(-1);
@@ -367,8 +367,8 @@ MaxPoolResult max_pool2d_reference(const Array& x_in, const Pool2dParams& p) {
 
 Array max_pool2d_backward_reference(const Array& dy_in, const Array& indices_in,
                                     const Shape& x_shape) {
-  Array dy = to_f64(dy_in), idx = indices_in.contiguous();
-  const Geom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
+  Array dy = contiguous_f64(dy_in), idx = indices_in.contiguous();
+  const PoolGeom g = make_geom(x_shape, dy.shape(), Pool2dParams{});
   Array dx(x_shape, kFloat64);
   dx.zero_();
   for (int64_t r = 0; r < g.planes; ++r)
@@ -380,8 +380,8 @@ Array max_pool2d_backward_reference(const Array& dy_in, const Array& indices_in,
 
 Array avg_pool2d_reference(const Array& x_in, const Pool2dParams& p) {
   Shape ys = pool2d_output_shape("avg_pool2d_reference", x_in, p);
-  Array x = to_f64(x_in);
-  const Geom g = make_geom(x.shape(), ys, p);
+  Array x = contiguous_f64(x_in);
+  const PoolGeom g = make_geom(x.shape(), ys, p);
   Array y(ys, kFloat64);
   y.zero_();
   // count_include_pad with ceil_mode off: every window lies inside the padded input.
@@ -395,8 +395,8 @@ Array avg_pool2d_reference(const Array& x_in, const Pool2dParams& p) {
 
 Array avg_pool2d_backward_reference(const Array& dy_in, const Shape& x_shape,
                                     const Pool2dParams& p) {
-  Array dy = to_f64(dy_in);
-  const Geom g = make_geom(x_shape, dy.shape(), p);
+  Array dy = contiguous_f64(dy_in);
+  const PoolGeom g = make_geom(x_shape, dy.shape(), p);
   Array dx(x_shape, kFloat64);
   dx.zero_();
   const double divisor = static_cast<double>(g.kh * g.kw);
@@ -409,7 +409,7 @@ Array avg_pool2d_backward_reference(const Array& dy_in, const Shape& x_shape,
 
 Array adaptive_avg_pool2d_reference(const Array& x_in, int64_t out_h, int64_t out_w) {
   Shape ys = adaptive_pool2d_output_shape("adaptive_avg_pool2d_reference", x_in, out_h, out_w);
-  Array x = to_f64(x_in);
+  Array x = contiguous_f64(x_in);
   const int64_t planes = ys[0] * ys[1], H = x.size(2), W = x.size(3);
   Array y(ys, kFloat64);
   for (int64_t r = 0; r < planes; ++r)
@@ -429,7 +429,7 @@ Array adaptive_avg_pool2d_reference(const Array& x_in, int64_t out_h, int64_t ou
 }
 
 Array adaptive_avg_pool2d_backward_reference(const Array& dy_in, const Shape& x_shape) {
-  Array dy = to_f64(dy_in);
+  Array dy = contiguous_f64(dy_in);
   const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3];
   const int64_t out_h = dy.size(2), out_w = dy.size(3);
   Array dx(x_shape, kFloat64);
