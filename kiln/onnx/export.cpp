@@ -21,9 +21,9 @@
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/op.h"
+#include "kiln/io/atomic_file.h"
 #include "kiln/nn/rnn.h"
 #include "kiln/onnx/proto.h"
-#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::onnx {

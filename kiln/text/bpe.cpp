@@ -6,8 +6,8 @@
 #include <mutex>
 #include <queue>
 
+#include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/json.h"
 #include "kiln/text/unicode.h"
 
 namespace kiln::text {
@@ -369,7 +369,7 @@ void BpeTokenizer::build(std::string_view source) {
 namespace {
 
 std::vector<std::string> read_encoder_json(const std::filesystem::path& path) {
-  const json::Value encoder = read_json_file(path);
+  const json::Value encoder = io::read_json_file(path);
   KILN_CHECK_AS(IOError, encoder.is_object(),
                 "bpe: {}: expected a JSON object of token -> id but found a {}", path.string(),
                 encoder.kind_name());
@@ -393,7 +393,7 @@ std::vector<std::string> read_encoder_json(const std::filesystem::path& path) {
 }
 
 std::vector<std::pair<std::string, std::string>> read_merges(const std::filesystem::path& path) {
-  const std::string text = read_text_file(path, "bpe");
+  const std::string text = io::read_text_file(path, "bpe");
   std::vector<std::pair<std::string, std::string>> merges;
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
@@ -445,7 +445,7 @@ void BpeTokenizer::save_files(const std::filesystem::path& encoder_json,
     enc += fmt::format(": {}", id);
   }
   enc += "}";
-  write_text_file(encoder_json, enc, "bpe save");
+  io::write_text_file(encoder_json, enc, "bpe save");
   std::string merges = "#version: 0.2\n";
   for (const auto& [l, r] : merges_) {
     merges += l;
@@ -453,7 +453,7 @@ void BpeTokenizer::save_files(const std::filesystem::path& encoder_json,
     merges += r;
     merges += '\n';
   }
-  write_text_file(vocab_bpe, merges, "bpe save");
+  io::write_text_file(vocab_bpe, merges, "bpe save");
 }
 
 void BpeTokenizer::save_model(const std::filesystem::path& dir, json::Value& config) const {

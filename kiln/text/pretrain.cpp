@@ -15,10 +15,11 @@
 #include <sstream>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/nn/loss.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
-#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/random.h"
@@ -26,7 +27,6 @@
 #include "kiln/text/vocab_trainer.h"
 #include "kiln/track/run.h"
 #include "kiln/train/progress.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/bpe.h"
-#include "kiln/text/json.h"
 #include "kiln/text/wordpiece.h"
 
 namespace kiln::text {
@@ -271,12 +271,12 @@ void Tokenizer::save(const std::filesystem::path& dir) const {
   config["added_special_tokens"] = (std::move(added));
   config["vocab_size"] = (json::Value(vocab_size()));
   save_model(dir, config);
-  write_text_file(dir / kConfigFile, config.dump() + "\n", "tokenizer save");
+  io::write_text_file(dir / kConfigFile, config.dump() + "\n", "tokenizer save");
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / kConfigFile;
-  const json::Value config = read_json_file(path);
+  const json::Value config = io::read_json_file(path);
   const auto field = [&](std::string_view name, json::Value::Kind kind) -> const json::Value& {
     const json::Value* v = config.find(name);
     KILN_CHECK_AS(IOError, v != nullptr && v->kind() == kind,

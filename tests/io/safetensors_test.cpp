@@ -12,18 +12,20 @@
 #include <string>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/io/json.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
-#include "kiln/train/safetensors.h"
-#include "train/train_test_util.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
 
+// A path in this run's fresh temporary directory (tests/test_main.cpp removes it on exit).
 std::string temp_path(const std::string& name) {
-  return testing_util::scratch_path(name);
+  const fs::path p = fs::path(::testing::TempDir()) / name;
+  fs::create_directories(p.parent_path());
+  return p.string();
 }
 
 std::string u64le(uint64_t n) {

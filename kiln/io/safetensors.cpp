@@ -1,4 +1,4 @@
-#include "kiln/train/safetensors.h"
+#include "kiln/io/safetensors.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,9 +13,9 @@
 #include <limits>
 #include <unordered_set>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
 
 namespace kiln {
 

@@ -1,12 +1,12 @@
-#include "kiln/text/json.h"
+#include "kiln/io/file.h"
 
 #include <fstream>
 #include <sstream>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
 #include "kiln/tensor/error.h"
 
-namespace kiln::text {
+namespace kiln::io {
 
 json::Value read_json_file(const std::filesystem::path& path) {
   return json::parse(read_text_file(path, "json"), path.string());
@@ -29,4 +29,4 @@ void write_text_file(const std::filesystem::path& path, std::string_view content
   write_file_atomic(path, content, op);
 }
 
-}  // namespace kiln::text
+}  // namespace kiln::io

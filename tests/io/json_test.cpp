@@ -1,11 +1,11 @@
-// kiln::json: the parser / emitter kiln_train uses for safetensors headers and configs.
+// kiln::json: the parser / emitter Kiln uses for safetensors headers, configs and tokenizer files.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
 
 namespace kiln::json {
 namespace {

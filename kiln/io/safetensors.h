@@ -1,6 +1,6 @@
 #pragma once
-// safetensors (https://github.com/huggingface/safetensors): the checkpoint format kiln_train reads
-// and writes, which PyTorch, JAX, candle and Hugging Face tools read too. Layout:
+// safetensors (https://github.com/huggingface/safetensors): the checkpoint format Kiln reads and
+// writes (kiln_train's checkpoints, text encoders, the tracking store), which PyTorch, JAX, candle and Hugging Face tools read too. Layout:
 //
 //   [8 bytes]  N, the header length, unsigned little-endian
 //   [N bytes]  JSON header: {"<name>": {"dtype": "F32", "shape": [2, 3], "data_offsets": [b, e]},
