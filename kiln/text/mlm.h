@@ -22,7 +22,7 @@
 #include "kiln/io/safetensors.h"
 #include "kiln/nn/module.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 namespace kiln::text {
 

@@ -23,8 +23,8 @@
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/random.h"
-#include "kiln/text/bpe.h"
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 #include "kiln/track/run.h"
 #include "kiln/train/progress.h"
 

@@ -16,10 +16,10 @@
 #include "kiln/io/atomic_file.h"
 #include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/bpe.h"
 #include "kiln/text/mlm.h"
 #include "kiln/text/pretrain.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/wordpiece.h"
 #include "kiln/track/callback.h"
 
 namespace kiln::text {

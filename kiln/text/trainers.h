@@ -40,7 +40,7 @@
 
 #include "kiln/data/columns.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 #include "kiln/train/callbacks.h"
 #include "kiln/train/model.h"
 

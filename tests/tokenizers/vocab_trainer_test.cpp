@@ -1,14 +1,14 @@
 // Vocabulary training: hand-checkable merges, vocab size, determinism, round trips, file formats,
 // and the time to train on ~5 MB of real e-mail.
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 
 #include <gtest/gtest.h>
 
 #include <ctime>
 
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
-#include "text_test_util.h"
+#include "kiln/tokenizers/unicode.h"
+#include "text/text_test_util.h"
 
 namespace kiln::text {
 namespace {

@@ -1,4 +1,4 @@
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 #include <algorithm>
 #include <array>
@@ -22,7 +22,7 @@ struct StripEntry {
   char32_t out[3];
 };
 
-#include "kiln/text/unicode_tables.inc"
+#include "kiln/tokenizers/unicode_tables.inc"
 
 // One byte per BMP code point, built once from kCategoryRanges: the hot path of every tokenizer.
 const std::array<CharClass, 0x10000>& bmp_classes() {

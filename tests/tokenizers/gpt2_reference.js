@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Reference token ids from gpt-3-encoder@1.1.4 (Encoder.js, the JS port of GPT-2's encoder.py),
-// for tests/text/bpe_test.cpp.
-//   node tests/text/gpt2_reference.js NODE_MODULES files LIST_FILE OUT_FILE
-//   node tests/text/gpt2_reference.js NODE_MODULES texts JSON_FILE OUT_FILE
+// for tests/tokenizers/bpe_test.cpp.
+//   node tests/tokenizers/gpt2_reference.js NODE_MODULES files LIST_FILE OUT_FILE
+//   node tests/tokenizers/gpt2_reference.js NODE_MODULES texts JSON_FILE OUT_FILE
 // "files": LIST_FILE holds one file path per line. Each file's bytes are decoded as UTF-8 the WHATWG
 // way (invalid sequences -> U+FFFD, a leading BOM kept as text). "texts": JSON_FILE is a JSON array
 // of strings. OUT_FILE gets one line per input: "<number of ids> <id> <id> ...". The C++ test

@@ -1,5 +1,5 @@
 // UTF-8 decoding (WHATWG replacement of maximal subparts) and the character classes.
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 namespace kiln::text {
 

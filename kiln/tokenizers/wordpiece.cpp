@@ -1,11 +1,11 @@
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 #include <algorithm>
 #include <limits>
 
 #include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 namespace kiln::text {
 

@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "kiln/text/bpe.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 namespace kiln::text {
 

@@ -4,7 +4,7 @@
 //
 // Code points are classified by general category into the groups of CharClass. The tables cover all
 // of Unicode (0..10FFFF) and are generated from Node.js's regular-expression engine by
-// tests/text/gen_unicode_tables.js (kiln/text/unicode_tables.inc, Unicode 17.0), so the GPT-2
+// tests/tokenizers/gen_unicode_tables.js (kiln/tokenizers/unicode_tables.inc, Unicode 17.0), so the GPT-2
 // pre-tokenizer classifies every code point exactly as the JS reference gpt-3-encoder does. For
 // orientation, the letter (\p{L}) ranges include ASCII A-Z a-z, Latin-1 C0-FF (less D7, F7), Latin
 // Extended-A/B 100-24F, IPA 250-2AF, Greek 370-3FF, Cyrillic 400-52F, Armenian, Hebrew 5D0-5EA,

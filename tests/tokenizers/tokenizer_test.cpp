@@ -1,11 +1,11 @@
 // The common Tokenizer layer: special-token templates, pair encoding, truncation, padding, batches.
 // A small WordPiece vocabulary makes every id predictable: word "wN" has id N + 10.
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 #include <gtest/gtest.h>
 
 #include "kiln/tensor/error.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 namespace kiln::text {
 namespace {

@@ -1,11 +1,11 @@
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 #include <algorithm>
 
 #include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/bpe.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 namespace kiln::text {
 

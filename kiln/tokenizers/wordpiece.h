@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 namespace kiln::text {
 

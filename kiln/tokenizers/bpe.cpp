@@ -1,4 +1,4 @@
-#include "kiln/text/bpe.h"
+#include "kiln/tokenizers/bpe.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 
 #include "kiln/io/file.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 namespace kiln::text {
 

@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 namespace kiln::text {
 
