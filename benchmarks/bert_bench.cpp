@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "kiln/io/json.h"
 #include "kiln/kiln.h"
 #include "kiln/optim/adam.h"
 #include "kiln/text/nasbert.h"
 #include "kiln/text/onnx_export.h"
-#include "kiln/train/json.h"
 #ifdef KILN_WITH_TORCH
 #include <torch/torch.h>
 #endif

@@ -21,12 +21,12 @@
 
 #include "../tests/onnx/paddleocr_inputs.h"
 #include "bench_common.h"
+#include "kiln/io/json.h"
+#include "kiln/io/npy.h"
 #include "kiln/kiln.h"
 #include "kiln/onnx/import.h"
-#include "kiln/tensor/io.h"
 #include "kiln/text/nasbert.h"
 #include "kiln/text/onnx_export.h"
-#include "kiln/train/json.h"
 
 namespace {
 

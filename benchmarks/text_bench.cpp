@@ -18,11 +18,11 @@
 #include "kiln/kiln.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
-#include "kiln/text/bpe.h"
 #include "kiln/text/corpus.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/vocab_trainer.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/vocab_trainer.h"
+#include "kiln/tokenizers/wordpiece.h"
 
 #include <filesystem>
 #include <string>

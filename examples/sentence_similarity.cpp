@@ -50,7 +50,7 @@
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/sword.h"
 #include "kiln/text/trainers.h"
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 
 namespace fs = std::filesystem;
 using namespace kiln;

@@ -1,7 +1,7 @@
 #pragma once
 // The umbrella header a training script includes (and links Kiln::kiln): tensors, autograd and
 // every op, nn modules, optimisers and schedulers, data sets and loaders, and the Keras-like Model
-// API. Area headers (kiln/text/..., kiln/vision/..., kiln/onnx/...) are included by name.
+// API, and the file formats (kiln/io: .npy, safetensors, JSON, the atomic writer). Area headers (kiln/text/..., kiln/vision/..., kiln/onnx/...) are included by name.
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/gradcheck.h"
@@ -13,6 +13,8 @@
 #include "kiln/data/label_encoding.h"
 #include "kiln/data/normalize.h"
 #include "kiln/data/split.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/npy.h"
 #include "kiln/nn/nn.h"
 #include "kiln/optim/optim.h"
 #include "kiln/tensor/backend.h"

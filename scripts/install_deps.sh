@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(g++ cmake ninja-build pkg-config python3 nodejs npm clang-format
       libopenblas-dev libdnnl-dev libtbb-dev libeigen3-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev
+      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
       libpng-dev libjpeg-dev zlib1g-dev
       libsqlite3-dev libsqlitecpp-dev libssl-dev libcpp-httplib-dev chromium

@@ -16,8 +16,8 @@
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/data/csv.h"
+#include "kiln/io/npy.h"
 #include "kiln/onnx/import.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln::tools {
 namespace {

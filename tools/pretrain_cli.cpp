@@ -17,14 +17,14 @@
 #include <string>
 
 #include "cli_args.h"
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/json.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/text/pretrain.h"
 #include "kiln/text/trainers.h"
 #include "kiln/track/run.h"
-#include "kiln/train/json.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::tools {
 

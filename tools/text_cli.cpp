@@ -29,12 +29,12 @@
 #include "cli_args.h"
 #include "kiln/data/csv.h"
 #include "kiln/distributed/distributed.h"
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/trainers.h"
 #include "kiln/track/run.h"
-#include "kiln/train/json.h"
 
 namespace kiln::tools {
 

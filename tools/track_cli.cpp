@@ -26,13 +26,13 @@
 #include <thread>
 #include <vector>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/report.h"
 #include "kiln/track/run.h"
 #include "kiln/track/store.h"
 #include "kiln/track/ui_server.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::tools {
 

@@ -8,7 +8,7 @@
 
 #include "kiln/automl/search_space.h"
 #include "kiln/automl/tuner.h"
-#include "kiln/train/json.h"
+#include "kiln/io/json.h"
 
 namespace kiln::automl {
 

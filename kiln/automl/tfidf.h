@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "kiln/autograd/tensor.h"
+#include "kiln/io/json.h"
 #include "kiln/nn/linear.h"
-#include "kiln/train/json.h"
 
 namespace kiln::automl {
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "kiln/data/columns.h"
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
 
 namespace kiln::data {
 
@@ -170,7 +170,7 @@ std::string escape_text(std::string_view text);
 /// Inverse of escape_text; throws kiln::IOError (prefixed by `context`) on a bad escape.
 std::string unescape_text(std::string_view text, std::string_view context);
 
-/// The atomic writer lives in kiln/tensor/atomic_file.h (one for every writer in Kiln).
+/// The atomic writer lives in kiln/io/atomic_file.h (one for every writer in Kiln).
 using AtomicFile = kiln::AtomicFile;
 
 }  // namespace detail

@@ -13,8 +13,8 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/io/atomic_file.h"
 #include "kiln/onnx/export_internal.h"
-#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::onnx::export_detail {

@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "kiln/io/safetensors.h"
 #include "kiln/nn/module.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/tokenizer.h"
-#include "kiln/train/safetensors.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 namespace kiln::text {
 

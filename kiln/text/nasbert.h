@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/io/json.h"
 #include "kiln/nn/attention.h"
 #include "kiln/nn/container.h"
 #include "kiln/nn/conv.h"
@@ -37,7 +38,6 @@
 #include "kiln/nn/linear.h"
 #include "kiln/nn/module.h"
 #include "kiln/nn/normalization.h"
-#include "kiln/train/json.h"
 
 namespace kiln::text {
 

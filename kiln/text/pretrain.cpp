@@ -15,18 +15,18 @@
 #include <sstream>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/nn/loss.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
-#include "kiln/tensor/atomic_file.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/random.h"
-#include "kiln/text/bpe.h"
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 #include "kiln/track/run.h"
 #include "kiln/train/progress.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 

@@ -42,7 +42,7 @@
 
 #include "kiln/text/mlm.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 
 namespace kiln::text {
 
@@ -58,7 +58,7 @@ struct CorpusTokenizerOptions {
   size_t sample_chars = 40'000'000;  // characters of paragraphs the merges are learnt from
 };
 
-/// Trains a byte-level BPE tokenizer (kiln/text/vocab_trainer.h) on an even sample of the corpus's
+/// Trains a byte-level BPE tokenizer (kiln/tokenizers/vocab_trainer.h) on an even sample of the corpus's
 /// paragraphs (every k-th paragraph of every file) with Kiln's special tokens <s> </s> <pad>
 /// <mask>.
 std::shared_ptr<const Tokenizer> train_corpus_tokenizer(const std::filesystem::path& dir,

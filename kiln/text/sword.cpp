@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "kiln/tensor/error.h"
-#include "kiln/text/unicode.h"
+#include "kiln/tokenizers/unicode.h"
 
 namespace kiln::text {
 

@@ -13,16 +13,17 @@
 
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/data/label_encoding.h"
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
-#include "kiln/text/bpe.h"
 #include "kiln/text/mlm.h"
 #include "kiln/text/pretrain.h"
-#include "kiln/text/wordpiece.h"
+#include "kiln/tokenizers/bpe.h"
+#include "kiln/tokenizers/wordpiece.h"
 #include "kiln/track/callback.h"
 #include "kiln/train/metric_functions.h"
 #include "kiln/train/metrics.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 
@@ -357,12 +358,6 @@ TrainResult train(const Settings& s,
   return {module, model->history()};
 }
 
-std::string read_text_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  KILN_CHECK_AS(IOError, in.good(), "cannot open {}", p.string());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 }  // namespace
 
 // Fills the models' private fields (the trainers and load() are their only writers).
@@ -528,8 +523,7 @@ void TextClassificationModel::add_config(json::Value& config) const {
 }
 
 TextClassificationModel TextClassificationModel::load(const fs::path& dir) {
-  const json::Value c =
-      json::parse(read_text_file(dir / "config.json"), (dir / "config.json").string());
+  const json::Value c = io::read_json_file(dir / "config.json");
   KILN_CHECK(c.get_or<std::string>("task", "") == "text_classification",
              "TextClassificationModel::load: {} holds a '{}' model, not text_classification",
              dir.string(), c.get_or<std::string>("task", ""));
@@ -566,8 +560,7 @@ RegressionMetrics SentenceSimilarityModel::evaluate(const data::Table& table) co
 }
 
 SentenceSimilarityModel SentenceSimilarityModel::load(const fs::path& dir) {
-  const json::Value c =
-      json::parse(read_text_file(dir / "config.json"), (dir / "config.json").string());
+  const json::Value c = io::read_json_file(dir / "config.json");
   KILN_CHECK(c.get_or<std::string>("task", "") == "sentence_similarity",
              "SentenceSimilarityModel::load: {} holds a '{}' model, not sentence_similarity",
              dir.string(), c.get_or<std::string>("task", ""));

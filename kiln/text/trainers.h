@@ -39,7 +39,7 @@
 
 #include "kiln/data/columns.h"
 #include "kiln/text/nasbert.h"
-#include "kiln/text/tokenizer.h"
+#include "kiln/tokenizers/tokenizer.h"
 #include "kiln/train/callbacks.h"
 #include "kiln/train/metric_functions.h"
 #include "kiln/train/model.h"

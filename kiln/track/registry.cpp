@@ -1,11 +1,11 @@
 // The model registry: named models, numbered versions pointing at runs, deployment stages.
 #include <fmt/format.h>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/hash.h"
 #include "kiln/track/store_impl.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::track {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/io/json.h"
 #include "kiln/track/store.h"
-#include "kiln/train/json.h"
 
 namespace kiln::track {
 

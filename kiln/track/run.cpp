@@ -6,8 +6,8 @@
 #include <exception>
 
 #include "kiln/data/columns.h"
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
 
 namespace kiln::track {
 

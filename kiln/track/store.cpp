@@ -11,12 +11,12 @@
 #include <limits>
 #include <random>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
+#include "kiln/io/json.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/hash.h"
 #include "kiln/track/store_impl.h"
-#include "kiln/train/json.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::track {
 

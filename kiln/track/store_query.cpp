@@ -5,10 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
 #include "kiln/track/filter.h"
 #include "kiln/track/store_impl.h"
-#include "kiln/train/json.h"
 
 namespace kiln::track {
 

@@ -10,11 +10,11 @@
 // save_weights() writes the plain state_dict names with format "kiln.weights".
 #include <charconv>
 
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
 #include "kiln/train/layers.h"
 #include "kiln/train/model.h"
 #include "kiln/train/model_state.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln {
 

@@ -37,9 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "kiln/io/json.h"
 #include "kiln/nn/module.h"
 #include "kiln/nn/options.h"
-#include "kiln/train/json.h"
 
 namespace kiln::layers {
 

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "kiln/autograd/tensor.h"
-#include "kiln/train/json.h"
+#include "kiln/io/json.h"
 
 namespace kiln::losses {
 

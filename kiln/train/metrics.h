@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "kiln/autograd/tensor.h"
-#include "kiln/train/json.h"
+#include "kiln/io/json.h"
 
 namespace kiln::metrics {
 

@@ -56,12 +56,12 @@
 #include <vector>
 
 #include "kiln/distributed/ddp.h"
+#include "kiln/io/json.h"
 #include "kiln/nn/container.h"
 #include "kiln/nn/module.h"
 #include "kiln/optim/optimizer.h"
 #include "kiln/optim/scheduler.h"
 #include "kiln/train/callbacks.h"
-#include "kiln/train/json.h"
 #include "kiln/train/losses.h"
 #include "kiln/train/metrics.h"
 #include "kiln/train/optimizers.h"

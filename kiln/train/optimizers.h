@@ -21,9 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/io/json.h"
 #include "kiln/optim/optimizer.h"
 #include "kiln/optim/scheduler.h"
-#include "kiln/train/json.h"
 
 namespace kiln::optimizers {
 

@@ -20,7 +20,7 @@
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
 
-#include "kiln/tensor/atomic_file.h"
+#include "kiln/io/atomic_file.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::vision {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "autograd/gradcheck_registry.h"
+#include "kiln/io/npy.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln::testing {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/io/npy.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/io.h"
 #include "kiln/tensor/parallel.h"
 #include "test_support.h"
 

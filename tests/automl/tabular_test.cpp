@@ -11,8 +11,8 @@
 
 #include "kiln/automl/tabular.h"
 #include "kiln/data/split.h"
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
 #include "onnx/ort_runner.h"
 
 namespace kiln::automl {

@@ -8,8 +8,8 @@
 
 #include "kiln/automl/automl.h"
 #include "kiln/data/split.h"
+#include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/json.h"
 #include "onnx/ort_runner.h"
 
 namespace kiln::automl {

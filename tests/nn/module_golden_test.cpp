@@ -14,8 +14,8 @@
 #include <string>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/io/npy.h"
 #include "kiln/nn/nn.h"
-#include "kiln/tensor/io.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include "kiln/text/corpus.h"
 #include "kiln/text/onnx_export.h"
 #include "kiln/text/pretrain.h"
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 
 namespace kiln::test {
 namespace {

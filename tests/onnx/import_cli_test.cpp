@@ -11,10 +11,10 @@
 
 #include "export_helpers.h"
 #include "kiln/data/csv.h"
+#include "kiln/io/npy.h"
 #include "kiln/nn/activation.h"
 #include "kiln/nn/container.h"
 #include "kiln/nn/linear.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln::test {
 namespace {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/io/json.h"
 #include "kiln/onnx/reader.h"
-#include "kiln/train/json.h"
 #include "ort_runner.h"
 
 namespace kiln::onnx {

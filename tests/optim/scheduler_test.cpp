@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/io/npy.h"
 #include "kiln/optim/optim.h"
-#include "kiln/tensor/io.h"
 
 namespace {
 

@@ -10,6 +10,7 @@
 
 #include "kiln/tensor/backend.h"
 #include "kiln/tensor/creation.h"
+#include "kiln/tensor/io.h"
 #include "kiln/tensor/linalg.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/parallel.h"

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "kiln/io/npy.h"
 #include "kiln/tensor/array.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln::testing {
 

@@ -11,8 +11,8 @@
 #include <numeric>
 #include <sstream>
 
+#include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 namespace {

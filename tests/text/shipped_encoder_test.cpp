@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/io/json.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/text/pretrain.h"
 #include "kiln/text/trainers.h"
-#include "kiln/train/json.h"
-#include "kiln/train/safetensors.h"
 
 namespace kiln::text {
 namespace {

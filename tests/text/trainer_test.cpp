@@ -14,7 +14,7 @@
 #include "kiln/data/split.h"
 #include "kiln/tensor/error.h"
 #include "kiln/text/corpus.h"
-#include "kiln/text/vocab_trainer.h"
+#include "kiln/tokenizers/vocab_trainer.h"
 #include "text/text_test_util.h"
 
 namespace kiln::text {

@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "kiln/autograd/functions.h"
-#include "kiln/tensor/io.h"
+#include "kiln/io/npy.h"
 #include "kiln/train/model.h"
 #include "vision/digits_fixture.h"
 

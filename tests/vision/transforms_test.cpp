@@ -8,8 +8,8 @@
 #include <cmath>
 #include <thread>
 
+#include "kiln/io/npy.h"
 #include "kiln/tensor/creation.h"
-#include "kiln/tensor/io.h"
 #include "kiln/tensor/parallel.h"
 
 using kiln::Array;
