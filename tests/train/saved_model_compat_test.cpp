@@ -30,9 +30,8 @@ Tensor fixed_input() {
 void write_fixture() {
   manual_seed(17);
   Sequential m(
-      {layers::Conv2D(layers::Conv2DOptions(4, 3).padding("same").activation("relu")),
-       layers::Conv2D(
-           layers::Conv2DOptions(6, {3, 2}).strides({2, 2}).padding("same").use_bias(false)),
+      {layers::Conv2D(4, 3, 1, "same", "relu"),
+       layers::Conv2D(nn::Conv2dOptions(0, 6, {3, 2}).stride(2).padding("same").bias(false)),
        layers::BatchNormalization(), layers::Activation("leaky_relu"),
        layers::MaxPooling2D(2, 1, "same"), layers::AveragePooling2D(2, 2, "same"),
        layers::Dropout(0.25, 3), layers::Flatten(), layers::Dense(8, "leaky_relu"),
