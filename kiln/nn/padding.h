@@ -1,6 +1,6 @@
 #pragma once
-// "same" padding, one rule for every layer that offers it (Conv1d, Conv2d, MaxPool2d, AvgPool2d and
-// the Keras layers built on them): TensorFlow's, which at stride 1 is also PyTorch's
+// "same" padding, one rule for every layer that offers it (Conv1d, Conv2d, MaxPool1d, MaxPool2d,
+// AvgPool2d and the Keras layers built on them): TensorFlow's, which at stride 1 is also PyTorch's
 // padding="same".
 #include <utility>
 #include <vector>

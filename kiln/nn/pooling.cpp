@@ -29,17 +29,28 @@ MaxPool1d::MaxPool1d(MaxPool1dOptions options) : Module("MaxPool1d"), options_(o
              "MaxPool1d: kernel_size must be positive and 0 <= padding <= kernel_size/2, got "
              "kernel_size={} padding={}",
              options.kernel_size(), options.padding());
+  KILN_CHECK(options.padding_mode().empty() || options.padding_mode() == "same" ||
+                 options.padding_mode() == "valid",
+             "MaxPool1d: padding_mode must be \"\", \"same\" or \"valid\", got \"{}\"",
+             options.padding_mode());
   if (options_.stride() <= 0) options_.stride(options_.kernel_size());
 }
 
 Tensor MaxPool1d::forward(const Tensor& x) {
   check_input(*this, x, 3, "(B, C, L)");
-  return max_pool1d(x, options_.kernel_size(), options_.stride(), options_.padding());
+  const auto& o = options_;
+  if (o.padding_mode() == "valid") return max_pool1d(x, o.kernel_size(), o.stride(), 0);
+  if (o.padding_mode() != "same") return max_pool1d(x, o.kernel_size(), o.stride(), o.padding());
+  const std::vector<int64_t> pads = same_pads(x.shape(), {o.kernel_size()}, {o.stride()}, {1});
+  return max_pool1d(pad(x, pads, -std::numeric_limits<double>::infinity()), o.kernel_size(),
+                    o.stride(), 0);
 }
 
 std::string MaxPool1d::extra_repr() const {
   return fmt::format("kernel_size={}, stride={}, padding={}", options_.kernel_size(),
-                     options_.stride(), options_.padding());
+                     options_.stride(),
+                     options_.padding_mode().empty() ? fmt::format("{}", options_.padding())
+                                                     : options_.padding_mode());
 }
 
 Pool2dOptions::Pool2dOptions(std::vector<int64_t> kernel_size)

@@ -16,6 +16,9 @@ struct MaxPool1dOptions {
   KILN_ARG(int64_t, stride) = 0;
   /// Implicit −∞ padding on both sides (at most kernel_size / 2).
   KILN_ARG(int64_t, padding) = 0;
+  /// "" (use padding()), "same" (output ⌈L / stride⌉, −∞ padding by TensorFlow's rule in
+  /// padding.h) or "valid".
+  KILN_ARG(std::string, padding_mode) = "";
 };
 
 /// x: (B, C, L) -> (B, C, ⌊(L + 2p − k) / s⌋ + 1), the max of each window.

@@ -83,15 +83,18 @@ pool_cases = [
     ("max_pool2d_k2_s1", (1, 3, 5, 6), (2, 2), (1, 1)),
     ("avg_pool2d_k3_s2", (2, 2, 7, 8), (3, 3), (2, 2)),
     ("avg_pool2d_k2_s2_odd", (1, 3, 5, 7), (2, 2), (2, 2)),
+    ("max_pool1d_k3_s2", (2, 3, 10), (3,), (2,)),
 ]
 for name, xs, k, stride in pool_cases:
     x = torch.randn(*xs).requires_grad_()
-    pads = pads_for(xs[2:], k, stride, (1, 1))
-    if name.startswith("max"):
+    pads = pads_for(xs[2:], k, stride, (1,) * len(k))
+    if name.startswith("max_pool1d"):
+        y = F.max_pool1d(F.pad(x, pads, value=-math.inf), k, stride)
+    elif name.startswith("max"):
         y = F.max_pool2d(F.pad(x, pads, value=-math.inf), k, stride)
     else:
         sums = F.avg_pool2d(F.pad(x, pads), k, stride, divisor_override=1)
         counts = F.avg_pool2d(F.pad(torch.ones(1, 1, *xs[2:]), pads), k, stride, divisor_override=1)
         y = sums / counts
     assert list(y.shape[2:]) == [math.ceil(n / s) for n, s in zip(xs[2:], stride)]
-    finish(name, x, y, list(k) + list(stride) + [1, 1])
+    finish(name, x, y, list(k) + list(stride) + [1] * len(k))

@@ -1,5 +1,5 @@
-// "same" padding at any stride (nn/padding.h, TensorFlow's rule) in Conv1d, Conv2d, MaxPool2d and
-// AvgPool2d, against PyTorch with the padding applied by F.pad (goldens from
+// "same" padding at any stride (nn/padding.h, TensorFlow's rule) in Conv1d, Conv2d, MaxPool1d,
+// MaxPool2d and AvgPool2d, against PyTorch with the padding applied by F.pad (goldens from
 // tests/golden/make_same_padding_golden.py): output shape ⌈in / stride⌉, values and input
 // gradients.
 #include <gtest/gtest.h>
@@ -87,6 +87,12 @@ TEST(SamePadding, PoolingMatchesTensorFlowsRule) {
     SCOPED_TRACE(name);
     const std::vector<int64_t> p = params(name);
     nn::MaxPool2d pool(nn::Pool2dOptions({p[0], p[1]}).stride({p[2], p[3]}).padding("same"));
+    check_case(pool, name);
+  }
+  {
+    const std::string name = "max_pool1d_k3_s2";
+    const std::vector<int64_t> p = params(name);  // k, s, d
+    nn::MaxPool1d pool(nn::MaxPool1dOptions(p[0]).stride(p[1]).padding_mode("same"));
     check_case(pool, name);
   }
   for (const std::string name : {"avg_pool2d_k3_s2", "avg_pool2d_k2_s2_odd"}) {
