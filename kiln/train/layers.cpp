@@ -102,6 +102,14 @@ std::string Layer::extra_repr() const {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+ModuleLayer::ModuleLayer(std::string class_name, json::Value config, MakeModule make,
+                         std::string activation, bool shape_free)
+    : Layer(std::move(class_name), std::move(activation)),
+      config_(std::move(config)),
+      make_(std::move(make)) {
+  if (shape_free) build_without_input();
+}
+
 // ---------------------------------------------------------------- Dense
 
 DenseLayer::DenseLayer(int64_t units, std::string activation, bool use_bias)
@@ -163,16 +171,6 @@ Tensor FlattenLayer::call(const Tensor& x) {
   return x.dim() == 1 ? x.reshape({x.size(0), 1}) : module()->forward(x);
 }
 
-nn::ModulePtr ActivationLayer::make_module(const Shape&) {
-  return std::make_shared<nn::Identity>();  // Layer::forward applies the activation
-}
-
-json::Value ActivationLayer::config() const {
-  json::Value c = json::Value::object();
-  c["activation"] = output_activation().empty() ? "linear" : output_activation();
-  return c;
-}
-
 // ---------------------------------------------------------------- Conv2D
 
 Conv2DLayer::Conv2DLayer(nn::Conv2dOptions options, std::string activation)
@@ -208,43 +206,6 @@ json::Value Conv2DLayer::config() const {
   if (o.groups() != 1) c["groups"] = o.groups();
   c["activation"] = output_activation().empty() ? "linear" : output_activation();
   c["use_bias"] = o.bias();
-  return c;
-}
-
-// ---------------------------------------------------------------- pooling
-
-Pooling2DLayer::Pooling2DLayer(std::string class_name, nn::Pool2dOptions options)
-    : Layer(std::move(class_name)), options_(std::move(options)) {
-  KILN_CHECK(name() == "MaxPooling2D" || name() == "AveragePooling2D",
-             "Pooling2DLayer: class must be MaxPooling2D or AveragePooling2D, got {}", name());
-  KILN_CHECK(!options_.padding_mode().empty() || (options_.padding() == std::vector<int64_t>{0, 0}),
-             "{}: padding must be \"valid\" or \"same\", got {}", name(), options_.padding());
-  build_without_input();
-}
-
-nn::ModulePtr Pooling2DLayer::make_module(const Shape&) {
-  if (name() == "MaxPooling2D") return std::make_shared<nn::MaxPool2d>(options_);
-  // TensorFlow's "same" average leaves the padding out of the count.
-  return std::make_shared<nn::AvgPool2d>(nn::Pool2dOptions(options_).count_include_pad(false));
-}
-
-json::Value Pooling2DLayer::config() const {
-  json::Value c = json::Value::object();
-  c["pool_size"] = int_list(options_.kernel_size());
-  c["strides"] = options_.stride().empty() ? json::Value() : int_list(options_.stride());
-  c["padding"] = options_.padding_mode().empty() ? "valid" : options_.padding_mode();
-  return c;
-}
-
-nn::ModulePtr GlobalAveragePooling2DLayer::make_module(const Shape& input_shape) {
-  KILN_CHECK_SHAPE(input_shape.size() == 4, "{}: input must be (B, C, H, W), got {}", where(),
-                   input_shape);
-  return std::make_shared<nn::GlobalAvgPool>(nn::GlobalAvgPoolOptions().keepdim(keepdims_));
-}
-
-json::Value GlobalAveragePooling2DLayer::config() const {
-  json::Value c = json::Value::object();
-  c["keepdims"] = keepdims_;
   return c;
 }
 
@@ -362,8 +323,12 @@ std::shared_ptr<DropoutLayer> Dropout(double rate, int64_t seed) {
 std::shared_ptr<FlattenLayer> Flatten() {
   return std::make_shared<FlattenLayer>();
 }
-std::shared_ptr<ActivationLayer> Activation(std::string activation) {
-  return std::make_shared<ActivationLayer>(std::move(activation));
+std::shared_ptr<Layer> Activation(std::string activation) {
+  json::Value c = json::Value::object();
+  c["activation"] = activation.empty() ? "linear" : activation;
+  return std::make_shared<ModuleLayer>(
+      "Activation", std::move(c), [](const Shape&) { return std::make_shared<nn::Identity>(); },
+      std::move(activation));  // Layer::forward applies the activation
 }
 std::shared_ptr<Conv2DLayer> Conv2D(int64_t filters, int64_t kernel_size, int64_t strides,
                                     std::string padding, std::string activation) {
@@ -375,6 +340,21 @@ std::shared_ptr<Conv2DLayer> Conv2D(nn::Conv2dOptions options, std::string activ
 }
 
 namespace {
+std::shared_ptr<Layer> pooling_layer(const std::string& class_name, nn::Pool2dOptions options) {
+  KILN_CHECK(!options.padding_mode().empty() || (options.padding() == std::vector<int64_t>{0, 0}),
+             "{}: padding must be \"valid\" or \"same\", got {}", class_name, options.padding());
+  json::Value c = json::Value::object();
+  c["pool_size"] = int_list(options.kernel_size());
+  c["strides"] = options.stride().empty() ? json::Value() : int_list(options.stride());
+  c["padding"] = options.padding_mode().empty() ? "valid" : options.padding_mode();
+  auto make = [class_name, options](const Shape&) -> nn::ModulePtr {
+    if (class_name == "MaxPooling2D") return std::make_shared<nn::MaxPool2d>(options);
+    // TensorFlow's "same" average leaves the padding out of the count.
+    return std::make_shared<nn::AvgPool2d>(nn::Pool2dOptions(options).count_include_pad(false));
+  };
+  return std::make_shared<ModuleLayer>(class_name, std::move(c), make, "", /*shape_free=*/true);
+}
+
 nn::Pool2dOptions keras_pool_options(int64_t pool_size, int64_t strides,
                                      const std::string& padding) {
   nn::Pool2dOptions o(pool_size);
@@ -383,22 +363,27 @@ nn::Pool2dOptions keras_pool_options(int64_t pool_size, int64_t strides,
 }
 }  // namespace
 
-std::shared_ptr<Pooling2DLayer> MaxPooling2D(int64_t pool_size, int64_t strides,
-                                             std::string padding) {
+std::shared_ptr<Layer> MaxPooling2D(int64_t pool_size, int64_t strides, std::string padding) {
   return MaxPooling2D(keras_pool_options(pool_size, strides, padding));
 }
-std::shared_ptr<Pooling2DLayer> MaxPooling2D(nn::Pool2dOptions options) {
-  return std::make_shared<Pooling2DLayer>("MaxPooling2D", std::move(options));
+std::shared_ptr<Layer> MaxPooling2D(nn::Pool2dOptions options) {
+  return pooling_layer("MaxPooling2D", std::move(options));
 }
-std::shared_ptr<Pooling2DLayer> AveragePooling2D(int64_t pool_size, int64_t strides,
-                                                 std::string padding) {
+std::shared_ptr<Layer> AveragePooling2D(int64_t pool_size, int64_t strides, std::string padding) {
   return AveragePooling2D(keras_pool_options(pool_size, strides, padding));
 }
-std::shared_ptr<Pooling2DLayer> AveragePooling2D(nn::Pool2dOptions options) {
-  return std::make_shared<Pooling2DLayer>("AveragePooling2D", std::move(options));
+std::shared_ptr<Layer> AveragePooling2D(nn::Pool2dOptions options) {
+  return pooling_layer("AveragePooling2D", std::move(options));
 }
-std::shared_ptr<GlobalAveragePooling2DLayer> GlobalAveragePooling2D(bool keepdims) {
-  return std::make_shared<GlobalAveragePooling2DLayer>(keepdims);
+std::shared_ptr<Layer> GlobalAveragePooling2D(bool keepdims) {
+  json::Value c = json::Value::object();
+  c["keepdims"] = keepdims;
+  auto make = [keepdims](const Shape& input_shape) {
+    KILN_CHECK_SHAPE(input_shape.size() == 4,
+                     "GlobalAveragePooling2D: input must be (B, C, H, W), got {}", input_shape);
+    return std::make_shared<nn::GlobalAvgPool>(nn::GlobalAvgPoolOptions().keepdim(keepdims));
+  };
+  return std::make_shared<ModuleLayer>("GlobalAveragePooling2D", std::move(c), make);
 }
 std::shared_ptr<BatchNormalizationLayer> BatchNormalization(double momentum, double epsilon) {
   return std::make_shared<BatchNormalizationLayer>(momentum, epsilon);

@@ -15,7 +15,8 @@
 // -> nn::BatchNorm, LayerNormalization -> nn::LayerNorm, Dropout -> nn::Dropout, Flatten ->
 // nn::Flatten, Embedding -> nn::Embedding; activations by name and "same" padding are nn's
 // (nn/activation.h, nn/padding.h). Factories (Dense(...), Conv2D(...), ...) return a shared_ptr to
-// the layer class (DenseLayer, ...), an nn::Module, so layers also compose inside custom modules.
+// the layer class (DenseLayer, ...; ModuleLayer for those that are only a config and a module), an
+// nn::Module, so layers also compose inside custom modules.
 //
 // Conventions (documented choices):
 // - Parameters are the nn module's, registered on the layer under the same names, so a state_dict
@@ -110,6 +111,27 @@ class Layer : public nn::Module {
   Shape output_shape_;
 };
 
+/// A layer that is its config and a function building the nn module from the input shape, for
+/// layers with no Keras initialisers of their own: Activation (nn::Identity, then the activation),
+/// MaxPooling2D / AveragePooling2D (nn::MaxPool2d / nn::AvgPool2d; x: (B, C, H, W), sizes as
+/// Conv2D's, strides defaulting to the pool size) and GlobalAveragePooling2D (nn::GlobalAvgPool:
+/// (B, C, H, W) -> (B, C), or (B, C, 1, 1) with keepdims).
+class ModuleLayer : public Layer {
+ public:
+  using MakeModule = std::function<nn::ModulePtr(const Shape& input_shape)>;
+  /// With shape_free, the module is built at once (it does not depend on the input).
+  ModuleLayer(std::string class_name, json::Value config, MakeModule make,
+              std::string activation = "", bool shape_free = false);
+  json::Value config() const override { return config_; }
+
+ protected:
+  nn::ModulePtr make_module(const Shape& input_shape) override { return make_(input_shape); }
+
+ private:
+  json::Value config_;
+  MakeModule make_;
+};
+
 /// y = activation(x·Wᵀ + b) by nn::Linear.   x: (*, D)  W: (units, D)  b: (units)  y: (*, units)
 class DenseLayer : public Layer {
  public:
@@ -158,16 +180,6 @@ class FlattenLayer : public Layer {
   Tensor call(const Tensor& x) override;
 };
 
-/// activation(x), any shape.
-class ActivationLayer : public Layer {
- public:
-  explicit ActivationLayer(std::string activation) : Layer("Activation", std::move(activation)) {}
-  json::Value config() const override;
-
- protected:
-  nn::ModulePtr make_module(const Shape& input_shape) override;
-};
-
 /// 2-d convolution by nn::Conv2d.   x: (B, C, H, W)  W: (filters, C, kh, kw)  b: (filters)
 /// y: (B, filters, H_out, W_out);  "valid": H_out = ⌊(H − d·(kh − 1) − 1) / s⌋ + 1, "same": ⌈H / s⌉.
 /// The options are nn's, in_channels left 0: it comes from the first input.
@@ -186,35 +198,6 @@ class Conv2DLayer : public Layer {
 
  private:
   nn::Conv2dOptions options_;
-};
-
-/// Max or average pooling by nn::MaxPool2d / nn::AvgPool2d.   x: (B, C, H, W)
-/// y: (B, C, H_out, W_out), sizes as Conv2D's; strides default to the pool size.
-class Pooling2DLayer : public Layer {
- public:
-  Pooling2DLayer(std::string class_name, nn::Pool2dOptions options);
-  json::Value config() const override;
-
- protected:
-  nn::ModulePtr make_module(const Shape& input_shape) override;
-
- private:
-  nn::Pool2dOptions options_;
-};
-
-/// nn::GlobalAvgPool: the mean over H and W.   x: (B, C, H, W)  y: (B, C) (or (B, C, 1, 1) with
-/// keepdims)
-class GlobalAveragePooling2DLayer : public Layer {
- public:
-  explicit GlobalAveragePooling2DLayer(bool keepdims = false)
-      : Layer("GlobalAveragePooling2D"), keepdims_(keepdims) {}
-  json::Value config() const override;
-
- protected:
-  nn::ModulePtr make_module(const Shape& input_shape) override;
-
- private:
-  bool keepdims_;
 };
 
 /// nn::BatchNorm over the channel dim 1.   x: (B, C) or (B, C, *)  weight, bias: (C)
@@ -280,20 +263,20 @@ class EmbeddingLayer : public Layer {
 std::shared_ptr<DenseLayer> Dense(int64_t units, std::string activation = "", bool use_bias = true);
 std::shared_ptr<DropoutLayer> Dropout(double rate, int64_t seed = -1);
 std::shared_ptr<FlattenLayer> Flatten();
-std::shared_ptr<ActivationLayer> Activation(std::string activation);
+std::shared_ptr<Layer> Activation(std::string activation);
 std::shared_ptr<Conv2DLayer> Conv2D(int64_t filters, int64_t kernel_size, int64_t strides = 1,
                                     std::string padding = "valid", std::string activation = "");
 /// E.g. Conv2D(nn::Conv2dOptions(0, 16, {3, 5}).stride({2, 1}).padding("same"), "relu"): nn's
 /// options, in_channels 0 (taken from the first input).
 std::shared_ptr<Conv2DLayer> Conv2D(nn::Conv2dOptions options, std::string activation = "");
-std::shared_ptr<Pooling2DLayer> MaxPooling2D(int64_t pool_size = 2, int64_t strides = -1,
-                                             std::string padding = "valid");
-std::shared_ptr<Pooling2DLayer> MaxPooling2D(nn::Pool2dOptions options);
-std::shared_ptr<Pooling2DLayer> AveragePooling2D(int64_t pool_size = 2, int64_t strides = -1,
-                                                 std::string padding = "valid");
+std::shared_ptr<Layer> MaxPooling2D(int64_t pool_size = 2, int64_t strides = -1,
+                                    std::string padding = "valid");
+std::shared_ptr<Layer> MaxPooling2D(nn::Pool2dOptions options);
+std::shared_ptr<Layer> AveragePooling2D(int64_t pool_size = 2, int64_t strides = -1,
+                                        std::string padding = "valid");
 /// nn's options; "same" leaves the padding out of the count (TensorFlow's rule).
-std::shared_ptr<Pooling2DLayer> AveragePooling2D(nn::Pool2dOptions options);
-std::shared_ptr<GlobalAveragePooling2DLayer> GlobalAveragePooling2D(bool keepdims = false);
+std::shared_ptr<Layer> AveragePooling2D(nn::Pool2dOptions options);
+std::shared_ptr<Layer> GlobalAveragePooling2D(bool keepdims = false);
 std::shared_ptr<BatchNormalizationLayer> BatchNormalization(double momentum = 0.99,
                                                             double epsilon = 1e-3);
 std::shared_ptr<LayerNormalizationLayer> LayerNormalization(double epsilon = 1e-3);
