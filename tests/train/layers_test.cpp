@@ -5,6 +5,9 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/nn/init.h"
+#include "kiln/nn/linear.h"
+#include "kiln/nn/normalization.h"
 #include "kiln/tensor/error.h"
 #include "kiln/train/layers.h"
 
@@ -172,6 +175,41 @@ TEST(Activation, AppliesByName) {
     EXPECT_NE(std::string(e.what()).find("unknown activation \"swishy\""), std::string::npos)
         << e.what();
   }
+}
+
+TEST(Adapters, ForwardToTheNnModuleAndShareItsTensors) {
+  auto d = Dense(3);
+  Tensor x = randn({2, 4});
+  Tensor y = d->forward(x);
+  auto linear = std::dynamic_pointer_cast<nn::Linear>(d->module());
+  ASSERT_NE(linear, nullptr);
+  EXPECT_EQ(linear->weight.impl(), d->weight.impl());
+  EXPECT_EQ(values(linear->forward(x)), values(y));
+  auto bn = BatchNormalization();
+  bn->forward(randn({4, 2}));
+  EXPECT_NE(std::dynamic_pointer_cast<nn::BatchNorm>(bn->module()), nullptr);
+  bn->eval();
+  EXPECT_FALSE(bn->module()->is_training());  // the mode reaches the module
+}
+
+TEST(Adapters, KerasInitDrawsWhatItDrewBeforeTheNnModule) {
+  // The nn module is built without touching the default generator (nn::init::skip_init), so a
+  // seeded Dense draws its glorot weights from the same counters as before the adapters.
+  manual_seed(3);
+  auto d = Dense(5);
+  d->build({1, 7});
+  manual_seed(3);
+  Tensor w = zeros({5, 7});
+  nn::init::xavier_uniform_(w);
+  EXPECT_EQ(values(d->weight), values(w));
+}
+
+TEST(Adapters, OneActivationTableWithKerasDefaultsPassedExplicitly) {
+  Tensor x = tensor({-1.f, 2.f});
+  EXPECT_EQ(values(Activation("leaky_relu")->forward(x)), (std::vector<float>{-0.2f, 2.f}));
+  EXPECT_EQ(values(nn::make_activation("leaky_relu")->forward(x)),
+            (std::vector<float>{-0.01f, 2.f}));  // PyTorch's slope in nn
+  EXPECT_EQ(values(Activation("relu6")->forward(full({1}, 9.0))), (std::vector<float>{6.f}));
 }
 
 TEST(LayerConfig, EveryLayerRoundTripsThroughSerialize) {
