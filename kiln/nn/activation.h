@@ -100,8 +100,37 @@ class LogSoftmax : public Module {
   SoftmaxOptions options_;
 };
 
-/// The activation module named by `name` ("relu", "gelu", "tanh", "sigmoid", "silu", "leaky_relu",
-/// "identity"/"linear"); throws listing the names otherwise.
-ModulePtr make_activation(const std::string& name);
+/// Options of the named activations below. The defaults are PyTorch's; the Keras layers pass
+/// Keras' explicitly (leaky_relu's negative_slope 0.2).
+struct ActivationOptions {
+  /// leaky_relu: the slope for x < 0.
+  KILN_ARG(double, negative_slope) = 0.01;
+  /// softmax / log_softmax: the dim normalised over.
+  KILN_ARG(int64_t, dim) = -1;
+};
+
+/// Kiln's one table of activations by name, any shape in, same shape out: "" / "identity" /
+/// "linear" (none), "relu", "relu6" (min(max(x, 0), 6)), "leaky_relu", "sigmoid", "tanh",
+/// "softmax", "log_softmax", "gelu" (erf), "gelu_tanh", "silu" / "swish", "softplus"
+/// (log(1 + e^x)), "exponential" (e^x). Throws listing the names when `name` is unknown.
+Tensor activation(const std::string& name, const Tensor& x, const ActivationOptions& options = {});
+/// Throws when `name` is not in the table; `where` names the caller in the message.
+void check_activation(const std::string& name, const std::string& where);
+/// The activation as a module: ReLU, LeakyReLU, GELU, Tanh, Sigmoid, SiLU, Softmax, LogSoftmax or
+/// Identity where one exists, else an Activation module calling activation(name, x).
+ModulePtr make_activation(const std::string& name, const ActivationOptions& options = {});
+
+/// activation(name, x, options) as a module (for the names without a class of their own).
+class Activation : public Module {
+ public:
+  using Module::forward;
+  explicit Activation(std::string name, ActivationOptions options = {});
+  Tensor forward(const Tensor& x) override { return activation(name_, x, options_); }
+  std::string extra_repr() const override { return name_; }
+
+ private:
+  std::string name_;
+  ActivationOptions options_;
+};
 
 }  // namespace kiln::nn

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kiln/nn/init.h"
+#include "kiln/nn/padding.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::nn {
@@ -40,10 +41,6 @@ ConvNd<N>::ConvNd(std::string type_name, ConvOptions<N> options)
         "{}: kernel_size {}, stride {} and dilation {} must be positive and padding {} "
         "non-negative",
         name(), o.kernel_size(), o.stride(), o.dilation(), o.padding());
-  if (o.padding_mode() == "same")
-    for (size_t i = 0; i < N; ++i)
-      KILN_CHECK(o.stride()[i] == 1, "{}: padding=\"same\" needs stride 1, got stride {}", name(),
-                 o.stride());
   Shape w{o.out_channels(), o.in_channels() / o.groups()};
   w.insert(w.end(), o.kernel_size().begin(), o.kernel_size().end());
   weight = register_parameter("weight", zeros(w));
@@ -68,20 +65,18 @@ std::pair<Tensor, std::vector<int64_t>> ConvNd<N>::prepare(const Tensor& x) cons
                    "{}: expected input {} with C_in={}, got shape {}", where(),
                    N == 1 ? "(B, C_in, L)" : "(B, C_in, H, W)", o.in_channels(), x.shape());
   if (o.padding_mode() != "same") return {x, o.padding()};
-  // "same": total padding d·(k−1) per dim, left = total/2; an odd total puts the extra one on the
-  // right by padding the input, as PyTorch's _convolution_same does.
-  std::vector<int64_t> left(N), extra(2 * N, 0);
+  // "same" (padding.h): the symmetric part goes to the op; where the total is odd, the input is
+  // padded by the one extra pixel at the end.
+  std::vector<int64_t> pads = same_pads(x.shape(), o.kernel_size(), o.stride(), o.dilation());
+  std::vector<int64_t> begin(N), extra(2 * N, 0);
   bool asymmetric = false;
   for (size_t i = 0; i < N; ++i) {
-    int64_t total = o.dilation()[i] * (o.kernel_size()[i] - 1);
-    left[i] = total / 2;
-    if (total % 2 != 0) {
-      asymmetric = true;
-      extra[2 * (N - 1 - i) + 1] =
-          1;  // pad() lists the last dim first: {last_left, last_right, ...}
-    }
+    const size_t j = 2 * (N - 1 - i);  // pad() lists the last dim first
+    begin[i] = pads[j];
+    extra[j + 1] = pads[j + 1] - pads[j];
+    asymmetric = asymmetric || extra[j + 1] != 0;
   }
-  return {asymmetric ? pad(x, extra) : x, left};
+  return {asymmetric ? pad(x, extra) : x, begin};
 }
 
 template <size_t N>

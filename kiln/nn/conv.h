@@ -31,8 +31,9 @@ struct ConvOptions {
     padding_mode_.clear();
     return *this;
   }
-  /// "same" (output size = input size; stride must be 1; an odd total pads one more on the right,
-  /// as PyTorch) or "valid" (no padding): padding("same").
+  /// "same" (output size ⌈in / stride⌉, TensorFlow's rule in padding.h, any stride; at stride 1
+  /// PyTorch's: an odd total pads one more on the right) or "valid" (no padding):
+  /// padding("same").
   ConvOptions& padding(const char* mode) { return padding_mode(mode); }
   /// The same from a std::string (a separate name: padding({1, 0}) must not read as a string).
   ConvOptions& padding_mode(const std::string& mode);
@@ -47,6 +48,11 @@ struct ConvOptions {
   }
   ConvOptions& bias(bool b) {
     bias_ = b;
+    return *this;
+  }
+  /// Sets in_channels (a lazy wrapper such as layers::Conv2D fills it in from its first input).
+  ConvOptions& in_channels(int64_t c) {
+    in_channels_ = c;
     return *this;
   }
 
@@ -91,7 +97,7 @@ class ConvNd : public Module {
  protected:
   ConvNd(std::string type_name, ConvOptions<N> options);
   /// Checks x: (B, C_in, spatial...) and applies "same" padding: returns the input to convolve
-  /// (padded on the right where the total "same" padding is odd) and the symmetric padding to pass
+  /// (padded at the end where the total "same" padding is odd) and the symmetric padding to pass
   /// to the op.
   std::pair<Tensor, std::vector<int64_t>> prepare(const Tensor& x) const;
   ConvOptions<N> options_;

@@ -6,6 +6,7 @@
 // bit.
 //
 // fan_in / fan_out of a weight (out, in, k...) are in·∏k and out·∏k (Linear (out, in): in and out).
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -46,5 +47,19 @@ Tensor& kaiming_uniform_(Tensor& t, double a = 0.0, FanMode mode = FanMode::FanI
 /// He et al. (2015): N(0, std²), std = gain / √fan.
 Tensor& kaiming_normal_(Tensor& t, double a = 0.0, FanMode mode = FanMode::FanIn,
                         const std::string& nonlinearity = "leaky_relu", Generator* gen = nullptr);
+
+/// Constructs M(args...) and leaves the default generator where it was before: the module keeps
+/// its constructor's values, meant to be overwritten, and a wrapper that re-initialises it (the
+/// Keras layers' glorot_uniform) draws exactly what it would have drawn alone (the use of
+/// torch.nn.utils.skip_init).
+template <typename M, typename... Args>
+std::shared_ptr<M> skip_init(Args&&... args) {
+  Generator& g = default_generator();
+  const uint64_t seed = g.seed(), offset = g.advance(0);  // advance(0) reads the offset
+  auto module = std::make_shared<M>(std::forward<Args>(args)...);
+  g.manual_seed(seed);
+  g.advance(offset);
+  return module;
+}
 
 }  // namespace kiln::nn::init

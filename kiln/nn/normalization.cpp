@@ -72,11 +72,15 @@ void BatchNorm::reset_parameters(Generator*) {
 
 Tensor BatchNorm::forward(const Tensor& x) {
   const int64_t C = options_.num_features();
-  bool dims_ok =
-      std::find(allowed_dims_.begin(), allowed_dims_.end(), x.dim()) != allowed_dims_.end();
-  KILN_CHECK_SHAPE(
-      dims_ok && x.size(1) == C, "{}: expected input {} with C={} at dim 1, got shape {}", where(),
-      allowed_dims_.size() == 1 ? "(B, C, H, W)" : "(B, C) or (B, C, L)", C, x.shape());
+  bool dims_ok = allowed_dims_.empty() ? x.dim() >= 2
+                                       : std::find(allowed_dims_.begin(), allowed_dims_.end(),
+                                                   x.dim()) != allowed_dims_.end();
+  const char* layout = allowed_dims_.empty()       ? "(B, C, *)"
+                       : allowed_dims_.size() == 1 ? "(B, C, H, W)"
+                                                   : "(B, C) or (B, C, L)";
+  KILN_CHECK_SHAPE(dims_ok && x.size(1) == C,
+                   "{}: expected input {} with C={} at dim 1, got shape {}", where(), layout, C,
+                   x.shape());
   int64_t per_channel = x.numel() / C;
   KILN_CHECK_SHAPE(!is_training() || per_channel > 1,
                    "{}: expected more than 1 value per channel when training, got input shape {}",

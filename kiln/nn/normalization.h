@@ -55,6 +55,8 @@ struct BatchNormOptions {
 class BatchNorm : public Module {
  public:
   using Module::forward;
+  /// Any input (B, C, *) (Keras' BatchNormalization); BatchNorm1d / BatchNorm2d check the rank.
+  explicit BatchNorm(BatchNormOptions options) : BatchNorm("BatchNorm", options, {}) {}
   Tensor forward(const Tensor& x) override;
   void reset_parameters(Generator* gen = nullptr) override;
   /// running_mean ← 0, running_var ← 1, num_batches_tracked ← 0.

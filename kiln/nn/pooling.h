@@ -1,6 +1,7 @@
 #pragma once
 // Pooling: MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and GlobalAvgPool.
 // Legend: B = batch, C = channels, L = length, H/W = height/width.
+#include <string>
 #include <vector>
 
 #include "kiln/nn/module.h"
@@ -15,6 +16,9 @@ struct MaxPool1dOptions {
   KILN_ARG(int64_t, stride) = 0;
   /// Implicit −∞ padding on both sides (at most kernel_size / 2).
   KILN_ARG(int64_t, padding) = 0;
+  /// "" (use padding()), "same" (output ⌈L / stride⌉, −∞ padding by TensorFlow's rule in
+  /// padding.h) or "valid".
+  KILN_ARG(std::string, padding_mode) = "";
 };
 
 /// x: (B, C, L) -> (B, C, ⌊(L + 2p − k) / s⌋ + 1), the max of each window.
@@ -38,15 +42,30 @@ struct Pool2dOptions {
   Pool2dOptions& stride(std::vector<int64_t> s);
   Pool2dOptions& padding(int64_t p) { return padding(std::vector<int64_t>{p, p}); }
   Pool2dOptions& padding(std::vector<int64_t> p);
+  /// "same" (output ⌈in / stride⌉, TensorFlow's rule in padding.h: max pooling pads with −∞) or
+  /// "valid" (no padding): padding("same").
+  Pool2dOptions& padding(const char* mode) { return padding_mode(mode); }
+  Pool2dOptions& padding_mode(const std::string& mode);
+  /// Average pooling: whether padded positions count in the divisor (PyTorch's default true;
+  /// TensorFlow's "same" leaves them out).
+  Pool2dOptions& count_include_pad(bool on) {
+    count_include_pad_ = on;
+    return *this;
+  }
   const std::vector<int64_t>& kernel_size() const { return kernel_size_; }
   /// Empty means "= kernel_size".
   const std::vector<int64_t>& stride() const { return stride_; }
   const std::vector<int64_t>& padding() const { return padding_; }
+  /// "" (explicit padding()), "same" or "valid".
+  const std::string& padding_mode() const { return padding_mode_; }
+  bool count_include_pad() const { return count_include_pad_; }
 
  private:
   std::vector<int64_t> kernel_size_;
   std::vector<int64_t> stride_;
   std::vector<int64_t> padding_ = {0, 0};
+  std::string padding_mode_;
+  bool count_include_pad_ = true;
 };
 using MaxPool2dOptions = Pool2dOptions;
 using AvgPool2dOptions = Pool2dOptions;
@@ -63,8 +82,8 @@ class MaxPool2d : public Module {
   MaxPool2dOptions options_;
 };
 
-/// x: (B, C, H, W) -> (B, C, H_out, W_out), the mean of each window (zero padding counted, as
-/// PyTorch's count_include_pad=True default).
+/// x: (B, C, H, W) -> (B, C, H_out, W_out), the mean of each window (zero padding counted unless
+/// count_include_pad(false)).
 class AvgPool2d : public Module {
  public:
   using Module::forward;

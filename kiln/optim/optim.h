@@ -3,6 +3,7 @@
 #include "kiln/optim/adagrad.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/clip_grad.h"
+#include "kiln/optim/factory.h"
 #include "kiln/optim/optimizer.h"
 #include "kiln/optim/rmsprop.h"
 #include "kiln/optim/scheduler.h"

@@ -175,6 +175,29 @@ void Optimizer::set_option(size_t group, const std::string& name, double value) 
   groups_[group].options.set(name, value);
 }
 
+void Optimizer::override_options(const GroupOptions& defaults,
+                                 const std::vector<GroupOptions>& groups) {
+  KILN_CHECK(groups.size() <= groups_.size(), "{}: options for {} groups, but it has {}", name_,
+             groups.size(), groups_.size());
+  auto check_name = [&](const std::string& k) {
+    std::vector<std::string> valid;
+    for (const auto& [dk, dv] : defaults_.items()) valid.push_back(dk);
+    KILN_CHECK(defaults_.contains(k), "{}: unknown option '{}' ({}'s options: {})", name_, k, name_,
+               valid);
+  };
+  for (const auto& [k, v] : defaults.items()) {
+    check_name(k);
+    defaults_.set(k, v);
+    for (auto& g : groups_) g.options.set(k, v);
+  }
+  for (size_t gi = 0; gi < groups.size(); ++gi)
+    for (const auto& [k, v] : groups[gi].items()) {
+      check_name(k);
+      groups_[gi].options.set(k, v);
+    }
+  validate_all();
+}
+
 const ParamState* Optimizer::state(const std::string& name) const {
   auto it = state_.find(name);
   return it == state_.end() ? nullptr : &it->second;

@@ -94,6 +94,10 @@ class Optimizer {
   double option(size_t group, const std::string& name) const;
   /// Sets (or adds, e.g. a scheduler's "initial_lr") a group option.
   void set_option(size_t group, const std::string& name, double value);
+  /// Replaces defaults (and every group's value) by `defaults`, then group i's values by
+  /// `groups[i]` where given: what building an optimiser by name (make_optimizer) needs. Unknown
+  /// names and values that break the optimiser's rules throw, naming them.
+  void override_options(const GroupOptions& defaults, const std::vector<GroupOptions>& groups = {});
   /// The state of parameter `name` (nullptr before its first update).
   const ParamState* state(const std::string& name) const;
 

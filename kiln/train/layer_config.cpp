@@ -22,6 +22,13 @@ std::vector<int64_t> read_pair(const json::Value& cfg, std::string_view key,
   return out;
 }
 
+nn::Pool2dOptions read_pool(const json::Value& c) {
+  nn::Pool2dOptions o(read_pair(c, "pool_size", {2, 2}));
+  std::vector<int64_t> strides = read_pair(c, "strides", {});
+  if (!strides.empty()) o.stride(strides);
+  return o.padding_mode(c.get_or<std::string>("padding", "valid"));
+}
+
 using Factory = std::function<std::shared_ptr<Layer>(const json::Value&)>;
 
 std::string read_activation(const json::Value& c) {
@@ -43,25 +50,17 @@ std::map<std::string, Factory>& registry() {
       {"Activation", [](const json::Value& c) { return Activation(read_activation(c)); }},
       {"Conv2D",
        [](const json::Value& c) {
-         return Conv2D(Conv2DOptions(c.at("filters").as_int(), read_pair(c, "kernel_size", {}))
-                           .strides(read_pair(c, "strides", {1, 1}))
-                           .padding(c.get_or<std::string>("padding", "valid"))
-                           .dilation_rate(read_pair(c, "dilation_rate", {1, 1}))
-                           .activation(read_activation(c))
-                           .use_bias(c.get_or<bool>("use_bias", true)));
+         return Conv2D(
+             nn::Conv2dOptions(0, c.at("filters").as_int(), read_pair(c, "kernel_size", {}))
+                 .stride(read_pair(c, "strides", {1, 1}))
+                 .padding_mode(c.get_or<std::string>("padding", "valid"))
+                 .dilation(read_pair(c, "dilation_rate", {1, 1}))
+                 .groups(c.get_or<int64_t>("groups", 1))
+                 .bias(c.get_or<bool>("use_bias", true)),
+             read_activation(c));
        }},
-      {"MaxPooling2D",
-       [](const json::Value& c) {
-         return MaxPooling2D(Pooling2DOptions(read_pair(c, "pool_size", {2, 2}))
-                                 .strides(read_pair(c, "strides", {}))
-                                 .padding(c.get_or<std::string>("padding", "valid")));
-       }},
-      {"AveragePooling2D",
-       [](const json::Value& c) {
-         return AveragePooling2D(Pooling2DOptions(read_pair(c, "pool_size", {2, 2}))
-                                     .strides(read_pair(c, "strides", {}))
-                                     .padding(c.get_or<std::string>("padding", "valid")));
-       }},
+      {"MaxPooling2D", [](const json::Value& c) { return MaxPooling2D(read_pool(c)); }},
+      {"AveragePooling2D", [](const json::Value& c) { return AveragePooling2D(read_pool(c)); }},
       {"GlobalAveragePooling2D",
        [](const json::Value& c) {
          return GlobalAveragePooling2D(c.get_or<bool>("keepdims", false));

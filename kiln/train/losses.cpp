@@ -129,17 +129,17 @@ Tensor CategoricalCrossentropyLoss::per_sample(const Tensor& y_pred, const Tenso
                    name_, y_true.shape(), y_pred.shape());
   Tensor y = y_true.dtype() == y_pred.dtype() ? y_true : y_true.to(y_pred.dtype());
   const int64_t K = y_pred.size(-1);
+  if (from_logits()) {
+    // nn's cross-entropy over (N, K) rows with probability targets (classes in dim 1).
+    Tensor rows = nn::functional::cross_entropy(y_pred.reshape({-1, K}), y.reshape({-1, K}), {},
+                                                -100, label_smoothing_, "none");
+    return per_sample_mean(rows.reshape(Shape(y_pred.shape().begin(), y_pred.shape().end() - 1)));
+  }
   if (label_smoothing_ > 0)
     y = y * (1.0 - label_smoothing_) + label_smoothing_ / static_cast<double>(K);
-  Tensor logp;
-  if (from_logits()) {
-    logp = log_softmax(y_pred, -1);
-  } else {
-    // Keras renormalises the probabilities over the class dim, then clips.
-    Tensor p = y_pred / sum(y_pred, {-1}, true);
-    logp = log(clamp(p, kEps, 1.0 - kEps));
-  }
-  return per_sample_mean(neg(sum(y * logp, {-1})));
+  // Keras renormalises the probabilities over the class dim, then clips.
+  Tensor p = y_pred / sum(y_pred, {-1}, true);
+  return per_sample_mean(neg(sum(y * log(clamp(p, kEps, 1.0 - kEps)), {-1})));
 }
 
 json::Value CategoricalCrossentropyLoss::config() const {
@@ -153,24 +153,24 @@ BinaryCrossentropyLoss::BinaryCrossentropyLoss(std::optional<bool> from_logits)
 
 Tensor BinaryCrossentropyLoss::per_sample(const Tensor& y_pred, const Tensor& y_true) const {
   Tensor y = match_target(y_pred, y_true, name_);
-  Tensor l;
-  if (from_logits()) {
-    l = nn::functional::binary_cross_entropy_with_logits(y_pred, y, {}, {}, "none");
-  } else {
-    Tensor p = clamp(y_pred, kEps, 1.0 - kEps);
-    l = neg(y * log(p) + (1.0 - y) * log(1.0 - p));
-  }
-  return per_sample_mean(l);
+  // Probabilities are clipped to [1e-7, 1 − 1e-7] first, as Keras (nn's log clamp at −100 then
+  // never acts).
+  return per_sample_mean(
+      from_logits()
+          ? nn::functional::binary_cross_entropy_with_logits(y_pred, y, {}, {}, "none")
+          : nn::functional::binary_cross_entropy(clamp(y_pred, kEps, 1.0 - kEps), y, {}, "none"));
 }
 
 // ---------------------------------------------------------------- regression
 
 Tensor MeanSquaredErrorLoss::per_sample(const Tensor& y_pred, const Tensor& y_true) const {
-  return per_sample_mean(square(y_pred - match_target(y_pred, y_true, name_)));
+  return per_sample_mean(
+      nn::functional::mse_loss(y_pred, match_target(y_pred, y_true, name_), "none"));
 }
 
 Tensor MeanAbsoluteErrorLoss::per_sample(const Tensor& y_pred, const Tensor& y_true) const {
-  return per_sample_mean(abs(y_pred - match_target(y_pred, y_true, name_)));
+  return per_sample_mean(
+      nn::functional::l1_loss(y_pred, match_target(y_pred, y_true, name_), "none"));
 }
 
 HuberLoss::HuberLoss(double delta) : Loss("Huber", "huber"), delta_(delta) {

@@ -6,8 +6,10 @@
 //   kiln::losses::BinaryCrossentropy(/*from_logits=*/true));
 //
 // Every loss is loss_i per sample (averaged over the non-batch dims), then Keras' "sum over batch
-// size" reduction: mean_i(w_i · loss_i) with w = sample weights (class_weight) or 1. Built on the
-// fused kiln::cross_entropy / nll_loss and nn::functional losses.
+// size" reduction: mean_i(w_i · loss_i) with w = sample weights (class_weight) or 1. The losses
+// themselves are nn::functional's (cross_entropy, nll_loss, binary_cross_entropy[_with_logits],
+// mse_loss, l1_loss, huber_loss) with reduction "none"; this file adds Keras' names, the per-sample
+// mean, sample weights and the probability clipping.
 //
 // Logits or probabilities. Keras' string losses assume probabilities (from_logits=False); Kiln's
 // models usually end in a linear layer, so a loss whose from_logits is not given decides at

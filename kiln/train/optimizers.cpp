@@ -5,10 +5,7 @@
 #include <map>
 #include <set>
 
-#include "kiln/optim/adagrad.h"
-#include "kiln/optim/adam.h"
-#include "kiln/optim/rmsprop.h"
-#include "kiln/optim/sgd.h"
+#include "kiln/optim/factory.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::optimizers {
@@ -20,24 +17,21 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The option names each class accepts (optim::'s names).
-const std::map<std::string, std::vector<std::string>>& known_options() {
-  static const std::map<std::string, std::vector<std::string>> k = {
-      {"SGD", {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"}},
-      {"Adam", {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"}},
-      {"AdamW", {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"}},
-      {"RMSprop", {"lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"}},
-      {"Adagrad",
-       {"lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"}},
-  };
-  return k;
-}
-
 std::string canonical_class(const std::string& name) {
-  for (const auto& [cls, opts] : known_options())
+  for (const std::string& cls : optim::optimizer_names())
     if (lower(cls) == lower(name)) return cls;
   throw Error(fmt::format(
       "optimizers: unknown optimizer \"{}\" (known: sgd, adam, adamw, rmsprop, adagrad)", name));
+}
+
+// Keras' defaults where they differ from optim's (PyTorch's), for options a spec leaves out; the
+// factories below pass them explicitly.
+optim::GroupOptions keras_defaults(const std::string& cls) {
+  if (cls == "SGD") return {{"lr", 1e-3}};
+  if (cls == "Adam") return {{"eps", 1e-7}};
+  if (cls == "AdamW") return {{"eps", 1e-7}, {"weight_decay", 0.004}};
+  if (cls == "RMSprop") return {{"lr", 1e-3}, {"alpha", 0.9}, {"eps", 1e-7}};
+  return {{"lr", 1e-3}, {"initial_accumulator_value", 0.1}, {"eps", 1e-7}};  // Adagrad
 }
 
 }  // namespace
@@ -175,10 +169,13 @@ OptimizerSpec& OptimizerSpec::schedule(ScheduleSpec s) {
 }
 
 OptimizerSpec& OptimizerSpec::set(const std::string& option, double value) {
-  const auto& known = known_options().at(class_name_);
-  KILN_CHECK(std::find(known.begin(), known.end(), option) != known.end(),
-             "optimizers: {} has no option \"{}\" (options: {})", class_name_, option,
-             fmt::join(known, ", "));
+  const optim::GroupOptions known = optim::default_options(class_name_);
+  if (!known.contains(option)) {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : known.items()) names.push_back(k);
+    throw Error(fmt::format("optimizers: {} has no option \"{}\" (options: {})", class_name_,
+                            option, fmt::join(names, ", ")));
+  }
   for (auto& [k, v] : options_)
     if (k == option) {
       v = value;
@@ -192,11 +189,6 @@ std::shared_ptr<optim::Optimizer> OptimizerSpec::build(const optim::NamedParamet
                                                        const json::Value& groups) const {
   if (instance_) return instance_;
   KILN_CHECK(!params.empty(), "compile: the model has no trainable parameters to optimise");
-  std::map<std::string, double> o(options_.begin(), options_.end());
-  auto get = [&](const char* k, double fallback) {
-    auto it = o.find(k);
-    return it == o.end() ? fallback : it->second;
-  };
   // Parameter groups: all in one, or as recorded by serialize() (by parameter name).
   std::vector<optim::ParamGroup> pg;
   if (groups.is_array() && groups.size() > 0) {
@@ -221,40 +213,9 @@ std::shared_ptr<optim::Optimizer> OptimizerSpec::build(const optim::NamedParamet
   } else {
     pg.push_back(optim::ParamGroup{params, {}});
   }
-  const double lr = get("lr", 1e-3);
-  if (class_name_ == "SGD")
-    return std::make_shared<optim::SGD>(std::move(pg), optim::SGDOptions(lr)
-                                                           .momentum(get("momentum", 0))
-                                                           .dampening(get("dampening", 0))
-                                                           .weight_decay(get("weight_decay", 0))
-                                                           .nesterov(get("nesterov", 0) != 0)
-                                                           .maximize(get("maximize", 0) != 0));
-  if (class_name_ == "Adam" || class_name_ == "AdamW") {
-    optim::AdamOptions ao(lr);
-    ao.beta1(get("beta1", 0.9))
-        .beta2(get("beta2", 0.999))
-        .eps(get("eps", 1e-7))
-        .weight_decay(get("weight_decay", class_name_ == "AdamW" ? 0.004 : 0.0))
-        .amsgrad(get("amsgrad", 0) != 0)
-        .maximize(get("maximize", 0) != 0);
-    if (class_name_ == "AdamW") return std::make_shared<optim::AdamW>(std::move(pg), ao);
-    return std::make_shared<optim::Adam>(std::move(pg), ao);
-  }
-  if (class_name_ == "RMSprop")
-    return std::make_shared<optim::RMSprop>(std::move(pg), optim::RMSpropOptions(lr)
-                                                               .alpha(get("alpha", 0.9))
-                                                               .eps(get("eps", 1e-7))
-                                                               .weight_decay(get("weight_decay", 0))
-                                                               .momentum(get("momentum", 0))
-                                                               .centered(get("centered", 0) != 0)
-                                                               .maximize(get("maximize", 0) != 0));
-  return std::make_shared<optim::Adagrad>(
-      std::move(pg), optim::AdagradOptions(lr)
-                         .lr_decay(get("lr_decay", 0))
-                         .weight_decay(get("weight_decay", 0))
-                         .initial_accumulator_value(get("initial_accumulator_value", 0.1))
-                         .eps(get("eps", 1e-7))
-                         .maximize(get("maximize", 0) != 0));
+  optim::GroupOptions options = keras_defaults(class_name_);
+  for (const auto& [k, v] : options_) options.set(k, v);
+  return optim::make_optimizer(class_name_, std::move(pg), options);
 }
 
 json::Value OptimizerSpec::serialize(const optim::Optimizer* built) const {

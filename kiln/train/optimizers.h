@@ -3,7 +3,8 @@
 // parameters at construction, but a Keras model has none until it is built, so compile() takes a
 // spec — the optimiser's class and hyper-parameters — and the model builds the optim:: object once
 // its layers exist (first fit / build). Hyper-parameter DEFAULTS are Keras's (Adam epsilon 1e-7,
-// SGD lr 1e-2, RMSprop rho 0.9, Adagrad initial accumulator 0.1, AdamW weight decay 0.004); the
+// SGD lr 1e-2, RMSprop rho 0.9, Adagrad initial accumulator 0.1, AdamW weight decay 0.004), passed
+// explicitly to optim::make_optimizer, which builds optim::'s class by name: the option names and
 // UPDATE RULES are optim::'s (PyTorch's).
 //
 //   model.compile(kiln::optimizers::Adam(1e-3), "mse");                 // a spec

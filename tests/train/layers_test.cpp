@@ -5,6 +5,9 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/nn/init.h"
+#include "kiln/nn/linear.h"
+#include "kiln/nn/normalization.h"
 #include "kiln/tensor/error.h"
 #include "kiln/train/layers.h"
 
@@ -40,7 +43,8 @@ TEST(Dense, RejectsADifferentInputAfterBuildNamingTheLayer) {
     d->forward(zeros({2, 6}));
     FAIL();
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("built for 5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("in_features=5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Dense"), std::string::npos) << e.what();
   }
   EXPECT_THROW(Dense(0), Error);
   EXPECT_THROW(Dense(4, "relux"), Error);
@@ -72,7 +76,7 @@ TEST(Conv2D, ValidAndSameShapesAsTensorFlow) {
 
 TEST(Conv2D, SamePaddingPutsTheExtraPixelBottomRight) {
   // A 2x2 all-ones kernel over a 3x3 input, "same": the bottom/right border sees the zero padding.
-  auto c = Conv2D(Conv2DOptions(1, 2).padding("same").use_bias(false));
+  auto c = Conv2D(nn::Conv2dOptions(0, 1, 2).padding("same").bias(false));
   Tensor x = arange(1, 10, 1, kFloat32).reshape({1, 1, 3, 3});
   c->forward(x);
   c->weight.fill_(1.0);
@@ -173,13 +177,48 @@ TEST(Activation, AppliesByName) {
   }
 }
 
+TEST(Adapters, ForwardToTheNnModuleAndShareItsTensors) {
+  auto d = Dense(3);
+  Tensor x = randn({2, 4});
+  Tensor y = d->forward(x);
+  auto linear = std::dynamic_pointer_cast<nn::Linear>(d->module());
+  ASSERT_NE(linear, nullptr);
+  EXPECT_EQ(linear->weight.impl(), d->weight.impl());
+  EXPECT_EQ(values(linear->forward(x)), values(y));
+  auto bn = BatchNormalization();
+  bn->forward(randn({4, 2}));
+  EXPECT_NE(std::dynamic_pointer_cast<nn::BatchNorm>(bn->module()), nullptr);
+  bn->eval();
+  EXPECT_FALSE(bn->module()->is_training());  // the mode reaches the module
+}
+
+TEST(Adapters, KerasInitDrawsWhatItDrewBeforeTheNnModule) {
+  // The nn module is built without touching the default generator (nn::init::skip_init), so a
+  // seeded Dense draws its glorot weights from the same counters as before the adapters.
+  manual_seed(3);
+  auto d = Dense(5);
+  d->build({1, 7});
+  manual_seed(3);
+  Tensor w = zeros({5, 7});
+  nn::init::xavier_uniform_(w);
+  EXPECT_EQ(values(d->weight), values(w));
+}
+
+TEST(Adapters, OneActivationTableWithKerasDefaultsPassedExplicitly) {
+  Tensor x = tensor({-1.f, 2.f});
+  EXPECT_EQ(values(Activation("leaky_relu")->forward(x)), (std::vector<float>{-0.2f, 2.f}));
+  EXPECT_EQ(values(nn::make_activation("leaky_relu")->forward(x)),
+            (std::vector<float>{-0.01f, 2.f}));  // PyTorch's slope in nn
+  EXPECT_EQ(values(Activation("relu6")->forward(full({1}, 9.0))), (std::vector<float>{6.f}));
+}
+
 TEST(LayerConfig, EveryLayerRoundTripsThroughSerialize) {
   std::vector<nn::ModulePtr> all = {
       Dense(8, "tanh", false),
       Dropout(0.25, 3),
       Flatten(),
       Activation("gelu"),
-      Conv2D(Conv2DOptions(4, {3, 5}).strides({2, 1}).padding("same").activation("relu")),
+      Conv2D(nn::Conv2dOptions(0, 4, {3, 5}).stride({2, 1}).padding("same"), "relu"),
       MaxPooling2D(3, 2, "same"),
       AveragePooling2D(2),
       GlobalAveragePooling2D(true),
