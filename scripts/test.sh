@@ -47,7 +47,9 @@ part "Tests, 1 thread"
 KILN_NUM_THREADS=1 ctest --test-dir build "${ctest_args[@]}" -E layering -LE example
 
 part "ASan + UBSan build"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DKILN_SANITIZE=ON \
+# -g1 (line tables only): sanitizer reports still name file and line, and the build takes about a
+# third less time than with full debug information.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DKILN_SANITIZE=ON \
   -DKILN_NATIVE=ON -DKILN_BUILD_BENCHMARKS=OFF -DKILN_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 part "Tests, ASan + UBSan"
