@@ -8,9 +8,9 @@
 #include <string>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/io/npy.h"
 #include "kiln/nn/nn.h"
 #include "kiln/nn/padding.h"
-#include "kiln/tensor/io.h"
 
 namespace kiln {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "kiln/tensor/io.h"
+#include "kiln/io/npy.h"
 #include "kiln/train/train.h"
 
 namespace kiln {
