@@ -55,7 +55,7 @@ const fs::path& image_root() {
     for (int d = 0; d < 10; ++d) fs::create_directories(r / std::to_string(d));
     for (int64_t i = 0; i < kImages; ++i)
       vision::write_png(
-          (r / std::to_string(set.labels.data<int64_t>()[i]) / (std::to_string(i) + ".png"))
+          (r / std::to_string(set.labels.data_ptr<int64_t>()[i]) / (std::to_string(i) + ".png"))
               .string(),
           set.images.select(0, i).contiguous());
     return r;

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   const int epochs = argc > 1 ? std::stoi(argv[1]) : 5;
   auto digits = kiln::vision::split_digits(
       kiln::vision::load_mnist_digits_json(kiln::vision::default_digits_dir(KILN_SOURCE_DIR)));
-  kiln::Tensor x(digits.train.images), y(digits.train.labels);  // (8000, 784), (8000)
+  kiln::Tensor x = digits.train.images, y = digits.train.labels;  // (8000, 784), (8000)
 
   kiln::manual_seed(0);
   kiln::Sequential model({kiln::layers::Dense(128, "relu"), kiln::layers::Dense(10)});
@@ -26,9 +26,9 @@ int main(int argc, char** argv) {
   // while backward runs. Only rank 0 prints the progress bar and writes files.
   model.compile(kiln::optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
   kiln::History history = model.fit(x, y, {.epochs = epochs, .batch_size = 64, .seed = 1});
-  kiln::Logs test = model.evaluate(kiln::Tensor(digits.test.images),
-                                   kiln::Tensor(digits.test.labels));  // rows split over ranks
-  model.save("mnist_distributed.kiln");                                // rank 0 writes
+  kiln::Logs test =
+      model.evaluate(digits.test.images, digits.test.labels);  // rows split over ranks
+  model.save("mnist_distributed.kiln");                        // rank 0 writes
 
   if (model.is_main_process()) {
     std::printf("%d process(es): test accuracy %.4f\n", kiln::distributed::world_size(),

@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "mnist_mlp.onnx";
   auto all = vision::load_mnist_digits_json(vision::default_digits_dir(KILN_SOURCE_DIR));
   auto split = vision::split_digits(all, 8000, 2024);
-  const Tensor train_x(split.train.images), train_y(split.train.labels);
-  const Tensor test_x(split.test.images), test_y(split.test.labels);
+  const Tensor &train_x = split.train.images, &train_y = split.train.labels;
+  const Tensor &test_x = split.test.images, &test_y = split.test.labels;
 
   manual_seed(0);
   nn::Sequential model(std::vector<nn::ModulePtr>{

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   fs::remove_all(root);
   for (int d = 0; d < 10; ++d) fs::create_directories(root / std::to_string(d));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t label = digits.labels.data<int64_t>()[i];
+    const int64_t label = digits.labels.data_ptr<int64_t>()[i];
     vision::write_png((root / std::to_string(label) / (std::to_string(i) + ".png")).string(),
                       digits.images.select(0, i).contiguous());
   }

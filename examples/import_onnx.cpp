@@ -19,9 +19,8 @@ int main(int argc, char** argv) {
   const vision::ImageSet train = vision::load_mnist_idx(dir + "train-images-idx3-ubyte.gz",
                                                         dir + "train-labels-idx1-ubyte.gz");
   const int64_t n = 6000;
-  const Tensor x = (Tensor(train.images.narrow(0, 0, n).contiguous()).to(kFloat32) / 255.0)
-                       .reshape({n, 1, 28, 28});
-  const Tensor y(train.labels.narrow(0, 0, n).contiguous());
+  const Tensor x = (train.images.narrow(0, 0, n).to(kFloat32) / 255.0).reshape({n, 1, 28, 28});
+  const Tensor y = train.labels.narrow(0, 0, n).contiguous();
 
   const std::string path = std::string(KILN_SOURCE_DIR) + "/tests/data/onnx/fashion_cnn.onnx";
   auto model = onnx::import_model(path);  // an nn::Module: parameters under their ONNX names

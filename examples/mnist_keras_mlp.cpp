@@ -64,12 +64,12 @@ int main(int argc, char** argv) {
       2024);
   // Validation digits come out of the training split: the 2,000 test digits play no part in
   // training or in choosing the schedule, and are evaluated once, after training.
-  const kiln::Tensor x_all(split.train.images), y_all(split.train.labels);  // (8000, 784), (8000)
+  const kiln::Tensor x_all = split.train.images, y_all = split.train.labels;  // (8000, 784), (8000)
   kiln::Tensor x_train = x_all.narrow(0, 0, 7000).clone(),
                y_train = y_all.narrow(0, 0, 7000).clone();
   kiln::Tensor x_val = x_all.narrow(0, 7000, 1000).clone(),
                y_val = y_all.narrow(0, 7000, 1000).clone();
-  kiln::Tensor x_test(split.test.images), y_test(split.test.labels);  // (2000, 784), (2000)
+  kiln::Tensor x_test = split.test.images, y_test = split.test.labels;  // (2000, 784), (2000)
 
   kiln::manual_seed(0);
   kiln::Sequential model(

@@ -22,9 +22,9 @@ int main(int argc, char** argv) {
       kiln::vision::load_mnist_digits_json(kiln::vision::default_digits_dir(KILN_SOURCE_DIR)), 8000,
       2024);
   // NCHW images: (N, 784) → (N, 1, 28, 28).
-  kiln::Tensor x_train = kiln::Tensor(split.train.images).reshape({-1, 1, 28, 28});
-  kiln::Tensor x_test = kiln::Tensor(split.test.images).reshape({-1, 1, 28, 28});
-  kiln::Tensor y_train(split.train.labels), y_test(split.test.labels);
+  kiln::Tensor x_train = split.train.images.reshape({-1, 1, 28, 28});
+  kiln::Tensor x_test = split.test.images.reshape({-1, 1, 28, 28});
+  kiln::Tensor y_train = split.train.labels, y_test = split.test.labels;
 
   namespace L = kiln::layers;
   kiln::manual_seed(0);

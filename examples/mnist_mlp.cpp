@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
       Array xb({batch, 784}, kFloat32), yb({batch}, kInt64);
       for (int64_t i = 0; i < batch; ++i) {
         int64_t r = idx.data<int64_t>()[i];
-        xb.select(0, i).copy_(split.train.images.select(0, r));
-        yb.data<int64_t>()[i] = split.train.labels.data<int64_t>()[r];
+        xb.select(0, i).copy_(split.train.images.data().select(0, r));
+        yb.data<int64_t>()[i] = split.train.labels.data_ptr<int64_t>()[r];
       }
       Tensor loss = cross_entropy_onehot(forward(Tensor(xb)), one_hot_rows(yb));
       for (Tensor* p : params) p->zero_grad();
@@ -76,8 +76,8 @@ int main(int argc, char** argv) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     NoGradGuard ng;
-    Tensor pred = argmax(forward(Tensor(split.test.images)), 1);
-    double acc = mean(eq(pred, Tensor(split.test.labels)).to(kFloat32)).item<float>();
+    Tensor pred = argmax(forward(split.test.images), 1);
+    double acc = mean(eq(pred, split.test.labels).to(kFloat32)).item<float>();
     std::printf("epoch %d/%d - %.2fs - loss: %.4f - test accuracy: %.4f\n", epoch, epochs, secs,
                 total / steps, acc);
   }

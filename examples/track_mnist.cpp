@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
 
   auto digits = kiln::vision::split_digits(
       kiln::vision::load_mnist_digits_json(kiln::vision::default_digits_dir(KILN_SOURCE_DIR)));
-  kiln::Tensor x = kiln::Tensor(digits.train.images).narrow(0, 0, rows);  // (rows, 784)
-  kiln::Tensor y = kiln::Tensor(digits.train.labels).narrow(0, 0, rows);  // (rows)
+  kiln::Tensor x = digits.train.images.narrow(0, 0, rows);  // (rows, 784)
+  kiln::Tensor y = digits.train.labels.narrow(0, 0, rows);  // (rows)
   kiln::Sequential model({kiln::layers::Dense(units, "relu"), kiln::layers::Dense(10)});
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("kiln_track_mnist_" + std::to_string(::getpid()) + ".kiln"))
@@ -67,8 +67,7 @@ int main(int argc, char** argv) {
              .validation_split = 0.1,
              .callbacks = {kiln::callbacks::Tracking(run, {{"units", std::to_string(units)}})},
              .verbose = 2});
-  run->log_confusion_matrix(
-      confusion(model.predict(kiln::Tensor(digits.test.images)), kiln::Tensor(digits.test.labels)));
+  run->log_confusion_matrix(confusion(model.predict(digits.test.images), digits.test.labels));
   model.save(path);
   run->log_artifact(path, "mnist.kiln");  // stored by content under kiln-runs/artifacts/
   run->end();

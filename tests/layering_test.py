@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fails when a header or source under kiln/<folder>/ includes a Kiln folder its CMake target may not use,
-or when mpi.h appears anywhere but kiln/distributed/*.cpp.
+when mpi.h appears anywhere but kiln/distributed/*.cpp, or when a public header of a Tensor-only folder
+names kiln::Array (issue 17: one public tensor type).
 
 The allowed table (kiln_layers.txt) is written by CMake from each kiln_add_library(... DEPS ...), so the
 rule lives in one place: dependencies point down, nothing includes upward."""
@@ -40,6 +41,11 @@ for folder, deps in expected.items():
 for folder in allowed:
     if folder not in expected:
         table_errors.append(f"kiln_{folder} is not in the documented layer table")
+# Folders whose public headers speak kiln::Tensor only: Array (kiln/tensor) stays in their .cpp files
+# and *_internal.h headers. tensor, autograd and optim work on Arrays by design; io and onnx are not
+# converted yet.
+tensor_only = {"nn", "data", "distributed", "train", "track", "text", "tokenizers", "vision", "automl"}
+array_word = re.compile(r"\bArray\b|kiln/tensor/array\.h")
 inc = re.compile(r'#include\s+[<"]kiln/(\w+)/')
 mpi = re.compile(r'#include\s+[<"]mpi\.h[>"]')
 bad = []
@@ -53,6 +59,10 @@ for path in sorted(root.rglob("*")):
         # MPI stays inside kiln_distributed's sources: no header (public API) and no other folder.
         if mpi.search(text) and not (folder == "distributed" and path.suffix == ".cpp"):
             bad.append(f"{path}:{n}: only kiln/distributed/*.cpp may include mpi.h")
+        public_header = path.suffix == ".h" and not path.name.endswith("_internal.h")
+        if folder in tensor_only and public_header and array_word.search(text.split("//")[0]):
+            bad.append(f"{path}:{n}: kiln/{folder}'s public API takes and returns kiln::Tensor, "
+                       "not Array (convert in the .cpp or a *_internal.h header)")
         m = inc.search(text)
         if m and m.group(1) not in allowed[folder]:
             bad.append(f"{path}:{n}: kiln_{folder} may not include kiln/{m.group(1)}/ "

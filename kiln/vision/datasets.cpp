@@ -27,10 +27,10 @@ void ImageDataset::check_index(int64_t i, const char* op) const {
 }
 
 data::Example ImageDataset::get(int64_t i) const {
-  Array x = options_.transform->apply(image(i), sample_seed(options_.seed, i, epoch()));
+  Tensor x = options_.transform->apply(image(i), sample_seed(options_.seed, i, epoch()));
   Array y({}, kInt64);
   y.data<int64_t>()[0] = label(i);
-  return data::Example{Tensor(x), Tensor(y), {}};
+  return data::Example{std::move(x), Tensor(std::move(y)), {}};
 }
 
 // ---------------------------------------------------------------- ImageFolder
@@ -70,7 +70,7 @@ ImageFolder::ImageFolder(const std::string& root, ImageDatasetOptions options)
                 root, classes_.size());
 }
 
-Array ImageFolder::image(int64_t i) const {
+Tensor ImageFolder::image(int64_t i) const {
   check_index(i, "ImageFolder");
   return read_image(paths_[i], options().color);
 }
@@ -82,25 +82,27 @@ int64_t ImageFolder::label(int64_t i) const {
 
 // ---------------------------------------------------------------- ImageArrayDataset
 
-ImageArrayDataset::ImageArrayDataset(Array images, Array labels, ImageDatasetOptions options)
+ImageArrayDataset::ImageArrayDataset(Tensor images, Tensor labels, ImageDatasetOptions options)
     : ImageDataset(std::move(options)), images_(std::move(images)), labels_(std::move(labels)) {
+  KILN_CHECK(images_.defined() && labels_.defined(),
+             "ImageArrayDataset: images and labels must be defined Tensors");
   KILN_CHECK_TYPE(images_.dtype() == kUInt8 && labels_.dtype() == kInt64,
                   "ImageArrayDataset: need uint8 images and int64 labels, got {} and {}",
                   dtype_name(images_.dtype()), dtype_name(labels_.dtype()));
   KILN_CHECK_SHAPE(images_.dim() == 4 && labels_.dim() == 1 && images_.size(0) == labels_.size(0),
                    "ImageArrayDataset: images {} must be (N, H, W, C) and labels {} (N)",
                    images_.shape(), labels_.shape());
-  labels_ = labels_.contiguous();
+  if (!labels_.is_contiguous()) labels_ = Tensor(labels_.data().contiguous());
 }
 
-Array ImageArrayDataset::image(int64_t i) const {
+Tensor ImageArrayDataset::image(int64_t i) const {
   check_index(i, "ImageArrayDataset");
-  return images_.select(0, i).contiguous();
+  return Tensor(images_.data().select(0, i).contiguous());
 }
 
 int64_t ImageArrayDataset::label(int64_t i) const {
   check_index(i, "ImageArrayDataset");
-  return labels_.data<int64_t>()[i];
+  return labels_.data_ptr<int64_t>()[i];
 }
 
 // ---------------------------------------------------------------- IDX
@@ -159,9 +161,8 @@ void convert_big_endian(const uint8_t* src, int64_t n, size_t width, Out* dst,
   }
 }
 
-}  // namespace
-
-Array read_idx(const std::string& path) {
+// read_idx's work, on the Array the public functions wrap.
+Array read_idx_array(const std::string& path) {
   const std::vector<uint8_t> b = read_maybe_gzip(path, "read_idx");
   KILN_CHECK_AS(IOError, b.size() >= 4, "read_idx: {}: file too short for an IDX header ({} bytes)",
                 path, b.size());
@@ -232,9 +233,15 @@ Array read_idx(const std::string& path) {
   return out;
 }
 
+}  // namespace
+
+Tensor read_idx(const std::string& path) {
+  return Tensor(read_idx_array(path));
+}
+
 ImageSet load_mnist_idx(const std::string& images_path, const std::string& labels_path) {
-  Array images = read_idx(images_path);
-  Array labels = read_idx(labels_path);
+  Array images = read_idx_array(images_path);
+  Array labels = read_idx_array(labels_path);
   KILN_CHECK_AS(IOError, images.dtype() == kUInt8 && images.dim() == 3,
                 "load_mnist_idx: {}: expected (N, H, W) ubyte images, got {} {}", images_path,
                 dtype_name(images.dtype()), images.shape());
@@ -244,7 +251,7 @@ ImageSet load_mnist_idx(const std::string& images_path, const std::string& label
   KILN_CHECK_AS(IOError, images.size(0) == labels.size(0),
                 "load_mnist_idx: {} has {} images but {} has {} labels", images_path,
                 images.size(0), labels_path, labels.size(0));
-  return {images, labels.to(kInt64)};
+  return {Tensor(std::move(images)), Tensor(labels.to(kInt64))};
 }
 
 // ---------------------------------------------------------------- CIFAR-10
@@ -272,29 +279,35 @@ ImageSet load_cifar10_batch(const std::string& path) {
     for (size_t p = 0; p < kPixels; ++p)
       for (size_t c = 0; c < 3; ++c) img[(i * kPixels + p) * 3 + c] = rec[1 + c * kPixels + p];
   }
-  return {images, labels};
+  return {Tensor(std::move(images)), Tensor(std::move(labels))};
 }
 
 // ---------------------------------------------------------------- npm digits
 
 ImageSet digits_as_images(const Digits& digits) {
+  KILN_CHECK(digits.images.defined() && digits.labels.defined(),
+             "digits_as_images: images and labels must be defined Tensors");
   KILN_CHECK_SHAPE(digits.images.dim() == 2 && digits.images.size(1) == 784,
                    "digits_as_images: expected images (N, 784), got {}", digits.images.shape());
   const int64_t n = digits.images.size(0);
-  Array src = digits.images.to(kFloat32).contiguous();
+  Array src = digits.images.data().to(kFloat32).contiguous();
   Array out({n, 28, 28, 1}, kUInt8);
   for (int64_t i = 0; i < n * 784; ++i) {
     const float v = std::nearbyint(src.data<float>()[i] * 255.0f);
     out.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
   }
-  return {out, digits.labels.to(kInt64).contiguous()};
+  return {Tensor(std::move(out)), Tensor(digits.labels.data().to(kInt64).contiguous())};
 }
 
 std::shared_ptr<ImageArrayDataset> make_image_dataset(const ImageSet& set,
                                                       ImageDatasetOptions options) {
-  Array images = set.images;
-  if (images.dim() == 3) images = images.unsqueeze(3);
-  return std::make_shared<ImageArrayDataset>(images, set.labels.to(kInt64), std::move(options));
+  KILN_CHECK(set.images.defined() && set.labels.defined(),
+             "make_image_dataset: images and labels must be defined Tensors");
+  Tensor images = set.images;
+  if (images.dim() == 3) images = Tensor(images.data().unsqueeze(3));
+  Tensor labels = set.labels.dtype() == kInt64 ? set.labels : Tensor(set.labels.data().to(kInt64));
+  return std::make_shared<ImageArrayDataset>(std::move(images), std::move(labels),
+                                             std::move(options));
 }
 
 }  // namespace kiln::vision

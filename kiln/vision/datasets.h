@@ -39,7 +39,7 @@ class ImageDataset : public data::Dataset {
  public:
   explicit ImageDataset(ImageDatasetOptions options);
   /// The untransformed uint8 (H, W, C) image of item i.
-  virtual Array image(int64_t i) const = 0;
+  virtual Tensor image(int64_t i) const = 0;
   /// Item i's class id.
   virtual int64_t label(int64_t i) const = 0;
   /// {transform(image(i)), label(i)}.
@@ -65,7 +65,7 @@ class ImageFolder : public ImageDataset {
   /// Throws IOError when root is not a folder or holds no image in any sub-folder.
   explicit ImageFolder(const std::string& root, ImageDatasetOptions options = {});
   int64_t size() const override { return static_cast<int64_t>(paths_.size()); }
-  Array image(int64_t i) const override;
+  Tensor image(int64_t i) const override;
   int64_t label(int64_t i) const override;
   const std::vector<std::string>& classes() const { return classes_; }
   const std::vector<std::string>& paths() const { return paths_; }
@@ -80,27 +80,28 @@ class ImageFolder : public ImageDataset {
 /// Images held in memory: images (N, H, W, C) uint8, labels (N) int64.
 class ImageArrayDataset : public ImageDataset {
  public:
-  ImageArrayDataset(Array images, Array labels, ImageDatasetOptions options = {});
+  ImageArrayDataset(Tensor images, Tensor labels, ImageDatasetOptions options = {});
   int64_t size() const override { return images_.size(0); }
-  Array image(int64_t i) const override;
+  Tensor image(int64_t i) const override;
   int64_t label(int64_t i) const override;
-  const Array& images() const { return images_; }
-  const Array& labels() const { return labels_; }
+  const Tensor& images() const { return images_; }
+  const Tensor& labels() const { return labels_; }
 
  private:
-  Array images_, labels_;
+  Tensor images_, labels_;
 };
 
 /// An IDX file (the MNIST format: magic 0 0 <type> <ndim>, big-endian int32 dims, then the data),
 /// read directly or through gzip when compressed (.gz as distributed). Element types: ubyte ->
-/// uint8, sbyte/short/int -> int32, float -> float32, double -> float64. Throws IOError naming
-/// the file for a bad magic number, an unknown type, or too little or too much data.
-Array read_idx(const std::string& path);
+/// uint8, sbyte/short/int -> int32, float -> float32, double -> float64; a Tensor of the file's
+/// dims, no grad. Throws IOError naming the file for a bad magic number, an unknown type, or too
+/// little or too much data.
+Tensor read_idx(const std::string& path);
 
-/// MNIST-style images and labels: images (N, H, W) uint8, labels (N) int64.
+/// MNIST-style images and labels.
 struct ImageSet {
-  Array images;
-  Array labels;
+  Tensor images;  // (N, H, W) or (N, H, W, C) uint8
+  Tensor labels;  // (N) int64
 };
 
 /// The IDX image file (N, H, W) ubyte and its label file (N) ubyte (MNIST, Fashion-MNIST;

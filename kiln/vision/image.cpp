@@ -22,6 +22,7 @@
 
 #include "kiln/io/atomic_file.h"
 #include "kiln/tensor/error.h"
+#include "kiln/vision/image_internal.h"
 
 namespace kiln::vision {
 
@@ -268,9 +269,8 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, con
       path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), op);
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------- public API
+// ---------------------------------------------------------------- colour conversion on Arrays
+// The public API below takes and returns Tensors and converts at the boundary.
 
 void check_image(const Array& image, const char* op) {
   KILN_CHECK_TYPE(image.defined() && image.dtype() == kUInt8,
@@ -280,98 +280,6 @@ void check_image(const Array& image, const char* op) {
                        image.size(0) > 0 && image.size(1) > 0,
                    "{}: expected an (H, W, C) image with C = 1 or 3, got shape {}", op,
                    image.shape());
-}
-
-ImageFormat detect_format(std::span<const uint8_t> bytes) {
-  static constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return ImageFormat::PNG;
-  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-    return ImageFormat::JPEG;
-  return ImageFormat::Unknown;
-}
-
-Array decode_image(std::span<const uint8_t> bytes, const std::string& name, ColorMode mode) {
-  Array img;
-  switch (detect_format(bytes)) {
-    case ImageFormat::PNG:
-      img = decode_png(bytes, name);
-      break;
-    case ImageFormat::JPEG:
-      img = decode_jpeg(bytes, name);
-      break;
-    case ImageFormat::Unknown:
-      throw IOError(
-          fmt::format("read_image: {}: not a PNG or JPEG file ({} bytes; no PNG or JPEG signature)",
-                      name, bytes.size()));
-  }
-  return convert_color(img, mode);
-}
-
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  KILN_CHECK_AS(IOError, f.good(), "read_image: cannot open {}", path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  KILN_CHECK_AS(IOError, !f.bad(), "read_image: reading {} failed", path);
-  return bytes;
-}
-
-Array read_image(const std::string& path, ColorMode mode) {
-  return decode_image(read_file_bytes(path), path, mode);
-}
-
-std::vector<uint8_t> encode_png(const Array& image) {
-  check_image(image, "encode_png");
-  Array img = image.contiguous();
-  const auto h = static_cast<uint32_t>(img.size(0)), w = static_cast<uint32_t>(img.size(1));
-  const int c = static_cast<int>(img.size(2));
-  std::vector<png_bytep> rows(h);
-  for (uint32_t y = 0; y < h; ++y) rows[y] = img.data<uint8_t>() + size_t{y} * w * c;
-
-  PngWriteState s;
-  s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, png_write_error, png_ignore_warning);
-  KILN_CHECK_AS(IOError, s.png != nullptr, "encode_png: libpng could not start");
-  s.info = png_create_info_struct(s.png);
-  struct Guard {
-    PngWriteState& s;
-    ~Guard() {
-      png_destroy_write_struct(&s.png, s.info ? &s.info : nullptr);
-      std::free(s.buf);
-    }
-  } guard{s};
-  KILN_CHECK_AS(IOError, s.info != nullptr, "encode_png: libpng could not start");
-  KILN_CHECK_AS(IOError, png_encode_core(s, rows.data(), w, h, c), "encode_png: {}", s.error);
-  return std::vector<uint8_t>(s.buf, s.buf + s.size);
-}
-
-std::vector<uint8_t> encode_jpeg(const Array& image, int quality) {
-  check_image(image, "encode_jpeg");
-  KILN_CHECK(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got {}",
-             quality);
-  Array img = image.contiguous();
-  JpegWriteState s;
-  std::memset(&s.cinfo, 0, sizeof(s.cinfo));
-  jpeg_install_errors(s.err, &s.cinfo.err);
-  struct Guard {
-    JpegWriteState& s;
-    ~Guard() {
-      if (s.created) jpeg_destroy_compress(&s.cinfo);
-      std::free(s.buf);
-    }
-  } guard{s};
-  KILN_CHECK_AS(
-      IOError,
-      jpeg_encode_core(s, img.data<uint8_t>(), static_cast<uint32_t>(img.size(1)),
-                       static_cast<uint32_t>(img.size(0)), static_cast<int>(img.size(2)), quality),
-      "encode_jpeg: {}", s.err.message);
-  return std::vector<uint8_t>(s.buf, s.buf + s.size);
-}
-
-void write_png(const std::string& path, const Array& image) {
-  write_bytes(path, encode_png(image), "write_png");
-}
-
-void write_jpeg(const std::string& path, const Array& image, int quality) {
-  write_bytes(path, encode_jpeg(image, quality), "write_jpeg");
 }
 
 Array to_gray(const Array& image) {
@@ -404,6 +312,118 @@ Array convert_color(const Array& image, ColorMode mode) {
   }
   check_image(image, "convert_color");
   return image;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- public API
+
+void check_image(const Tensor& image, const char* op) {
+  check_image(array_of(image), op);
+}
+
+ImageFormat detect_format(std::span<const uint8_t> bytes) {
+  static constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return ImageFormat::PNG;
+  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    return ImageFormat::JPEG;
+  return ImageFormat::Unknown;
+}
+
+Tensor decode_image(std::span<const uint8_t> bytes, const std::string& name, ColorMode mode) {
+  Array img;
+  switch (detect_format(bytes)) {
+    case ImageFormat::PNG:
+      img = decode_png(bytes, name);
+      break;
+    case ImageFormat::JPEG:
+      img = decode_jpeg(bytes, name);
+      break;
+    case ImageFormat::Unknown:
+      throw IOError(
+          fmt::format("read_image: {}: not a PNG or JPEG file ({} bytes; no PNG or JPEG signature)",
+                      name, bytes.size()));
+  }
+  return Tensor(convert_color(img, mode));
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  KILN_CHECK_AS(IOError, f.good(), "read_image: cannot open {}", path);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  KILN_CHECK_AS(IOError, !f.bad(), "read_image: reading {} failed", path);
+  return bytes;
+}
+
+Tensor read_image(const std::string& path, ColorMode mode) {
+  return decode_image(read_file_bytes(path), path, mode);
+}
+
+std::vector<uint8_t> encode_png(const Tensor& image) {
+  check_image(image, "encode_png");
+  Array img = image.data().contiguous();
+  const auto h = static_cast<uint32_t>(img.size(0)), w = static_cast<uint32_t>(img.size(1));
+  const int c = static_cast<int>(img.size(2));
+  std::vector<png_bytep> rows(h);
+  for (uint32_t y = 0; y < h; ++y) rows[y] = img.data<uint8_t>() + size_t{y} * w * c;
+
+  PngWriteState s;
+  s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, png_write_error, png_ignore_warning);
+  KILN_CHECK_AS(IOError, s.png != nullptr, "encode_png: libpng could not start");
+  s.info = png_create_info_struct(s.png);
+  struct Guard {
+    PngWriteState& s;
+    ~Guard() {
+      png_destroy_write_struct(&s.png, s.info ? &s.info : nullptr);
+      std::free(s.buf);
+    }
+  } guard{s};
+  KILN_CHECK_AS(IOError, s.info != nullptr, "encode_png: libpng could not start");
+  KILN_CHECK_AS(IOError, png_encode_core(s, rows.data(), w, h, c), "encode_png: {}", s.error);
+  return std::vector<uint8_t>(s.buf, s.buf + s.size);
+}
+
+std::vector<uint8_t> encode_jpeg(const Tensor& image, int quality) {
+  check_image(image, "encode_jpeg");
+  KILN_CHECK(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got {}",
+             quality);
+  Array img = image.data().contiguous();
+  JpegWriteState s;
+  std::memset(&s.cinfo, 0, sizeof(s.cinfo));
+  jpeg_install_errors(s.err, &s.cinfo.err);
+  struct Guard {
+    JpegWriteState& s;
+    ~Guard() {
+      if (s.created) jpeg_destroy_compress(&s.cinfo);
+      std::free(s.buf);
+    }
+  } guard{s};
+  KILN_CHECK_AS(
+      IOError,
+      jpeg_encode_core(s, img.data<uint8_t>(), static_cast<uint32_t>(img.size(1)),
+                       static_cast<uint32_t>(img.size(0)), static_cast<int>(img.size(2)), quality),
+      "encode_jpeg: {}", s.err.message);
+  return std::vector<uint8_t>(s.buf, s.buf + s.size);
+}
+
+void write_png(const std::string& path, const Tensor& image) {
+  write_bytes(path, encode_png(image), "write_png");
+}
+
+void write_jpeg(const std::string& path, const Tensor& image, int quality) {
+  write_bytes(path, encode_jpeg(image, quality), "write_jpeg");
+}
+
+Tensor to_gray(const Tensor& image) {
+  return Tensor(to_gray(array_of(image)));
+}
+
+Tensor to_rgb(const Tensor& image) {
+  return Tensor(to_rgb(array_of(image)));
+}
+
+Tensor convert_color(const Tensor& image, ColorMode mode) {
+  return Tensor(convert_color(array_of(image), mode));
 }
 
 }  // namespace kiln::vision

@@ -1,10 +1,11 @@
 #pragma once
 // Image decoding and encoding with Debian's libpng and libjpeg-turbo.
 //
-// An image is a kiln::Array of shape (H, W, C), dtype uint8, C = 1 (gray) or 3 (RGB), contiguous,
-// row-major with channels interleaved (HWC) — what the decoders produce and the encoders take.
+// An image is a kiln::Tensor of shape (H, W, C), dtype uint8, C = 1 (gray) or 3 (RGB), contiguous,
+// row-major with channels interleaved (HWC), not requiring grad — what the decoders produce and the
+// encoders take. Images are plain data: nothing here records autograd history.
 //
-//   Array img = vision::read_image("cat.jpg", vision::ColorMode::RGB);   // (H, W, 3) uint8
+//   Tensor img = vision::read_image("cat.jpg", vision::ColorMode::RGB);  // (H, W, 3) uint8
 //   vision::write_png("gray.png", vision::to_gray(img));                 // (H, W, 1)
 //
 // Conversions done while decoding (so every file comes out as 8-bit gray or RGB):
@@ -21,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "kiln/tensor/array.h"
+#include "kiln/autograd/tensor.h"
 
 namespace kiln::vision {
 
@@ -35,33 +36,33 @@ enum class ImageFormat { Unknown, PNG, JPEG };
 ImageFormat detect_format(std::span<const uint8_t> bytes);
 
 /// Decodes PNG or JPEG bytes to (H, W, C) uint8. `name` (usually the path) appears in errors.
-Array decode_image(std::span<const uint8_t> bytes, const std::string& name,
-                   ColorMode mode = ColorMode::Keep);
+Tensor decode_image(std::span<const uint8_t> bytes, const std::string& name,
+                    ColorMode mode = ColorMode::Keep);
 
 /// Reads and decodes a PNG or JPEG file to (H, W, C) uint8. Throws IOError naming `path` when the
 /// file is missing, of another format, corrupt or truncated.
-Array read_image(const std::string& path, ColorMode mode = ColorMode::Keep);
+Tensor read_image(const std::string& path, ColorMode mode = ColorMode::Keep);
 
 /// Reads a whole file (IOError naming it when it cannot be read).
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 /// (H, W, C) uint8 with C in {1, 3} -> 8-bit gray or RGB PNG bytes. Lossless.
-std::vector<uint8_t> encode_png(const Array& image);
+std::vector<uint8_t> encode_png(const Tensor& image);
 /// (H, W, C) uint8 with C in {1, 3} -> baseline JPEG bytes, quality in [1, 100].
-std::vector<uint8_t> encode_jpeg(const Array& image, int quality = 90);
+std::vector<uint8_t> encode_jpeg(const Tensor& image, int quality = 90);
 /// encode_png / encode_jpeg written to `path` (IOError naming it on failure).
-void write_png(const std::string& path, const Array& image);
-void write_jpeg(const std::string& path, const Array& image, int quality = 90);
+void write_png(const std::string& path, const Tensor& image);
+void write_jpeg(const std::string& path, const Tensor& image, int quality = 90);
 
 /// (H, W, 3) -> (H, W, 1) with ITU-R BT.601 luma weights (0.299 R + 0.587 G + 0.114 B, rounded),
 /// the weights libjpeg and PIL use; (H, W, 1) is returned as is.
-Array to_gray(const Array& image);
+Tensor to_gray(const Tensor& image);
 /// (H, W, 1) -> (H, W, 3) by repeating the channel; (H, W, 3) is returned as is.
-Array to_rgb(const Array& image);
+Tensor to_rgb(const Tensor& image);
 /// Converts an (H, W, C) uint8 image to the channel count `mode` asks for.
-Array convert_color(const Array& image, ColorMode mode);
+Tensor convert_color(const Tensor& image, ColorMode mode);
 
 /// Throws ShapeError/TypeError naming `op` unless `image` is (H, W, C) uint8 with C in {1, 3}.
-void check_image(const Array& image, const char* op);
+void check_image(const Tensor& image, const char* op);
 
 }  // namespace kiln::vision

@@ -73,9 +73,9 @@ Tensor to_batch(const Array& images, const std::vector<int64_t>& rows, const Tra
   const int64_t h = images.size(1), w = images.size(2), c = images.size(3);
   Array x({static_cast<int64_t>(rows.size()), c, h, w}, kFloat32);
   for (size_t i = 0; i < rows.size(); ++i) {
-    Array img = images.select(0, rows[i]);
+    Tensor img(images.select(0, rows[i]));  // (H, W, C) uint8
     if (augment) img = augment->apply(img, sample_seed(seed, rows[i], pass));
-    x.select(0, static_cast<int64_t>(i)).copy_(to_tensor(img));
+    x.select(0, static_cast<int64_t>(i)).copy_(to_tensor(img).data());
   }
   return Tensor(x);
 }
@@ -113,7 +113,7 @@ data::Table load_image_folder_table(const std::string& root, const std::string& 
   return t;
 }
 
-Array load_table_images(const data::Table& table, const ImageClassificationOptions& o) {
+Tensor load_table_images(const data::Table& table, const ImageClassificationOptions& o) {
   KILN_CHECK(o.height > 0 && o.width > 0, "load_table_images: height and width must be > 0");
   const data::Column& col = table.column(o.image_path_column);
   const std::vector<std::string>& paths = col.strings();
@@ -129,9 +129,9 @@ Array load_table_images(const data::Table& table, const ImageClassificationOptio
   parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       try {
-        Array img = read_image(resolve_path(o.image_folder, paths[i]), o.color);
+        Tensor img = read_image(resolve_path(o.image_folder, paths[i]), o.color);
         if (img.size(0) != o.height || img.size(1) != o.width) img = resize(img, o.height, o.width);
-        out.select(0, i).copy_(img);
+        out.select(0, i).copy_(img.data());
       } catch (const std::exception& ex) {
         errors[i] = fmt::format("row {}: {}", i, ex.what());
         failed = true;
@@ -141,7 +141,7 @@ Array load_table_images(const data::Table& table, const ImageClassificationOptio
   if (failed)
     for (const auto& e : errors)
       if (!e.empty()) throw IOError("load_table_images: " + e);
-  return out;
+  return Tensor(std::move(out));
 }
 
 // ---------------------------------------------------------------- trainer
@@ -161,7 +161,7 @@ ImageClassificationModel ImageClassificationTrainer::fit(const data::Table& trai
   KILN_CHECK(labels.classes.size() >= 2,
              "ImageClassificationTrainer: label column '{}' has {} class(es); need at least 2",
              o.label_column, labels.classes.size());
-  Array images = load_table_images(train, o);  // (N, H, W, C)
+  const Array images = load_table_images(train, o).data();  // (N, H, W, C)
   const int64_t n = images.size(0), c = images.size(3);
   const auto k = static_cast<int64_t>(labels.classes.size());
   Array y({n}, kInt64);
@@ -232,7 +232,7 @@ ImageClassificationModel::ImageClassificationModel(std::shared_ptr<Model> model,
       history_(std::move(history)) {}
 
 Tensor ImageClassificationModel::predict_proba(const data::Table& input) const {
-  Array images = load_table_images(input, options_);
+  const Array images = load_table_images(input, options_).data();       // (N, H, W, C)
   Tensor x = to_batch(images, iota(0, images.size(0)), nullptr, 0, 0);  // (N, C, H, W)
   Tensor logits = model_->predict(x, {.batch_size = std::max<int64_t>(options_.batch_size, 64)});
   return softmax(logits, -1);  // (N, K)

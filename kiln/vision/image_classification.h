@@ -98,9 +98,9 @@ class ImageClassificationTrainer {
   ImageClassificationOptions options_;
 };
 
-/// The images of a table's path column, decoded, converted and resized: (N, height, width, C)
-/// uint8. Decoding runs in parallel; the first failing row (in row order) is reported.
-Array load_table_images(const data::Table& table, const ImageClassificationOptions& options);
+/// The images of a table's path column, decoded, converted and resized: a (N, height, width, C)
+/// uint8 Tensor. Decoding runs in parallel; the first failing row (in row order) is reported.
+Tensor load_table_images(const data::Table& table, const ImageClassificationOptions& options);
 
 /// ML.NET's MulticlassClassificationMetrics (the parts that need no scores).
 struct MulticlassMetrics {

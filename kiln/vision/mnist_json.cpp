@@ -59,22 +59,27 @@ Digits load_mnist_digits_json(const std::string& dir) {
     labels.insert(labels.end(), v.size() / 784, d);
   }
   int64_t n = static_cast<int64_t>(labels.size());
-  return {kernels::from_vector(pixels, {n, 784}), kernels::from_vector(labels, {n})};
+  return {Tensor(kernels::from_vector(pixels, {n, 784})),
+          Tensor(kernels::from_vector(labels, {n}))};
 }
 
 DigitsSplit split_digits(const Digits& all, int64_t n_train, uint64_t seed) {
+  KILN_CHECK(all.images.defined() && all.labels.defined(),
+             "split_digits: images and labels must be defined Tensors");
   int64_t n = all.labels.numel();
   KILN_CHECK(n_train > 0 && n_train < n, "split_digits: n_train {} must be in (0, {})", n_train, n);
   Generator g(seed);
   Array perm = kernels::randperm(n, &g);
+  const Array& images = all.images.data();
+  const Array labels = all.labels.data().to(kInt64).contiguous();
   auto take = [&](int64_t from, int64_t to) {
-    Digits d{Array({to - from, 784}, kFloat32), Array({to - from}, kInt64)};
+    Array x({to - from, 784}, kFloat32), y({to - from}, kInt64);
     const int64_t* ix = perm.data<int64_t>();
     for (int64_t i = from; i < to; ++i) {
-      d.images.select(0, i - from).copy_(all.images.select(0, ix[i]));
-      d.labels.data<int64_t>()[i - from] = all.labels.data<int64_t>()[ix[i]];
+      x.select(0, i - from).copy_(images.select(0, ix[i]));
+      y.data<int64_t>()[i - from] = labels.data<int64_t>()[ix[i]];
     }
-    return d;
+    return Digits{Tensor(std::move(x)), Tensor(std::move(y))};
   };
   return {take(0, n_train), take(n_train, n)};
 }

@@ -4,13 +4,13 @@
 #include <cstdint>
 #include <string>
 
-#include "kiln/tensor/array.h"
+#include "kiln/autograd/tensor.h"
 
 namespace kiln::vision {
 
 struct Digits {
-  Array images;  // (N, 784) float32 in [0, 1]
-  Array labels;  // (N) int64 in 0..9
+  Tensor images;  // (N, 784) float32 in [0, 1], no grad
+  Tensor labels;  // (N) int64 in 0..9
 };
 
 /// Reads all ten files under `digits_dir` (…/mnist/src/digits). Throws IOError naming the file when

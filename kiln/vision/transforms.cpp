@@ -1,5 +1,6 @@
 // Image transforms. Every kernel works on a float32 planar (C, H, W) copy; uint8 (H, W, C) images
-// are converted in and rounded/clamped back out, so both layouts share one implementation.
+// are converted in and rounded/clamped back out, so both layouts share one implementation. The
+// kernels take and return the Arrays inside the public API's Tensors (image_internal.h).
 // Legend: C = channels, H/W = height/width, (y, x) = row/column.
 #include "kiln/vision/transforms.h"
 
@@ -10,6 +11,7 @@
 
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/random.h"
+#include "kiln/vision/image_internal.h"
 
 namespace kiln::vision {
 
@@ -120,9 +122,7 @@ void check_color_channels(const Array& image, bool hwc, const char* op) {
                    image.shape());
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------- functional forms
+// ---------------------------------------------------------------- functional forms on Arrays
 
 Array resize(const Array& image, int64_t out_h, int64_t out_w) {
   const bool hwc = is_hwc(image, "resize");
@@ -366,15 +366,65 @@ Array to_tensor(const Array& image) {
   return p;
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------- functional forms
+
+Tensor resize(const Tensor& image, int64_t out_h, int64_t out_w) {
+  return Tensor(resize(array_of(image), out_h, out_w));
+}
+
+Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w) {
+  return Tensor(crop(array_of(image), top, left, h, w));
+}
+
+Tensor center_crop(const Tensor& image, int64_t h, int64_t w) {
+  return Tensor(center_crop(array_of(image), h, w));
+}
+
+Tensor hflip(const Tensor& image) {
+  return Tensor(hflip(array_of(image)));
+}
+
+Tensor affine(const Tensor& image, double angle_deg, double tx, double ty, double scale,
+              double fill) {
+  return Tensor(affine(array_of(image), angle_deg, tx, ty, scale, fill));
+}
+
+Tensor adjust_brightness(const Tensor& image, double factor) {
+  return Tensor(adjust_brightness(array_of(image), factor));
+}
+
+Tensor adjust_contrast(const Tensor& image, double factor) {
+  return Tensor(adjust_contrast(array_of(image), factor));
+}
+
+Tensor adjust_saturation(const Tensor& image, double factor) {
+  return Tensor(adjust_saturation(array_of(image), factor));
+}
+
+Tensor adjust_hue(const Tensor& image, double factor) {
+  return Tensor(adjust_hue(array_of(image), factor));
+}
+
+Tensor normalize(const Tensor& image, const std::vector<double>& mean,
+                 const std::vector<double>& std) {
+  return Tensor(normalize(array_of(image), mean, std));
+}
+
+Tensor to_tensor(const Tensor& image) {
+  return Tensor(to_tensor(array_of(image)));
+}
+
 // ---------------------------------------------------------------- transform objects
 
 namespace {
 
 class FnTransform : public Transform {
  public:
-  using Fn = std::function<Array(const Array&, Rng&)>;
+  using Fn = std::function<Tensor(const Tensor&, Rng&)>;
   FnTransform(std::string repr, Fn fn) : repr_(std::move(repr)), fn_(std::move(fn)) {}
-  Array apply(const Array& image, Rng& rng) const override { return fn_(image, rng); }
+  Tensor apply(const Tensor& image, Rng& rng) const override { return fn_(image, rng); }
   std::string repr() const override { return repr_; }
 
  private:
@@ -395,8 +445,8 @@ TransformPtr compose(std::vector<TransformPtr> steps) {
     repr += (i ? ", " : "") + steps[i]->repr();
   }
   repr += ")";
-  return make(repr, [steps](const Array& image, Rng& rng) {
-    Array x = image;
+  return make(repr, [steps](const Tensor& image, Rng& rng) {
+    Tensor x = image;
     for (const TransformPtr& t : steps) x = t->apply(x, rng);
     return x;
   });
@@ -404,21 +454,22 @@ TransformPtr compose(std::vector<TransformPtr> steps) {
 
 TransformPtr resize_to(int64_t h, int64_t w) {
   return make(fmt::format("Resize(size=({}, {}))", h, w),
-              [h, w](const Array& image, Rng&) { return resize(image, h, w); });
+              [h, w](const Tensor& image, Rng&) { return resize(image, h, w); });
 }
 
 TransformPtr center_crop_to(int64_t h, int64_t w) {
   return make(fmt::format("CenterCrop(size=({}, {}))", h, w),
-              [h, w](const Array& image, Rng&) { return center_crop(image, h, w); });
+              [h, w](const Tensor& image, Rng&) { return center_crop(image, h, w); });
 }
 
 TransformPtr random_crop(int64_t h, int64_t w, int64_t padding) {
   KILN_CHECK(padding >= 0, "random_crop: padding must be >= 0, got {}", padding);
   return make(fmt::format("RandomCrop(size=({}, {}), padding={})", h, w, padding),
-              [h, w, padding](const Array& image, Rng& rng) {
-                const bool hwc = is_hwc(image, "random_crop");
-                const int64_t H = height(image, hwc) + 2 * padding;
-                const int64_t W = width(image, hwc) + 2 * padding;
+              [h, w, padding](const Tensor& image, Rng& rng) {
+                const Array a = array_of(image);
+                const bool hwc = is_hwc(a, "random_crop");
+                const int64_t H = height(a, hwc) + 2 * padding;
+                const int64_t W = width(a, hwc) + 2 * padding;
                 KILN_CHECK_SHAPE(h <= H && w <= W,
                                  "random_crop: window ({}, {}) is larger than the padded image "
                                  "({}, {})",
@@ -430,14 +481,14 @@ TransformPtr random_crop(int64_t h, int64_t w, int64_t padding) {
 }
 
 TransformPtr random_horizontal_flip(double p) {
-  return make(fmt::format("RandomHorizontalFlip(p={})", p), [p](const Array& image, Rng& rng) {
+  return make(fmt::format("RandomHorizontalFlip(p={})", p), [p](const Tensor& image, Rng& rng) {
     return rng.bernoulli(p) ? hflip(image) : image;
   });
 }
 
 TransformPtr random_rotation(double degrees, double fill) {
   return make(fmt::format("RandomRotation(degrees={})", degrees),
-              [degrees, fill](const Array& image, Rng& rng) {
+              [degrees, fill](const Tensor& image, Rng& rng) {
                 return affine(image, rng.uniform(-degrees, degrees), 0, 0, 1, fill);
               });
 }
@@ -448,11 +499,11 @@ TransformPtr random_affine(double degrees, double translate, double scale_min, d
              "random_affine: need 0 < scale_min <= scale_max, got [{}, {}]", scale_min, scale_max);
   return make(fmt::format("RandomAffine(degrees={}, translate={}, scale=({}, {}))", degrees,
                           translate, scale_min, scale_max),
-              [=](const Array& image, Rng& rng) {
-                const bool hwc = is_hwc(image, "random_affine");
+              [=](const Tensor& image, Rng& rng) {
+                const Array a = array_of(image);
+                const bool hwc = is_hwc(a, "random_affine");
                 const double angle = rng.uniform(-degrees, degrees);
-                const double mx = translate * width(image, hwc),
-                             my = translate * height(image, hwc);
+                const double mx = translate * width(a, hwc), my = translate * height(a, hwc);
                 const double tx = rng.uniform(-mx, mx), ty = rng.uniform(-my, my);
                 const double s = rng.uniform(scale_min, scale_max);
                 return affine(image, angle, tx, ty, s, fill);
@@ -467,8 +518,8 @@ TransformPtr color_jitter(double brightness, double contrast, double saturation,
   return make(
       fmt::format("ColorJitter(brightness={}, contrast={}, saturation={}, hue={})", brightness,
                   contrast, saturation, hue),
-      [=](const Array& image, Rng& rng) {
-        Array x = image;
+      [=](const Tensor& image, Rng& rng) {
+        Tensor x = image;
         if (brightness > 0)
           x = adjust_brightness(x, rng.uniform(std::max(0.0, 1 - brightness), 1 + brightness));
         if (contrast > 0)
@@ -482,11 +533,11 @@ TransformPtr color_jitter(double brightness, double contrast, double saturation,
 
 TransformPtr normalize_by(std::vector<double> mean, std::vector<double> std) {
   return make(fmt::format("Normalize(mean={}, std={})", mean, std),
-              [mean, std](const Array& image, Rng&) { return normalize(image, mean, std); });
+              [mean, std](const Tensor& image, Rng&) { return normalize(image, mean, std); });
 }
 
 TransformPtr to_tensor() {
-  return make("ToTensor()", [](const Array& image, Rng&) { return to_tensor(image); });
+  return make("ToTensor()", [](const Tensor& image, Rng&) { return to_tensor(image); });
 }
 
 }  // namespace kiln::vision

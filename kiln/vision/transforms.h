@@ -2,15 +2,18 @@
 // Image transforms (torchvision's and ML.NET's ResizeImages / ExtractPixels), composable and
 // seeded.
 //
-// Two image layouts, told apart by dtype (as torchvision tells PIL images from tensors):
+// Images are kiln::Tensors in two layouts, told apart by dtype (as torchvision tells PIL images
+// from tensors):
 //   uint8   (H, W, C)  — what read_image returns; results are rounded and clamped to [0, 255];
 //   float32 (C, H, W)  — after ToTensor; colour results are clamped to [0, 1], geometry is not.
-// C is 1 or 3 for colour transforms and any count for geometric ones.
+// C is 1 or 3 for colour transforms and any count for geometric ones. Transforms are data
+// preparation, not differentiable ops: they record no autograd history, and what they compute is a
+// new leaf Tensor that does not require grad (a step that changes nothing may return its input).
 //
 //   auto tf = vision::compose({vision::random_crop(28, 28, /*padding=*/2),
 //                              vision::random_horizontal_flip(0.5), vision::to_tensor(),
-//                              vision::normalize({0.1307}, {0.3081})});
-//   Array x = tf->apply(img, vision::sample_seed(/*seed=*/7, /*index=*/i, /*epoch=*/e));
+//                              vision::normalize_by({0.1307}, {0.3081})});
+//   Tensor x = tf->apply(img, vision::sample_seed(/*seed=*/7, /*index=*/i, /*epoch=*/e));
 //
 // Randomness comes from an Rng seeded per sample (sample_seed(seed, index, epoch)): the same seed
 // gives the same output whatever thread loads the sample and however many threads there are.
@@ -19,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "kiln/tensor/array.h"
+#include "kiln/autograd/tensor.h"
 
 namespace kiln::vision {
 
@@ -49,34 +52,34 @@ uint64_t sample_seed(uint64_t seed, int64_t index, int64_t epoch = 0);
 /// align_corners=False, antialias=False): source coordinate (dst + 0.5)·(in/out) − 0.5, clamped
 /// at 0, computed in float32. uint8 (H, W, C) -> uint8 (out_h, out_w, C) rounded to nearest;
 /// float32 (C, H, W) -> float32 (C, out_h, out_w).
-Array resize(const Array& image, int64_t out_h, int64_t out_w);
+Tensor resize(const Tensor& image, int64_t out_h, int64_t out_w);
 /// The (h, w) window whose top-left corner is (top, left); parts outside the image are zero.
-Array crop(const Array& image, int64_t top, int64_t left, int64_t h, int64_t w);
+Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w);
 /// The central (h, w) window: top = round((H − h) / 2), left likewise (Python's round, half to
 /// even, as torchvision). The window must fit inside the image.
-Array center_crop(const Array& image, int64_t h, int64_t w);
+Tensor center_crop(const Tensor& image, int64_t h, int64_t w);
 /// Mirrors left-right.
-Array hflip(const Array& image);
+Tensor hflip(const Tensor& image);
 /// Affine warp about the image centre ((W − 1)/2, (H − 1)/2): rotation by `angle_deg`
 /// (counter-clockwise, as torchvision), then scaling by `scale`, then translation by (tx, ty)
 /// pixels. Output pixel p samples the input at the inverse map of p with bilinear interpolation;
 /// samples outside the image read `fill`.
-Array affine(const Array& image, double angle_deg, double tx = 0.0, double ty = 0.0,
-             double scale = 1.0, double fill = 0.0);
+Tensor affine(const Tensor& image, double angle_deg, double tx = 0.0, double ty = 0.0,
+              double scale = 1.0, double fill = 0.0);
 /// x·factor (clamped).
-Array adjust_brightness(const Array& image, double factor);
+Tensor adjust_brightness(const Tensor& image, double factor);
 /// Blend with the mean of the grayscale image: mean + factor·(x − mean) (clamped).
-Array adjust_contrast(const Array& image, double factor);
+Tensor adjust_contrast(const Tensor& image, double factor);
 /// Blend with the grayscale image: gray + factor·(x − gray) (clamped); 1-channel images unchanged.
-Array adjust_saturation(const Array& image, double factor);
+Tensor adjust_saturation(const Tensor& image, double factor);
 /// Rotates the hue by `factor` turns, factor in [-0.5, 0.5] (torchvision's adjust_hue: RGB → HSV,
 /// h = (h + factor) mod 1, HSV → RGB); 1-channel images unchanged.
-Array adjust_hue(const Array& image, double factor);
+Tensor adjust_hue(const Tensor& image, double factor);
 /// float32 (C, H, W): (x − mean[c]) / std[c]. mean/std have C entries (or 1, used for every C).
-Array normalize(const Array& image, const std::vector<double>& mean,
-                const std::vector<double>& std);
+Tensor normalize(const Tensor& image, const std::vector<double>& mean,
+                 const std::vector<double>& std);
 /// uint8 (H, W, C) -> float32 (C, H, W) in [0, 1] (x / 255), ML.NET's ExtractPixels.
-Array to_tensor(const Array& image);
+Tensor to_tensor(const Tensor& image);
 
 // ---------------------------------------------------------------- transform objects
 
@@ -84,10 +87,11 @@ Array to_tensor(const Array& image);
 class Transform {
  public:
   virtual ~Transform() = default;
-  /// The transformed image; random choices are drawn from `rng`.
-  virtual Array apply(const Array& image, Rng& rng) const = 0;
+  /// The transformed image (a uint8 (H, W, C) or float32 (C, H, W) Tensor, see above); random
+  /// choices are drawn from `rng`. Custom transforms override this.
+  virtual Tensor apply(const Tensor& image, Rng& rng) const = 0;
   /// apply with a fresh Rng(seed).
-  Array apply(const Array& image, uint64_t seed) const {
+  Tensor apply(const Tensor& image, uint64_t seed) const {
     Rng rng(seed);
     return apply(image, rng);
   }

@@ -25,8 +25,8 @@ std::pair<Tensor, Tensor> fashion(const std::string& split, int64_t n) {
   const vision::ImageSet s =
       vision::load_mnist_idx(kFashion + "/" + split + "-images-idx3-ubyte.gz",
                              kFashion + "/" + split + "-labels-idx1-ubyte.gz");
-  Tensor x = Tensor(s.images.narrow(0, 0, n).contiguous()).to(kFloat32) / 255.0;
-  return {x.reshape({n, 1, 28, 28}), Tensor(s.labels.narrow(0, 0, n).contiguous())};
+  Tensor x = s.images.narrow(0, 0, n).to(kFloat32) / 255.0;
+  return {x.reshape({n, 1, 28, 28}), s.labels.narrow(0, 0, n).contiguous()};
 }
 
 TEST(ImportFinetune, PytorchCnnTrainsOnFashionMnistAndExportsForOrt) {

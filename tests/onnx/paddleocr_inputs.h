@@ -22,16 +22,16 @@ struct Inputs {
   Tensor rec;  // (1, 3, 48, 352): the title line, (x - 0.5) / 0.5
 };
 
-inline Tensor batch_of(const Array& chw) {
-  return Tensor(chw.unsqueeze(0).contiguous());
+inline Tensor batch_of(const Tensor& chw) {
+  return chw.unsqueeze(0).contiguous();
 }
 
 inline Inputs make_inputs() {
-  const Array rgb = vision::read_image(kImage, vision::ColorMode::RGB);  // (525, 750, 3) uint8
+  const Tensor rgb = vision::read_image(kImage, vision::ColorMode::RGB);  // (525, 750, 3) uint8
   Inputs in;
   in.det = batch_of(vision::normalize(vision::to_tensor(vision::resize(rgb, 512, 736)),
                                       {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}));
-  const Array title = vision::crop(rgb, 0, 255, 32, 250);  // the title's text line
+  const Tensor title = vision::crop(rgb, 0, 255, 32, 250);  // the title's text line
   in.cls =
       batch_of(vision::normalize(vision::to_tensor(vision::resize(title, 48, 192)), {0.5}, {0.5}));
   in.rec =

@@ -8,14 +8,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "kiln/autograd/functions.h"
 #include "kiln/data/dataloader.h"
-#include "kiln/tensor/creation.h"
 #include "kiln/tensor/parallel.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
-using kiln::Array;
 using kiln::Shape;
+using kiln::Tensor;
 using namespace kiln::vision;
 
 namespace {
@@ -74,15 +74,15 @@ TEST(Idx, ReadsPlainAndGzipMnistFiles) {
   write_gz(dir / "labels.gz", idx_bytes(0x08, {3}, {7, 0, 9}));
   ImageSet set = load_mnist_idx((dir / "images").string(), (dir / "labels.gz").string());
   ASSERT_EQ(set.images.shape(), (Shape{3, 4, 5}));
-  EXPECT_TRUE(std::equal(pixels.begin(), pixels.end(), set.images.data<uint8_t>()));
+  EXPECT_TRUE(std::equal(pixels.begin(), pixels.end(), set.images.data_ptr<uint8_t>()));
   ASSERT_EQ(set.labels.dtype(), kiln::kInt64);
-  EXPECT_EQ(set.labels.data<int64_t>()[0], 7);
-  EXPECT_EQ(set.labels.data<int64_t>()[2], 9);
+  EXPECT_EQ(set.labels.data_ptr<int64_t>()[0], 7);
+  EXPECT_EQ(set.labels.data_ptr<int64_t>()[2], 9);
   // Wider element types are big-endian: int16 0x0102 = 258, -2 = 0xFFFE.
   write_raw(dir / "shorts", idx_bytes(0x0B, {2}, {0x01, 0x02, 0xFF, 0xFE}));
-  Array s = read_idx((dir / "shorts").string());
-  EXPECT_EQ(s.data<int32_t>()[0], 258);
-  EXPECT_EQ(s.data<int32_t>()[1], -2);
+  Tensor s = read_idx((dir / "shorts").string());
+  EXPECT_EQ(s.data_ptr<int32_t>()[0], 258);
+  EXPECT_EQ(s.data_ptr<int32_t>()[1], -2);
   // A data set over it: items are (1, 4, 5) floats in [0, 1] with int64 scalar targets.
   auto ds = make_image_dataset(set);
   kiln::data::Example e = ds->get(1);
@@ -128,11 +128,11 @@ TEST(Cifar10, ReadsRecordsAsHwcAndRejectsBadFiles) {
   write_raw(dir / "data_batch_1.bin", b);
   ImageSet set = load_cifar10_batch((dir / "data_batch_1.bin").string());
   ASSERT_EQ(set.images.shape(), (Shape{2, 32, 32, 3}));
-  EXPECT_EQ(set.labels.data<int64_t>()[0], 3);
-  EXPECT_EQ(set.labels.data<int64_t>()[1], 8);
+  EXPECT_EQ(set.labels.data_ptr<int64_t>()[0], 3);
+  EXPECT_EQ(set.labels.data_ptr<int64_t>()[1], 8);
   // Image 1, row 2, column 5, channel c = byte 1 + c·1024 + 2·32 + 5 of record 1.
   for (int c = 0; c < 3; ++c)
-    EXPECT_EQ(set.images.data<uint8_t>()[((1 * 32 + 2) * 32 + 5) * 3 + c],
+    EXPECT_EQ(set.images.data_ptr<uint8_t>()[((1 * 32 + 2) * 32 + 5) * 3 + c],
               b[3073 + 1 + c * 1024 + 2 * 32 + 5]);
 
   std::vector<uint8_t> cut(b.begin(), b.end() - 100);
@@ -153,10 +153,9 @@ TEST(ImageFolder, SortedClassesDecodedImagesAndTransforms) {
   fs::create_directories(dir / "a");
   fs::create_directories(dir / "empty");
   kiln::Generator gen(3);
-  Array img0 = kiln::kernels::randint(0, 256, {6, 8, 3}, kiln::kUInt8, &gen);
-  Array img1 = kiln::kernels::randint(0, 256, {6, 8, 3}, kiln::kUInt8, &gen);
-  Array flat({6, 8, 3}, kiln::kUInt8);
-  flat.fill_(120);
+  Tensor img0 = kiln::randint(0, 256, {6, 8, 3}, kiln::kUInt8, &gen);
+  Tensor img1 = kiln::randint(0, 256, {6, 8, 3}, kiln::kUInt8, &gen);
+  Tensor flat = kiln::full({6, 8, 3}, 120.0, kiln::kUInt8);
   write_png((dir / "b" / "x2.png").string(), img1);
   write_jpeg((dir / "b" / "x1.JPG").string(), flat, 95);
   write_png((dir / "a" / "z.png").string(), img0);
@@ -170,10 +169,10 @@ TEST(ImageFolder, SortedClassesDecodedImagesAndTransforms) {
   kiln::data::Example e = ds.get(0);
   ASSERT_EQ(e.data.shape(), (Shape{3, 6, 8}));
   EXPECT_FLOAT_EQ(e.data.data_ptr<float>()[1 * 48 + 2 * 8 + 3],
-                  img0.data<uint8_t>()[(2 * 8 + 3) * 3 + 1] / 255.0f);
+                  img0.data_ptr<uint8_t>()[(2 * 8 + 3) * 3 + 1] / 255.0f);
   EXPECT_EQ(ds.get(2).target.item<int64_t>(), 1);
   // A flat JPEG decodes to (nearly) its single value.
-  EXPECT_NEAR(ds.image(1).data<uint8_t>()[17], 120, 1);
+  EXPECT_NEAR(ds.image(1).data_ptr<uint8_t>()[17], 120, 1);
 
   ImageFolder gray(dir.string(), {.transform = compose({center_crop_to(4, 4), to_tensor()}),
                                   .color = ColorMode::Gray});
@@ -195,7 +194,7 @@ TEST(ImageFolder, LoaderBatchesAreIdenticalAtOneAndTwoThreads) {
     fs::create_directories(dir / std::to_string(k));
     for (int i = 0; i < 5; ++i)
       write_png((dir / std::to_string(k) / (std::to_string(i) + ".png")).string(),
-                kiln::kernels::randint(0, 256, {10, 10, 1}, kiln::kUInt8, &gen));
+                kiln::randint(0, 256, {10, 10, 1}, kiln::kUInt8, &gen));
   }
   auto ds = std::make_shared<ImageFolder>(
       dir.string(),
@@ -208,24 +207,57 @@ TEST(ImageFolder, LoaderBatchesAreIdenticalAtOneAndTwoThreads) {
     ds->set_epoch(epoch);
     kiln::data::DataLoader loader(ds, {.batch_size = 4, .shuffle = true, .seed = 1, .prefetch = 2});
     loader.set_epoch(epoch);
-    std::vector<Array> out;
+    std::vector<Tensor> out;
     for (const kiln::data::Example& b : loader) {
-      out.push_back(b.data.data().clone());
-      out.push_back(b.target.data().clone());
+      out.push_back(b.data.clone());
+      out.push_back(b.target.clone());
     }
     return out;
   };
-  std::vector<Array> one = run(1, 0), two = run(2, 0), next = run(2, 1);
+  std::vector<Tensor> one = run(1, 0), two = run(2, 0), next = run(2, 1);
   ASSERT_EQ(one.size(), two.size());
   ASSERT_EQ(one.size(), 8u);  // 4 batches of data + target
   EXPECT_EQ(one[0].shape(), (Shape{4, 1, 8, 8}));
   EXPECT_EQ(one[6].shape(), (Shape{3, 1, 8, 8}));  // last batch, 15 = 3·4 + 3
   for (size_t i = 0; i < one.size(); ++i) {
-    Array a = one[i].to(kiln::kFloat64), b = two[i].to(kiln::kFloat64);
-    EXPECT_TRUE(std::equal(a.data<double>(), a.data<double>() + a.numel(), b.data<double>()))
+    Tensor a = one[i].to(kiln::kFloat64), b = two[i].to(kiln::kFloat64);
+    EXPECT_TRUE(
+        std::equal(a.data_ptr<double>(), a.data_ptr<double>() + a.numel(), b.data_ptr<double>()))
         << "batch part " << i;
   }
-  Array a = one[0].to(kiln::kFloat64), c = next[0].to(kiln::kFloat64);
-  EXPECT_FALSE(std::equal(a.data<double>(), a.data<double>() + a.numel(), c.data<double>()))
+  Tensor a = one[0].to(kiln::kFloat64), c = next[0].to(kiln::kFloat64);
+  EXPECT_FALSE(
+      std::equal(a.data_ptr<double>(), a.data_ptr<double>() + a.numel(), c.data_ptr<double>()))
       << "epoch 1 must reshuffle / re-augment";
+}
+
+// Issue 17, one public tensor type: the data sets take and hand out kiln::Tensors — uint8
+// (H, W, C) images, int64 labels, float32 (C, H, W) items — with no gradient, and an in-memory
+// data set shares the caller's values instead of copying them.
+TEST(ImageArrayDataset, TakesAndHandsOutTensors) {
+  kiln::Generator gen(17);
+  const Tensor images = kiln::randint(0, 256, {4, 3, 5, 1}, kiln::kUInt8, &gen);  // (N, H, W, C)
+  const Tensor labels = kiln::tensor({2, 0, 1, 2});                               // (N) int64
+  ImageArrayDataset ds(images, labels);
+  EXPECT_EQ(ds.images().data_ptr<uint8_t>(), images.data_ptr<uint8_t>());
+  EXPECT_EQ(ds.labels().data_ptr<int64_t>(), labels.data_ptr<int64_t>());
+  const Tensor img = ds.image(2);
+  EXPECT_EQ(img.dtype(), kiln::kUInt8);
+  EXPECT_EQ(img.shape(), (Shape{3, 5, 1}));
+  EXPECT_FALSE(img.requires_grad());
+  EXPECT_EQ(img.data_ptr<uint8_t>()[7], images.data_ptr<uint8_t>()[2 * 15 + 7]);
+  EXPECT_EQ(ds.label(3), 2);
+  const kiln::data::Example e = ds.get(2);
+  EXPECT_EQ(e.data.dtype(), kiln::kFloat32);
+  EXPECT_EQ(e.data.shape(), (Shape{1, 3, 5}));
+  EXPECT_FALSE(e.data.requires_grad());
+  EXPECT_EQ(e.target.dtype(), kiln::kInt64);
+  EXPECT_THROW(ImageArrayDataset(images, labels.to(kiln::kFloat32)), kiln::TypeError);
+  EXPECT_THROW(ImageArrayDataset(Tensor(), labels), kiln::Error);
+
+  // An ImageSet of 3-d Tensors gets its channel dim; the images are still shared.
+  const ImageSet set{images.reshape({4, 3, 5}), labels};
+  auto made = make_image_dataset(set);
+  EXPECT_EQ(made->images().shape(), (Shape{4, 3, 5, 1}));
+  EXPECT_EQ(made->images().data_ptr<uint8_t>(), images.data_ptr<uint8_t>());
 }

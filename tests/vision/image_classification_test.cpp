@@ -21,7 +21,7 @@ void write_digit_folder(const fs::path& root, const ImageSet& set, int64_t begin
   fs::remove_all(root);
   for (int d = 0; d < 10; ++d) fs::create_directories(root / std::to_string(d));
   for (int64_t i = begin; i < end; ++i) {
-    const int64_t label = set.labels.data<int64_t>()[i];
+    const int64_t label = set.labels.data_ptr<int64_t>()[i];
     write_png((root / std::to_string(label) / (std::to_string(i) + ".png")).string(),
               set.images.select(0, i).contiguous());
   }

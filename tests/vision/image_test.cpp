@@ -10,25 +10,25 @@
 #include <fstream>
 #include <string>
 
-#include "kiln/tensor/creation.h"
-#include "kiln/tensor/random.h"
+#include "kiln/autograd/functions.h"
+#include "kiln/vision/transforms.h"
 
 namespace fs = std::filesystem;
-using kiln::Array;
+using kiln::Tensor;
 using namespace kiln::vision;
 
 namespace {
 
 // A seeded (H, W, C) uint8 image with every byte value likely to appear.
-Array random_image(int64_t h, int64_t w, int64_t c, uint64_t seed) {
+Tensor random_image(int64_t h, int64_t w, int64_t c, uint64_t seed) {
   kiln::Generator gen(seed);
-  return kiln::kernels::randint(0, 256, {h, w, c}, kiln::kUInt8, &gen);
+  return kiln::randint(0, 256, {h, w, c}, kiln::kUInt8, &gen);
 }
 
 // A smooth image (gradients plus a soft blob): what JPEG is designed for, so the error is small.
-Array smooth_image(int64_t h, int64_t w, int64_t c) {
-  Array img({h, w, c}, kiln::kUInt8);
-  uint8_t* p = img.data<uint8_t>();
+Tensor smooth_image(int64_t h, int64_t w, int64_t c) {
+  Tensor img = kiln::zeros({h, w, c}, kiln::kUInt8);
+  uint8_t* p = img.data_ptr<uint8_t>();
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x)
       for (int64_t k = 0; k < c; ++k) {
@@ -52,10 +52,11 @@ void write_raw(const std::string& path, const std::vector<uint8_t>& bytes) {
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-bool equal_pixels(const Array& a, const Array& b) {
+bool equal_pixels(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  Array x = a.contiguous(), y = b.contiguous();
-  return std::equal(x.data<uint8_t>(), x.data<uint8_t>() + x.numel(), y.data<uint8_t>());
+  Tensor x = a.contiguous(), y = b.contiguous();
+  return std::equal(x.data_ptr<uint8_t>(), x.data_ptr<uint8_t>() + x.numel(),
+                    y.data_ptr<uint8_t>());
 }
 
 // Encodes a PNG of any color type / bit depth with libpng directly (rows given as raw bytes).
@@ -87,75 +88,76 @@ std::vector<uint8_t> raw_png(uint32_t w, uint32_t h, int bit_depth, int color_ty
 
 TEST(ImagePng, RoundTripIsExactForGrayAndRgb) {
   for (int64_t c : {1, 3}) {
-    Array img = random_image(17, 23, c, 7 + c);
+    Tensor img = random_image(17, 23, c, 7 + c);
     std::string path = temp_path("rt_" + std::to_string(c) + ".png");
     write_png(path, img);
-    Array back = read_image(path);
+    Tensor back = read_image(path);
     EXPECT_TRUE(equal_pixels(img, back)) << "channels " << c;
   }
 }
 
 TEST(ImagePng, ColorModesConvert) {
-  Array rgb = random_image(5, 6, 3, 3);
+  Tensor rgb = random_image(5, 6, 3, 3);
   std::vector<uint8_t> bytes = encode_png(rgb);
-  Array gray = decode_image(bytes, "mem.png", ColorMode::Gray);
+  Tensor gray = decode_image(bytes, "mem.png", ColorMode::Gray);
   ASSERT_EQ(gray.shape(), (kiln::Shape{5, 6, 1}));
-  const uint8_t* p = rgb.data<uint8_t>();
+  const uint8_t* p = rgb.data_ptr<uint8_t>();
   // BT.601 luma, rounded: pixel 0 by hand.
-  EXPECT_EQ(gray.data<uint8_t>()[0], (299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
-  Array g1 = random_image(4, 4, 1, 9);
-  Array as_rgb = decode_image(encode_png(g1), "g.png", ColorMode::RGB);
+  EXPECT_EQ(gray.data_ptr<uint8_t>()[0], (299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
+  Tensor g1 = random_image(4, 4, 1, 9);
+  Tensor as_rgb = decode_image(encode_png(g1), "g.png", ColorMode::RGB);
   ASSERT_EQ(as_rgb.shape(), (kiln::Shape{4, 4, 3}));
   for (int64_t i = 0; i < 16; ++i)
-    for (int k = 0; k < 3; ++k) EXPECT_EQ(as_rgb.data<uint8_t>()[i * 3 + k], g1.data<uint8_t>()[i]);
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(as_rgb.data_ptr<uint8_t>()[i * 3 + k], g1.data_ptr<uint8_t>()[i]);
 }
 
 TEST(ImagePng, PaletteAlphaAnd16BitAreConverted) {
   // Palette: 2x2 indices into three colours -> RGB.
   std::vector<png_color> pal = {{10, 20, 30}, {200, 100, 0}, {1, 2, 3}};
-  Array p = decode_image(raw_png(2, 2, 8, PNG_COLOR_TYPE_PALETTE, {{0, 1}, {2, 0}}, pal), "pal");
+  Tensor p = decode_image(raw_png(2, 2, 8, PNG_COLOR_TYPE_PALETTE, {{0, 1}, {2, 0}}, pal), "pal");
   ASSERT_EQ(p.shape(), (kiln::Shape{2, 2, 3}));
   const uint8_t want_pal[] = {10, 20, 30, 200, 100, 0, 1, 2, 3, 10, 20, 30};
-  EXPECT_TRUE(std::equal(want_pal, want_pal + 12, p.data<uint8_t>()));
+  EXPECT_TRUE(std::equal(want_pal, want_pal + 12, p.data_ptr<uint8_t>()));
 
   // RGBA: alpha dropped, colour kept as stored.
-  Array a = decode_image(raw_png(2, 1, 8, PNG_COLOR_TYPE_RGBA, {{1, 2, 3, 0, 4, 5, 6, 255}}), "a");
+  Tensor a = decode_image(raw_png(2, 1, 8, PNG_COLOR_TYPE_RGBA, {{1, 2, 3, 0, 4, 5, 6, 255}}), "a");
   ASSERT_EQ(a.shape(), (kiln::Shape{1, 2, 3}));
   const uint8_t want_a[] = {1, 2, 3, 4, 5, 6};
-  EXPECT_TRUE(std::equal(want_a, want_a + 6, a.data<uint8_t>()));
+  EXPECT_TRUE(std::equal(want_a, want_a + 6, a.data_ptr<uint8_t>()));
 
   // Gray + alpha -> gray.
-  Array ga = decode_image(raw_png(2, 1, 8, PNG_COLOR_TYPE_GRAY_ALPHA, {{77, 0, 99, 255}}), "ga");
+  Tensor ga = decode_image(raw_png(2, 1, 8, PNG_COLOR_TYPE_GRAY_ALPHA, {{77, 0, 99, 255}}), "ga");
   ASSERT_EQ(ga.shape(), (kiln::Shape{1, 2, 1}));
-  EXPECT_EQ(ga.data<uint8_t>()[0], 77);
-  EXPECT_EQ(ga.data<uint8_t>()[1], 99);
+  EXPECT_EQ(ga.data_ptr<uint8_t>()[0], 77);
+  EXPECT_EQ(ga.data_ptr<uint8_t>()[1], 99);
 
   // 16-bit gray (big-endian samples): multiples of 257 map exactly to v / 257.
-  Array g16 =
+  Tensor g16 =
       decode_image(raw_png(3, 1, 16, PNG_COLOR_TYPE_GRAY, {{0, 0, 0x80, 0x80, 0xFF, 0xFF}}), "g16");
   ASSERT_EQ(g16.shape(), (kiln::Shape{1, 3, 1}));
-  EXPECT_EQ(g16.data<uint8_t>()[0], 0);
-  EXPECT_EQ(g16.data<uint8_t>()[1], 128);
-  EXPECT_EQ(g16.data<uint8_t>()[2], 255);
+  EXPECT_EQ(g16.data_ptr<uint8_t>()[0], 0);
+  EXPECT_EQ(g16.data_ptr<uint8_t>()[1], 128);
+  EXPECT_EQ(g16.data_ptr<uint8_t>()[2], 255);
 
   // 1-bit gray expands to 0 / 255.
-  Array g1 = decode_image(raw_png(8, 1, 1, PNG_COLOR_TYPE_GRAY, {{0b10100000}}), "g1");
+  Tensor g1 = decode_image(raw_png(8, 1, 1, PNG_COLOR_TYPE_GRAY, {{0b10100000}}), "g1");
   ASSERT_EQ(g1.shape(), (kiln::Shape{1, 8, 1}));
-  EXPECT_EQ(g1.data<uint8_t>()[0], 255);
-  EXPECT_EQ(g1.data<uint8_t>()[1], 0);
-  EXPECT_EQ(g1.data<uint8_t>()[2], 255);
+  EXPECT_EQ(g1.data_ptr<uint8_t>()[0], 255);
+  EXPECT_EQ(g1.data_ptr<uint8_t>()[1], 0);
+  EXPECT_EQ(g1.data_ptr<uint8_t>()[2], 255);
 }
 
 TEST(ImageJpeg, RoundTripErrorIsBounded) {
   for (int64_t c : {1, 3}) {
-    Array img = smooth_image(32, 40, c);
+    Tensor img = smooth_image(32, 40, c);
     std::string path = temp_path("rt_" + std::to_string(c) + ".jpg");
     write_jpeg(path, img, 95);
-    Array back = read_image(path);
+    Tensor back = read_image(path);
     ASSERT_EQ(back.shape(), img.shape());
     double sum_abs = 0, max_abs = 0;
     for (int64_t i = 0; i < img.numel(); ++i) {
-      double d = std::abs(double(img.data<uint8_t>()[i]) - back.data<uint8_t>()[i]);
+      double d = std::abs(double(img.data_ptr<uint8_t>()[i]) - back.data_ptr<uint8_t>()[i]);
       sum_abs += d;
       max_abs = std::max(max_abs, d);
     }
@@ -217,7 +219,46 @@ TEST(ImageErrors, CorruptBodiesAndGarbageThrow) {
 }
 
 TEST(ImageErrors, EncodersRejectBadShapes) {
-  EXPECT_THROW(encode_png(Array({4, 4, 2}, kiln::kUInt8)), kiln::ShapeError);
-  EXPECT_THROW(encode_png(Array({4, 4, 3}, kiln::kFloat32)), kiln::TypeError);
+  EXPECT_THROW(encode_png(kiln::zeros({4, 4, 2}, kiln::kUInt8)), kiln::ShapeError);
+  EXPECT_THROW(encode_png(kiln::zeros({4, 4, 3}, kiln::kFloat32)), kiln::TypeError);
   EXPECT_THROW(encode_jpeg(random_image(4, 4, 3, 1), 0), kiln::Error);
+}
+
+// Issue 17, one public tensor type: vision hands out plain kiln::Tensors (uint8 (H, W, C) images,
+// float32 (C, H, W) after to_tensor), leaves with no gradient, sharing values where nothing
+// changes, and reports an undefined Tensor as an error instead of crashing.
+TEST(ImageApi, HandsOutPlainTensors) {
+  const std::string path = temp_path("api.png");
+  write_png(path, random_image(6, 5, 3, 21));
+  const Tensor img = read_image(path, ColorMode::RGB);
+  EXPECT_EQ(img.dtype(), kiln::kUInt8);
+  EXPECT_EQ(img.shape(), (kiln::Shape{6, 5, 3}));
+  EXPECT_TRUE(img.is_contiguous());
+  EXPECT_TRUE(img.is_leaf());
+  EXPECT_FALSE(img.requires_grad());
+
+  const Tensor gray = to_gray(img);
+  EXPECT_EQ(gray.shape(), (kiln::Shape{6, 5, 1}));
+  EXPECT_EQ(gray.dtype(), kiln::kUInt8);
+  // Already gray: the same values come back, not a copy.
+  EXPECT_EQ(to_gray(gray).data_ptr<uint8_t>(), gray.data_ptr<uint8_t>());
+
+  const Tensor x = to_tensor(img);
+  EXPECT_EQ(x.dtype(), kiln::kFloat32);
+  EXPECT_EQ(x.shape(), (kiln::Shape{3, 6, 5}));
+  EXPECT_FALSE(x.requires_grad());
+  EXPECT_EQ(resize(img, 4, 4).dtype(), kiln::kUInt8);
+  EXPECT_EQ(resize(img, 4, 4).shape(), (kiln::Shape{4, 4, 3}));
+
+  // Transforms are data preparation: even a float input that requires grad gives a result with
+  // no autograd history.
+  Tensor xg = x.detach().requires_grad_();
+  const Tensor n = normalize(xg, {0.5}, {0.25});
+  EXPECT_EQ(n.shape(), (kiln::Shape{3, 6, 5}));
+  EXPECT_FALSE(n.requires_grad());
+  EXPECT_TRUE(n.is_leaf());
+
+  EXPECT_THROW(check_image(Tensor(), "test"), kiln::TypeError);
+  EXPECT_THROW(to_tensor(Tensor()), kiln::TypeError);
+  EXPECT_THROW(resize(Tensor(), 2, 2), kiln::ShapeError);
 }

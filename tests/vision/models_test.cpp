@@ -189,8 +189,8 @@ TEST(VisionModels, LeNetTrainsOnRealDigits) {
   // (ln 10 ≈ 2.30) and the held-out accuracy well above 10%.
   const DigitsSplit& split = kiln::testing::digits_split();
   auto rows = [](const Digits& d, int64_t n) {
-    return std::make_pair(kiln::Tensor(d.images.slice(0, 0, n).reshape({n, 1, 28, 28})),
-                          kiln::Tensor(d.labels.slice(0, 0, n).contiguous()));
+    return std::make_pair(d.images.slice(0, 0, n).reshape({n, 1, 28, 28}),
+                          d.labels.slice(0, 0, n).contiguous());
   };
   auto [x, y] = rows(split.train, 600);
   auto [xt, yt] = rows(split.test, 300);
