@@ -305,8 +305,7 @@ std::shared_ptr<ImageArrayDataset> make_image_dataset(const ImageSet& set,
              "make_image_dataset: images and labels must be defined Tensors");
   Tensor images = set.images;
   if (images.dim() == 3) images = Tensor(images.data().unsqueeze(3));
-  Tensor labels = set.labels.dtype() == kInt64 ? set.labels : Tensor(set.labels.data().to(kInt64));
-  return std::make_shared<ImageArrayDataset>(std::move(images), std::move(labels),
+  return std::make_shared<ImageArrayDataset>(std::move(images), set.labels.to(kInt64),
                                              std::move(options));
 }
 
