@@ -7,10 +7,6 @@
 #include <cstdio>
 #include <unordered_set>
 
-#include "kiln/data/split.h"
-#include "kiln/optim/adam.h"
-#include "kiln/optim/clip_grad.h"
-#include "kiln/optim/scheduler.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::text {
@@ -98,22 +94,6 @@ Tensor MaskedLanguageModel::loss(const MaskedBatch& batch) {
 
 // ---------------------------------------------------------------- pre-training
 
-namespace {
-
-Tensor pad_rows(const std::vector<std::vector<int32_t>>& rows, std::span<const size_t> idx,
-                int64_t pad) {
-  size_t T = 1;
-  for (size_t i : idx) T = std::max(T, rows[i].size());
-  std::vector<int64_t> v(idx.size() * T, pad);
-  for (size_t b = 0; b < idx.size(); ++b) {
-    std::copy(rows[idx[b]].begin(), rows[idx[b]].end(),
-              v.begin() + static_cast<std::ptrdiff_t>(b * T));
-  }
-  return from_vector(v, {static_cast<int64_t>(idx.size()), static_cast<int64_t>(T)});
-}
-
-}  // namespace
-
 MlmResult pretrain_mlm(EncoderConfig config, const Tokenizer& tok,
                        std::span<const std::string> texts, const MlmOptions& o) {
   KILN_CHECK(tok.mask_id() >= 0 && tok.pad_id() >= 0 && tok.cls_id() >= 0,
@@ -132,48 +112,62 @@ MlmResult pretrain_mlm(EncoderConfig config, const Tokenizer& tok,
   for (Encoding& e : tok.encode_batch(texts, {.max_length = static_cast<size_t>(o.max_length)})) {
     rows.push_back(std::move(e.ids));
   }
-  const std::vector<int64_t> special = special_token_ids(tok);
 
-  MaskedLanguageModel model(config);
+  auto mlm = std::make_shared<MaskedLanguageModel>(config);
   Generator init(o.seed);
-  model.reset_parameters(&init);
-  model.train();
-  optim::AdamW opt(model.named_parameters(),
-                   optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
-  const size_t n = rows.size(), B = static_cast<size_t>(o.batch_size);
-  const int64_t steps = o.epochs * static_cast<int64_t>((n + B - 1) / B);
-  optim::OneCycleLR sched(opt, optim::OneCycleLROptions(o.learning_rate, steps)
-                                   .pct_start(0.06)
-                                   .anneal_strategy("linear")
-                                   .cycle_momentum(false));
-  Generator gen(o.seed + 1);
+  mlm->reset_parameters(&init);
+  MaskedLanguageTrainer model(mlm, tok, o.mask_prob, o.seed + 1);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t steps = o.epochs * ((n + o.batch_size - 1) / o.batch_size);
+  optimizers::OptimizerSpec spec = optimizers::AdamW(o.learning_rate, o.weight_decay);
+  spec.schedule(optimizers::WarmupDecay(std::max<int64_t>(1, steps * 6 / 100), steps));
+  if (o.grad_clip > 0) spec.global_clipnorm(o.grad_clip);
+  model.compile(spec, nullptr);
+  // x = y = the padded ids of the rows asked for; compute_loss masks them.
+  FunctionBatchSource data(n, [&](const std::vector<int64_t>& idx) {
+    size_t T = 1;
+    for (int64_t i : idx) T = std::max(T, rows[static_cast<size_t>(i)].size());
+    std::vector<int64_t> v(idx.size() * T, tok.pad_id());
+    for (size_t b = 0; b < idx.size(); ++b) {
+      const auto& r = rows[static_cast<size_t>(idx[b])];
+      std::copy(r.begin(), r.end(), v.begin() + static_cast<std::ptrdiff_t>(b * T));
+    }
+    const Tensor ids = from_vector(v, {static_cast<int64_t>(idx.size()), static_cast<int64_t>(T)});
+    return Batch{ids, ids, {}};
+  });
+  const History h = model.fit(data, {.epochs = o.epochs,
+                                     .batch_size = o.batch_size,
+                                     .callbacks = o.callbacks,
+                                     .seed = o.seed,
+                                     .verbose = o.verbose});
   MlmResult result;
-  for (int epoch = 0; epoch < o.epochs; ++epoch) {
-    const std::vector<size_t> order = data::permutation(n, o.seed + static_cast<uint64_t>(epoch));
-    double total = 0;
-    int64_t batches = 0;
-    for (size_t i = 0; i < n; i += B) {
-      const std::span<const size_t> idx(order.data() + i, std::min(n, i + B) - i);
-      const MaskedBatch batch = mask_tokens(pad_rows(rows, idx, tok.pad_id()), tok.mask_id(),
-                                            tok.vocab_size(), special, o.mask_prob, gen);
-      opt.zero_grad();
-      Tensor loss = model.loss(batch);
-      loss.backward();
-      if (o.grad_clip > 0) optim::clip_grad_norm_(model.named_parameters(), o.grad_clip);
-      opt.step();
-      sched.step();
-      total += loss.item<float>();
-      ++batches;
-    }
-    result.epoch_loss.push_back(total / static_cast<double>(batches));
-    if (o.verbose > 0) {
-      std::printf("mlm epoch %d/%d - loss: %.4f\n", epoch + 1, o.epochs, result.epoch_loss.back());
-      std::fflush(stdout);
-    }
-  }
-  model.eval();
-  result.encoder = model.encoder;
+  result.epoch_loss = h["loss"];
+  mlm->eval();
+  result.encoder = mlm->encoder;
   return result;
+}
+
+// ---------------------------------------------------------------- MaskedLanguageTrainer
+
+MaskedLanguageTrainer::MaskedLanguageTrainer(std::shared_ptr<MaskedLanguageModel> mlm,
+                                             const Tokenizer& tok, double mask_prob, uint64_t seed)
+    : Model(mlm, "masked_language_model"),
+      mlm_(std::move(mlm)),
+      special_(special_token_ids(tok)),
+      mask_id_(tok.mask_id()),
+      vocab_size_(tok.vocab_size()),
+      mask_prob_(mask_prob),
+      gen_(seed) {
+  KILN_CHECK(mask_id_ >= 0, "MaskedLanguageTrainer: the tokenizer has no mask token");
+}
+
+Tensor MaskedLanguageTrainer::compute_loss(const Batch& batch, Tensor& output) {
+  (void)output;  // no output for metrics: the objective is the loss itself
+  return mlm_->loss(mask_tokens(batch.x, mask_id_, vocab_size_, special_, mask_prob_, gen_));
+}
+
+void MaskedLanguageTrainer::build_forward(const Tensor& x) {
+  (void)x;  // every parameter exists from construction: nothing to build
 }
 
 void save_encoder(const NasBertEncoder& encoder, const fs::path& path) {

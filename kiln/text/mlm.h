@@ -7,7 +7,7 @@
 //
 //   auto tok = load_text_tokenizer();                                   // GPT-2 BPE
 //   EncoderConfig cfg = EncoderConfig::preset("nasbert-5m", tok->vocab_size(), tok->pad_id());
-//   MlmResult r = pretrain_mlm(cfg, *tok, texts, {.epochs = 2});
+//   MlmResult r = pretrain_mlm(cfg, *tok, texts, {.epochs = 2});   // kiln::Model::fit inside
 //   save_encoder(*r.encoder, "encoder.safetensors");
 //   TextClassificationOptions o{...};  o.pretrained_encoder = "encoder.safetensors";
 //
@@ -23,6 +23,7 @@
 #include "kiln/nn/module.h"
 #include "kiln/text/nasbert.h"
 #include "kiln/tokenizers/tokenizer.h"
+#include "kiln/train/model.h"
 
 namespace kiln::text {
 
@@ -61,6 +62,32 @@ class MaskedLanguageModel : public nn::Module {
   std::shared_ptr<nn::LayerNorm> norm;
 };
 
+/// A kiln::Model whose loss is the masked-LM objective: x (B, T) int64 ids (y is not read) are
+/// masked afresh at every step by mask_tokens (a generator seeded once) and the loss is
+/// MaskedLanguageModel::loss. Compile it with loss nullptr; fit, callbacks, the progress bar,
+/// checkpoints (save / load_model with a factory) and evaluate then work as for any model.
+///
+///   MaskedLanguageTrainer m(std::make_shared<MaskedLanguageModel>(cfg), *tok, 0.15, /*seed=*/1);
+///   m.compile(optimizers::AdamW(5e-4), nullptr);
+///   m.fit(ids, ids, {.epochs = 2, .callbacks = {callbacks::CSVLogger("mlm.csv")}});
+class MaskedLanguageTrainer : public Model {
+ public:
+  MaskedLanguageTrainer(std::shared_ptr<MaskedLanguageModel> mlm, const Tokenizer& tok,
+                        double mask_prob = 0.15, uint64_t seed = 0);
+  MaskedLanguageModel& mlm() const { return *mlm_; }
+
+ protected:
+  Tensor compute_loss(const Batch& batch, Tensor& output) override;
+  void build_forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<MaskedLanguageModel> mlm_;
+  std::vector<int64_t> special_;
+  int64_t mask_id_, vocab_size_;
+  double mask_prob_;
+  Generator gen_;
+};
+
 struct MlmOptions {
   int64_t max_length = 128;  // tokens per row, specials included
   int64_t batch_size = 32;
@@ -68,9 +95,10 @@ struct MlmOptions {
   double learning_rate = 5e-4;  // AdamW, linear warm-up over the first 6% of steps, then decay
   double weight_decay = 0.01;
   double mask_prob = 0.15;
-  double grad_clip = 1.0;
-  uint64_t seed = 0;
-  int verbose = 1;  // 1: one line per epoch with the mean loss
+  double grad_clip = 1.0;  // global gradient norm; 0 = off
+  uint64_t seed = 0;       // initialisation, shuffling, masking and dropout
+  int verbose = 1;         // Model::fit's: 0 silent, 1 progress bar, 2 one line per epoch
+  std::vector<callbacks::CallbackPtr> callbacks = {};  // Keras callbacks, as for fit
 };
 
 struct MlmResult {
@@ -78,8 +106,9 @@ struct MlmResult {
   std::vector<double> epoch_loss;           // mean masked-LM loss of each epoch
 };
 
-/// Pre-trains a fresh encoder built from `config` (vocab and pad ids taken from `tok`) on `texts`.
-/// The tokenizer needs cls, sep, pad and mask roles.
+/// Pre-trains a fresh encoder built from `config` (vocab and pad ids taken from `tok`) on `texts`
+/// with MaskedLanguageTrainer and kiln::Model::fit (each text one row, shuffled per epoch). The
+/// tokenizer needs cls, sep, pad and mask roles.
 MlmResult pretrain_mlm(EncoderConfig config, const Tokenizer& tok,
                        std::span<const std::string> texts, const MlmOptions& options = {});
 

@@ -19,13 +19,13 @@
 #include "kiln/io/safetensors.h"
 #include "kiln/nn/loss.h"
 #include "kiln/optim/adam.h"
-#include "kiln/optim/clip_grad.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
 #include "kiln/tensor/random.h"
 #include "kiln/tokenizers/bpe.h"
 #include "kiln/tokenizers/vocab_trainer.h"
 #include "kiln/track/run.h"
+#include "kiln/train/model.h"
 #include "kiln/train/progress.h"
 
 namespace kiln::text {
@@ -426,6 +426,64 @@ double learning_rate_at(int64_t step, const PretrainOptions& o) {
   return o.learning_rate * warm * left;
 }
 
+// The pre-training objective as a kiln::Model (Model::compute_loss), so each step runs through
+// Model::train_on_batch -- the step fit uses: zero_grad, loss, backward, global clipping, the
+// optimiser's step. x = y = the step's windows (B, T); masking, dropout and ELECTRA's samples are
+// seeded from (seed, step), set before each batch, so a resumed run repeats the same steps.
+class PretrainingModel : public Model {
+ public:
+  PretrainingModel(std::shared_ptr<ElectraModel> electra, std::shared_ptr<MaskedLanguageModel> mlm,
+                   const Tokenizer& tok, const PretrainOptions& o)
+      : Model(electra ? nn::ModulePtr(electra) : nn::ModulePtr(mlm), "pretraining_model"),
+        electra_(std::move(electra)),
+        mlm_(std::move(mlm)),
+        tok_(tok),
+        o_(o),
+        special_(special_token_ids(tok)) {}
+
+  void set_step(int64_t step) { step_ = step; }
+  NasBertEncoder& encoder() const { return electra_ ? *electra_->encoder : *mlm_->encoder; }
+  // The last batch's parts of the loss: generator (or masked-LM) loss, discriminator loss and
+  // accuracy (0 for MLM).
+  double generator_loss = 0, discriminator_loss = 0, disc_accuracy = 0;
+
+ protected:
+  Tensor compute_loss(const Batch& b, Tensor& output) override {
+    (void)output;  // the objective is the loss itself: no output for metrics
+    const uint64_t step_seed = Generator::hash(o_.seed ^ 0x5eedULL, static_cast<uint64_t>(step_));
+    manual_seed(step_seed);  // dropout masks of this step
+    Generator mask_gen(step_seed + 1);
+    MaskedBatch batch =
+        mask_tokens(b.x, tok_.mask_id(), tok_.vocab_size(), special_, o_.mask_prob, mask_gen);
+    if (!electra_) {
+      Tensor loss = mlm_->loss(batch);
+      generator_loss = loss.item<double>();
+      return loss;
+    }
+    // ELECTRA masks with [MASK] only: every chosen position gets mask_id.
+    std::vector<int64_t> in = b.x.to_vector<int64_t>();
+    for (int64_t p : batch.positions.to_vector<int64_t>())
+      in[static_cast<size_t>(p)] = tok_.mask_id();
+    batch.input_ids = from_vector(in, b.x.shape());
+    ElectraModel::Losses l = electra_->losses(b.x, batch, o_.disc_weight, step_seed + 2);
+    generator_loss = l.generator;
+    discriminator_loss = l.discriminator;
+    disc_accuracy = l.disc_accuracy;
+    return l.total;
+  }
+  void build_forward(const Tensor& x) override {
+    (void)x;  // every parameter exists from construction: nothing to build
+  }
+
+ private:
+  std::shared_ptr<ElectraModel> electra_;
+  std::shared_ptr<MaskedLanguageModel> mlm_;
+  const Tokenizer& tok_;
+  const PretrainOptions& o_;
+  std::vector<int64_t> special_;
+  int64_t step_ = 0;
+};
+
 // 1234567 -> "1,234,567".
 std::string with_commas(double v) {
   const std::string digits = std::to_string(std::llabs(std::llround(v)));
@@ -499,9 +557,15 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
     }
   }
   model->train();
-  optim::AdamW opt(optim::split_groups(model->named_parameters(), optim::is_bias_or_norm,
-                                       {{"weight_decay", 0.0}}),
-                   optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
+  auto opt = std::make_shared<optim::AdamW>(
+      optim::split_groups(model->named_parameters(), optim::is_bias_or_norm,
+                          {{"weight_decay", 0.0}}),
+      optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
+  PretrainingModel trainer(em, mlm, tok, o);
+  optimizers::OptimizerSpec spec(opt);
+  if (o.grad_clip > 0) spec.global_clipnorm(o.grad_clip);
+  trainer.compile(spec, nullptr);
+  trainer.set_distributed(false);  // every process would read the same windows: not data-parallel
 
   const json::Value identity = run_identity(o.objective, config, tok, o);
   const fs::path ckpt = o.out_dir.empty() ? fs::path() : o.out_dir / "checkpoint.safetensors";
@@ -526,7 +590,7 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
       if (name.rfind("optimizer.", 0) == 0) optimizer.emplace_back(name.substr(10), t);
     }
     model->load_state_dict(weights);
-    opt.load_state_dict(optimizer);
+    opt->load_state_dict(optimizer);
     result.step = std::stoll(f.metadata.at("step"));
     result.tokens_seen = std::stoll(f.metadata.at("tokens_seen"));
     result.seconds = std::stod(f.metadata.at("seconds"));
@@ -550,7 +614,7 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
     if (ckpt.empty()) return;
     NamedTensorList tensors;
     for (const auto& [name, t] : model->state_dict()) tensors.emplace_back("model." + name, t);
-    for (const auto& [name, t] : opt.state_dict()) tensors.emplace_back("optimizer." + name, t);
+    for (const auto& [name, t] : opt->state_dict()) tensors.emplace_back("optimizer." + name, t);
     json::Value curve = json::Value::array();
     for (const auto& [s, l] : result.loss_curve) {
       json::Value p = json::Value::array();
@@ -564,7 +628,7 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
                       {"tokens_seen", std::to_string(result.tokens_seen)},
                       {"seconds", fmt::format("{:.3f}", result.seconds)},
                       {"loss_curve", curve.dump()}});
-    NasBertEncoder& enc = electra ? *em->encoder : *mlm->encoder;
+    NasBertEncoder& enc = trainer.encoder();
     save_encoder(enc, o.out_dir / "encoder.safetensors");
     // What the shipped encoder's test replays: the checksum and the probe sentence's encoding.
     json::Value probe = json::Value::object();
@@ -601,7 +665,6 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
     run->log_params(params);
   }
 
-  const std::vector<int64_t> special = special_token_ids(tok);
   const bool interactive = o.verbose > 0 && isatty(fileno(stdout));
   const auto sitting_start = std::chrono::steady_clock::now();
   const double seconds_before = result.seconds;
@@ -616,40 +679,38 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
   std::ofstream log;
   if (!log_path.empty()) log.open(log_path, std::ios::app);
 
+  // Keras callbacks see the steps as batches; an "epoch" is a checkpoint interval (the whole run
+  // when checkpoint_every is 0), its logs the means over those steps.
+  const int64_t epoch_steps = o.checkpoint_every > 0 ? o.checkpoint_every : o.steps;
+  for (const auto& cb : o.callbacks) cb->set_model(&trainer);
+  Logs train_logs;
+  for (const auto& cb : o.callbacks) cb->on_train_begin(train_logs);
+  double epoch_loss = 0, epoch_gen = 0, epoch_disc = 0, epoch_acc = 0;
+  int64_t epoch_n = 0;
+  const std::string gen_key = electra ? "generator_loss" : "mlm_loss";
+
   while (result.step < o.steps) {
     const int64_t step = result.step;
     const double lr = learning_rate_at(step, o);
-    opt.set_lr(lr);
+    opt->set_lr(lr);
+    const int epoch = static_cast<int>(step / epoch_steps);
+    Logs batch_logs{{"learning_rate", lr}};
+    if (step % epoch_steps == 0 || step == start_step) {
+      for (const auto& cb : o.callbacks) cb->on_epoch_begin(epoch, batch_logs);
+    }
+    for (const auto& cb : o.callbacks) cb->on_batch_begin(step % epoch_steps, batch_logs);
     const Tensor ids =
         corpus.window_batch(step, o.batch_size, o.max_length, o.seed, tok.cls_id(), tok.sep_id());
-    const uint64_t step_seed = Generator::hash(o.seed ^ 0x5eedULL, static_cast<uint64_t>(step));
-    manual_seed(step_seed);  // dropout masks of this step
-    Generator mask_gen(step_seed + 1);
-    MaskedBatch batch =
-        mask_tokens(ids, tok.mask_id(), tok.vocab_size(), special, o.mask_prob, mask_gen);
-    opt.zero_grad();
-    double loss_value = 0;
-    if (electra) {
-      // ELECTRA masks with [MASK] only: every chosen position gets mask_id.
-      std::vector<int64_t> in = ids.to_vector<int64_t>();
-      for (int64_t p : batch.positions.to_vector<int64_t>()) {
-        in[static_cast<size_t>(p)] = tok.mask_id();
-      }
-      batch.input_ids = from_vector(in, ids.shape());
-      ElectraModel::Losses l = em->losses(ids, batch, o.disc_weight, step_seed + 2);
-      l.total.backward();
-      loss_value = l.total.item<float>();
-      sum_gen += l.generator;
-      sum_disc += l.discriminator;
-      sum_acc += l.disc_accuracy;
-    } else {
-      Tensor loss = mlm->loss(batch);
-      loss.backward();
-      loss_value = loss.item<float>();
-      sum_gen += loss_value;
-    }
-    if (o.grad_clip > 0) optim::clip_grad_norm_(model->named_parameters(), o.grad_clip);
-    opt.step();
+    trainer.set_step(step);
+    const double loss_value = trainer.train_on_batch(ids, ids).at("loss");
+    sum_gen += trainer.generator_loss;
+    sum_disc += trainer.discriminator_loss;
+    sum_acc += trainer.disc_accuracy;
+    epoch_loss += loss_value;
+    epoch_gen += trainer.generator_loss;
+    epoch_disc += trainer.discriminator_loss;
+    epoch_acc += trainer.disc_accuracy;
+    ++epoch_n;
     KILN_CHECK(std::isfinite(loss_value),
                "pretrain: the loss became {} at step {} (lower learning_rate or grad_clip)",
                loss_value, step);
@@ -702,19 +763,40 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
       tokens_at_row = result.tokens_seen;
       time_at_row = now;
     }
+    batch_logs["loss"] = loss_value;
+    batch_logs[gen_key] = trainer.generator_loss;
+    if (electra) {
+      batch_logs["discriminator_loss"] = trainer.discriminator_loss;
+      batch_logs["disc_accuracy"] = trainer.disc_accuracy;
+    }
+    for (const auto& cb : o.callbacks) cb->on_batch_end(step % epoch_steps, batch_logs);
+    if (result.step % epoch_steps == 0 || result.step == o.steps) {
+      const double n = static_cast<double>(epoch_n);
+      Logs epoch_logs{{"loss", epoch_loss / n}, {gen_key, epoch_gen / n}, {"learning_rate", lr}};
+      if (electra) {
+        epoch_logs["discriminator_loss"] = epoch_disc / n;
+        epoch_logs["disc_accuracy"] = epoch_acc / n;
+      }
+      for (const auto& cb : o.callbacks) cb->on_epoch_end(epoch, epoch_logs);
+      epoch_loss = epoch_gen = epoch_disc = epoch_acc = 0;
+      epoch_n = 0;
+    }
     const bool time_up = (o.time_limit_seconds > 0 && elapsed() >= o.time_limit_seconds) ||
-                         (o.sitting_steps > 0 && result.step - start_step >= o.sitting_steps);
+                         (o.sitting_steps > 0 && result.step - start_step >= o.sitting_steps) ||
+                         trainer.stop_training;
     if ((o.checkpoint_every > 0 && result.step % o.checkpoint_every == 0) || time_up) {
       save_checkpoint();
     }
     if (o.snapshot_every > 0 && result.step % o.snapshot_every == 0 && !o.out_dir.empty()) {
-      save_encoder(electra ? *em->encoder : *mlm->encoder,
+      save_encoder(trainer.encoder(),
                    o.out_dir / fmt::format("encoder-{}.safetensors", result.step));
     }
     if (time_up) {
       if (o.verbose > 0) {
-        std::printf("%spretrain: this sitting's limit reached at step %s; rerun to resume\n",
-                    interactive ? "\n" : "", with_commas(static_cast<double>(result.step)).c_str());
+        std::printf(
+            "%spretrain: %s at step %s; rerun to resume\n", interactive ? "\n" : "",
+            trainer.stop_training ? "a callback stopped training" : "this sitting's limit reached",
+            with_commas(static_cast<double>(result.step)).c_str());
       }
       break;
     }
@@ -724,6 +806,7 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
   if (run && !o.out_dir.empty() && fs::exists(o.out_dir / "encoder.safetensors")) {
     run->log_artifact(o.out_dir / "encoder.safetensors");
   }
+  for (const auto& cb : o.callbacks) cb->on_train_end(train_logs);
   if (own_run) own_run->end();
   model->eval();
   result.encoder = electra ? em->encoder : mlm->encoder;

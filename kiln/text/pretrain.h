@@ -27,6 +27,10 @@
 // seeded from (seed, s) too, so a run resumed from its checkpoint repeats exactly the steps the
 // uninterrupted run would have taken: resume continues the same loss curve.
 //
+// Steps: every step runs through kiln::Model::train_on_batch (the step Model::fit takes: zero_grad,
+// the objective as Model::compute_loss, backward, global clipping, AdamW), and Keras callbacks
+// (PretrainOptions::callbacks) see the steps as batches.
+//
 // Learning rate: linear warm-up over warmup_steps to learning_rate, then linear decay to 0 at
 // `steps` (a function of the step alone, so resuming needs no scheduler state). AdamW with no
 // weight decay on biases and LayerNorm parameters (optim::is_bias_or_norm), global gradient
@@ -43,6 +47,7 @@
 #include "kiln/text/mlm.h"
 #include "kiln/text/nasbert.h"
 #include "kiln/tokenizers/tokenizer.h"
+#include "kiln/train/callbacks.h"
 
 namespace kiln::text {
 
@@ -174,6 +179,12 @@ struct PretrainOptions {
   bool resume = true;                  // continue from out_dir/checkpoint.safetensors if present
   int64_t log_every = 50;              // steps between log lines (non-terminal) and log.csv rows
   int verbose = 1;                     // 0 silent, 1 progress
+  /// Keras callbacks (kiln/train/callbacks.h). Each step is a batch (logs: loss, generator_loss or
+  /// mlm_loss, discriminator_loss, disc_accuracy, learning_rate); an epoch is a checkpoint interval
+  /// (the whole run when checkpoint_every is 0) with the means over its steps. model() is the
+  /// kiln::Model the steps run through; setting its stop_training checkpoints and returns after
+  /// the current step, as a time limit does.
+  std::vector<callbacks::CallbackPtr> callbacks = {};
 };
 
 struct PretrainResult {

@@ -119,7 +119,7 @@ void Model::save(const std::string& path) const {
   if (compiled_) {
     json::Value c = json::Value::object();
     c["optimizer"] = compiled_->spec.serialize(compiled_->optimizer.get());
-    c["loss"] = compiled_->loss->serialize();
+    c["loss"] = compiled_->loss ? compiled_->loss->serialize() : json::Value();
     json::Value ms = json::Value::array();
     for (const auto& m : compiled_->metrics) ms.push_back(m->serialize());
     c["metrics"] = std::move(ms);
@@ -166,7 +166,8 @@ void Model::restore_training_state(const SafetensorsFile& f, const std::string& 
   std::vector<MetricSpec> ms;
   for (const json::Value& m : c.at("metrics").as_array()) ms.emplace_back(metrics::deserialize(m));
   compile(optimizers::OptimizerSpec::deserialize(c.at("optimizer")),
-          losses::deserialize(c.at("loss")), ms);
+          c.at("loss").is_null() ? LossSpec(nullptr) : LossSpec(losses::deserialize(c.at("loss"))),
+          ms);
   if (const json::Value* g = c.at("optimizer").find("groups")) compiled_->groups = *g;
   const std::string prefix = kOptimizerPrefix;
   for (const auto& [name, t] : f.tensors)

@@ -244,9 +244,8 @@ void Model::ensure_built(const Tensor& x) {
 void Model::compile(optimizers::OptimizerSpec optimizer, LossSpec loss,
                     std::vector<MetricSpec> metrics) {
   auto c = std::make_unique<Compiled>(std::move(optimizer));
-  KILN_CHECK(loss.loss != nullptr, "compile: model '{}': the loss is null", name_);
-  c->loss = std::move(loss.loss);
-  c->loss->resolve_output(output_activation());
+  c->loss = std::move(loss.loss);  // null: compute_loss is overridden (checked there)
+  if (c->loss) c->loss->resolve_output(output_activation());
   for (auto& m : metrics) {
     KILN_CHECK(m.metric != nullptr, "compile: model '{}': a metric is null", name_);
     for (const auto& other : c->metrics)
@@ -254,7 +253,7 @@ void Model::compile(optimizers::OptimizerSpec optimizer, LossSpec loss,
                  "compile: model '{}': metric \"{}\" is listed twice", name_, m.metric->name());
     KILN_CHECK(m.metric->name() != "loss",
                "compile: model '{}': a metric may not be named \"loss\"", name_);
-    m.metric->set_from_logits(c->loss->from_logits());
+    if (c->loss) m.metric->set_from_logits(c->loss->from_logits());
     c->metrics.push_back(std::move(m.metric));
   }
   c->optimizer = c->spec.instance();
@@ -335,8 +334,7 @@ double Model::train_step(const Batch& b, double weight) {
   Tensor out, loss;
   c.optimizer->zero_grad();
   if (local) {
-    out = module_->forward(b.x);
-    loss = (*c.loss)(out, b.y, b.sample_weight);
+    loss = compute_loss(b, out);
     loss.backward();  // distributed: the hooks start gradient all-reduces as buckets fill
   }
   if (c.ddp) c.ddp->finish_gradient_synchronization();  // every rank: the global batch's gradient
@@ -355,7 +353,7 @@ double Model::train_step(const Batch& b, double weight) {
   if (c.scheduler && spec.schedule().per_batch()) c.scheduler->step();
   if (!local) return 0.0;
   const double value = loss.item<double>();
-  if (!c.metrics.empty()) {
+  if (!c.metrics.empty() && out.defined()) {
     NoGradGuard no_grad;
     Tensor o = out.detach();
     for (auto& m : c.metrics) m->update(o, b.y);
@@ -366,10 +364,21 @@ double Model::train_step(const Batch& b, double weight) {
 double Model::test_step(const Batch& b) {
   Compiled& c = *compiled_;
   NoGradGuard no_grad;
-  Tensor out = module_->forward(b.x);
-  const double value = (*c.loss)(out, b.y, b.sample_weight).item<double>();
-  for (auto& m : c.metrics) m->update(out, b.y);
+  Tensor out;
+  const double value = compute_loss(b, out).item<double>();
+  if (out.defined())
+    for (auto& m : c.metrics) m->update(out, b.y);
   return value;
+}
+
+Tensor Model::compute_loss(const Batch& b, Tensor& output) {
+  const Compiled& c = *compiled_;
+  KILN_CHECK(c.loss != nullptr,
+             "fit: model '{}' was compiled without a loss (nullptr); give compile() one or "
+             "override Model::compute_loss",
+             name_);
+  output = module_->forward(b.x);
+  return (*c.loss)(output, b.y, b.sample_weight);
 }
 
 void Model::metric_logs(Logs& logs, const std::string& prefix) const {

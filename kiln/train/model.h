@@ -183,10 +183,12 @@ class History {
   std::map<std::string, std::vector<double>> values_;
 };
 
-/// A loss by string ("mse") or object (kiln::losses::Huber(2.0)).
+/// A loss by string ("mse") or object (kiln::losses::Huber(2.0)), or nullptr for a model that
+/// computes its own loss (Keras' compile(loss=None) with an overridden compute_loss).
 struct LossSpec {
   LossSpec(const char* name);         // NOLINT(google-explicit-constructor)
   LossSpec(const std::string& name);  // NOLINT(google-explicit-constructor)
+  LossSpec(std::nullptr_t) {}         // NOLINT(google-explicit-constructor)
   template <typename T>
   requires std::derived_from<T, losses::Loss> LossSpec(std::shared_ptr<T> l)
       : loss(std::move(l)) {}  // NOLINT(google-explicit-constructor)
@@ -231,8 +233,8 @@ class Model {
 
   // ---- compile ----
   /// optimizer: a spec (kiln::optimizers::Adam(1e-3), "adam") or a built std::shared_ptr<optim::X>;
-  /// loss: string or object; metrics: strings or objects. Resolves "from_logits" from the model's
-  /// last activation (see losses.h).
+  /// loss: string or object, or nullptr when a subclass overrides compute_loss; metrics: strings
+  /// or objects. Resolves "from_logits" from the model's last activation (see losses.h).
   void compile(optimizers::OptimizerSpec optimizer, LossSpec loss,
                std::vector<MetricSpec> metrics = {});
   bool compiled() const { return compiled_ != nullptr; }
@@ -308,6 +310,14 @@ class Model {
   void load_weights(const std::string& path, bool strict = true);
 
  protected:
+  /// The loss of one batch as a 0-d tensor (Keras 3's Model.compute_loss). The default is the
+  /// compiled loss of forward(batch.x) against batch.y (weighted by batch.sample_weight), with
+  /// `output` set to that forward output for the compiled metrics. A model whose objective is not
+  /// one output against y -- a self-supervised one such as masked-LM or ELECTRA pre-training
+  /// (kiln/text/mlm.h, pretrain.h), several heads -- overrides it, compiles with loss nullptr, and
+  /// leaves `output` undefined when the metrics have nothing to see. fit / train_on_batch call it
+  /// in train mode with autograd; evaluate / test_on_batch in eval mode under NoGradGuard.
+  virtual Tensor compute_loss(const Batch& batch, Tensor& output);
   /// Runs the build forward; Sequential records each layer's output shape.
   virtual void build_forward(const Tensor& x);
   struct SummaryRow {

@@ -13,6 +13,8 @@
 
 #include "kiln/io/safetensors.h"
 #include "kiln/tensor/error.h"
+#include "kiln/train/callbacks.h"
+#include "kiln/train/model.h"
 
 namespace kiln::text {
 namespace {
@@ -261,6 +263,77 @@ TEST_P(PretrainObjective, LossFallsAndResumeContinuesTheSameCurve) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Objectives, PretrainObjective, ::testing::Values("electra", "mlm"));
+
+// Pre-training steps run through kiln::Model (compute_loss + train_on_batch), so Keras callbacks
+// work there: each step is a batch, a checkpoint interval an epoch, and stop_training stops the
+// sitting at a checkpoint the next sitting resumes from, on the same curve.
+TEST_F(PretrainTest, CallbacksSeeEveryStepAndCanStopTheSitting) {
+  const Tokenizer& tok = **tok_;
+  const TokenCorpus c = TokenCorpus::build(*corpus_dir_, tok, {}, 0);
+  TempDir straight, stopped;
+  PretrainOptions o = tiny_options("electra", straight.path());
+  o.steps = 30;
+  o.checkpoint_every = 10;
+  int begins = 0, ends = 0;
+  std::vector<int64_t> batches;
+  std::vector<int> epochs;
+  std::vector<double> epoch_loss;
+  o.callbacks = {callbacks::LambdaCallback(
+      {.on_train_begin = [&](Logs&) { ++begins; },
+       .on_train_end = [&](Logs&) { ++ends; },
+       .on_epoch_end =
+           [&](int e, Logs& l) {
+             epochs.push_back(e);
+             epoch_loss.push_back(l.at("loss"));
+             EXPECT_TRUE(l.count("generator_loss") && l.count("discriminator_loss") &&
+                         l.count("disc_accuracy") && l.count("learning_rate"));
+           },
+       .on_batch_end =
+           [&](int64_t b, Logs& l) {
+             batches.push_back(b);
+             EXPECT_TRUE(std::isfinite(l.at("loss")) && l.count("generator_loss"));
+           }})};
+  const PretrainResult a = pretrain(tiny_config(), tok, c, o);
+  EXPECT_EQ(a.step, 30);
+  EXPECT_EQ(begins, 1);
+  EXPECT_EQ(ends, 1);
+  ASSERT_EQ(batches.size(), 30u);
+  EXPECT_EQ(batches[0], 0);
+  EXPECT_EQ(batches[9], 9);
+  EXPECT_EQ(batches[10], 0);  // a new epoch (checkpoint interval) starts
+  EXPECT_EQ(epochs, (std::vector<int>{0, 1, 2}));
+  // An epoch's loss is the mean of its steps' losses: the log rows (every 5 steps) average to it.
+  ASSERT_EQ(a.loss_curve.size(), 6u);
+  EXPECT_NEAR(epoch_loss[1], (a.loss_curve[2].second + a.loss_curve[3].second) / 2,
+              1e-6 * epoch_loss[1]);
+
+  // A callback that stops after step 15 (mid-interval, at a log row): the sitting checkpoints
+  // there and the next one resumes on the same curve. (model() is the kiln::Model the steps run
+  // through; outside a run it throws.)
+  EXPECT_THROW(callbacks::LambdaCallback({})->model(), Error);
+  PretrainOptions s = tiny_options("electra", stopped.path());
+  s.steps = 30;
+  s.checkpoint_every = 10;
+  struct StopAt : callbacks::Callback {
+    int64_t at = 0, n = 0;
+    void on_batch_end(int64_t, Logs&) override {
+      if (++n == at) model().stop_training = true;
+    }
+  };
+  auto stop = std::make_shared<StopAt>();
+  stop->at = 15;
+  s.callbacks = {stop};
+  const PretrainResult first = pretrain(tiny_config(), tok, c, s);
+  EXPECT_EQ(first.step, 15);
+  s.callbacks = {};
+  const PretrainResult second = pretrain(tiny_config(), tok, c, s);
+  EXPECT_EQ(second.step, 30);
+  ASSERT_EQ(second.loss_curve.size(), a.loss_curve.size());
+  for (size_t i = 0; i < a.loss_curve.size(); ++i) {
+    EXPECT_NEAR(second.loss_curve[i].second, a.loss_curve[i].second, 1e-5 * a.loss_curve[i].second)
+        << "row " << i;
+  }
+}
 
 TEST_F(PretrainTest, ResumeRefusesAnotherModelOrTokenizer) {
   const Tokenizer& tok = **tok_;

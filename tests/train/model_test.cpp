@@ -1,6 +1,7 @@
 // Model / Sequential: compile, fit (validation split, shuffling, class weights), evaluate, predict,
 // the
 // *_on_batch steps, summary, save / load_model, and exact resumption from a checkpoint.
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -9,7 +10,9 @@
 #include <filesystem>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/nn/container.h"
 #include "kiln/nn/linear.h"
+#include "kiln/nn/loss.h"
 #include "kiln/optim/adam.h"
 #include "kiln/optim/sgd.h"
 #include "kiln/tensor/error.h"
@@ -323,6 +326,57 @@ TEST(Model, WrapsACustomModuleAndLoadsItWithAFactory) {
   EXPECT_EQ(r.predict(d.x).to_vector<float>(), m.predict(d.x).to_vector<float>());
   r.fit(d.x, d.y, {.epochs = 4, .initial_epoch = 3, .verbose = 0});
   EXPECT_EQ(r.history().size(), 4u);
+}
+
+// Keras 3's compute_loss: a model whose objective is not one output against y overrides it and
+// compiles with loss nullptr. Here an autoencoder: the loss is forward(x) against x itself.
+class AutoEncoder : public Model {
+ public:
+  AutoEncoder()
+      : Model(std::make_shared<nn::Sequential>(
+                  std::vector<nn::ModulePtr>{layers::Dense(2, "tanh"), layers::Dense(4)}),
+              "autoencoder") {}
+
+ protected:
+  Tensor compute_loss(const Batch& batch, Tensor& output) override {
+    output = module().forward(batch.x);
+    return nn::functional::mse_loss(output, batch.x);
+  }
+};
+
+TEST(Model, ComputeLossOverridesTheCompiledLoss) {
+  manual_seed(3);
+  Blobs d = blobs(256, 3);
+  AutoEncoder m;
+  m.compile(optimizers::Adam(1e-2), nullptr, {"mae"});
+  const Tensor unused_y = zeros({256}, kInt64);  // y is not read by the loss, only by the metrics
+  History h = m.fit(d.x, d.x, {.epochs = 8, .verbose = 0});
+  EXPECT_LT(h["loss"].back(), 0.7 * h["loss"].front()) << fmt::format("{}", h["loss"]);
+  // evaluate goes through compute_loss too: the loss of the reconstruction, and the metric sees
+  // the output compute_loss set.
+  const Logs e = m.evaluate(d.x, d.x, {.verbose = 0});
+  const Tensor rec = m.predict(d.x);
+  EXPECT_NEAR(e.at("loss"), nn::functional::mse_loss(rec, d.x).item<double>(), 1e-5);
+  EXPECT_NEAR(e.at("mae"), mean(abs(rec - d.x)).item<double>(), 1e-5);
+  // The null loss survives a checkpoint.
+  const std::string path = temp_path("autoencoder.kiln");
+  m.save(path);
+  Model r = load_model(path, [] {
+    return std::make_shared<nn::Sequential>(
+        std::vector<nn::ModulePtr>{layers::Dense(2, "tanh"), layers::Dense(4)});
+  });
+  EXPECT_TRUE(r.compiled());
+  EXPECT_EQ(r.loss(), nullptr);
+  EXPECT_TRUE(bitwise_equal(m.module(), r.module()));
+  // A plain Model compiled without a loss says what is missing.
+  try {
+    r.fit(d.x, unused_y, {.epochs = 1, .verbose = 0});
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("compiled without a loss"), std::string::npos)
+        << err.what();
+    EXPECT_NE(std::string(err.what()).find("compute_loss"), std::string::npos) << err.what();
+  }
 }
 
 TEST(Model, EmbeddingModelsBuildWithIntegerInputs) {
