@@ -157,7 +157,7 @@ double ort_ocr(int which) {
   if (!fs::exists(path)) return 0;
   fs::create_directories(kDir);
   const std::string npy = (kDir / ("ocr" + std::to_string(which) + ".npy")).string();
-  save_npy(ocr_input(which).data(), npy);
+  save_npy(ocr_input(which), npy);
   const std::string text =
       run_command("KILN_NODE_MODULES='" + kNodeModules + "' node '" +
                   (kBenchDir / "ort_time.js").string() + "' '" + path + "' x='" + npy +

@@ -120,7 +120,7 @@ int run_main(std::span<const std::string> args) {
       key = names[positional++];
     }
     KILN_CHECK(!inputs.count(key), "input '{}' is given twice", key);
-    inputs[key] = Tensor(load_npy(file));
+    inputs[key] = load_npy(file);
   }
   std::map<std::string, Tensor> outputs;
   {
@@ -131,7 +131,7 @@ int run_main(std::span<const std::string> args) {
   for (const std::string& name : model->output_names()) {
     const Tensor& t = outputs.at(name);
     const std::string path = (std::filesystem::path(out_dir) / (file_stem(name) + ".npy")).string();
-    save_npy(t.data().contiguous(), path);
+    save_npy(t, path);
     fmt::print("{} {} [{}] -> {}\n", name, t.dtype(), fmt::join(t.shape(), ", "), path);
   }
   return 0;

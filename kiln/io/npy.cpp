@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kiln/io/atomic_file.h"
+#include "kiln/tensor/array.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln {
@@ -34,9 +35,7 @@ const char* npy_descr(DType t) {
   return "";
 }
 
-}  // namespace
-
-void save_npy(const Array& a, const std::string& path) {
+void save_array(const Array& a, const std::string& path) {
   std::string shape = "(";
   for (size_t i = 0; i < a.shape().size(); ++i)
     shape += fmt::format("{}{}", a.shape()[i],
@@ -59,7 +58,7 @@ void save_npy(const Array& a, const std::string& path) {
   f.commit();
 }
 
-Array load_npy(const std::string& path) {
+Array load_array(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   KILN_CHECK_AS(IOError, f.good(), "load_npy: cannot open {}", path);
   char magic[8];
@@ -155,6 +154,17 @@ Array load_npy(const std::string& path) {
     a = a.permute(perm).contiguous();
   }
   return a;
+}
+
+}  // namespace
+
+void save_npy(const Tensor& t, const std::string& path) {
+  KILN_CHECK(t.defined(), "save_npy: {}: the tensor is undefined (nothing to write)", path);
+  save_array(t.data(), path);
+}
+
+Tensor load_npy(const std::string& path) {
+  return Tensor(load_array(path));
 }
 
 }  // namespace kiln

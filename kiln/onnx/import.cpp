@@ -15,9 +15,9 @@
 #include <unordered_map>
 
 #include "kiln/autograd/grad_mode.h"
-#include "kiln/onnx/graph.h"
-#include "kiln/onnx/import_ops.h"
-#include "kiln/onnx/import_proto.h"
+#include "kiln/onnx/graph_internal.h"
+#include "kiln/onnx/import_ops_internal.h"
+#include "kiln/onnx/import_proto_internal.h"
 #include "kiln/onnx/proto.h"
 
 namespace kiln::onnx {

@@ -1,7 +1,7 @@
-// Decoding ONNX protobuf messages for import_model (see import_proto.h): tensors (raw, typed or
-// external data; float16 widened), attributes and value infos. Every count and size comes from an
-// untrusted file and is checked before anything is allocated or copied.
-#include "kiln/onnx/import_proto.h"
+// Decoding ONNX protobuf messages for import_model (see import_proto_internal.h): tensors (raw,
+// typed or external data; float16 widened), attributes and value infos. Every count and size comes
+// from an untrusted file and is checked before anything is allocated or copied.
+#include "kiln/onnx/import_proto_internal.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

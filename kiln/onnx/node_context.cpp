@@ -1,11 +1,11 @@
 // NodeContext (attributes with defaults, error locations) and the helpers every op family shares
-// (import_ops.h), and the op table built from the families' register functions.
+// (import_ops_internal.h), and the op table built from the families' register functions.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx {
 

@@ -1,13 +1,13 @@
-// ONNX ops that make tensors for import_model (see import_ops.h): Constant, ConstantOfShape,
-// Shape, Size, Range, OneHot, NonZero, EyeLike and Trilu masks, casts, TopK, Dropout and the
-// depth/space rearrangements. Shape arithmetic produces constants (no gradient); casts between
-// float types, TopK values, Dropout and the rearrangements are Kiln autograd ops.
+// ONNX ops that make tensors for import_model (see import_ops_internal.h): Constant,
+// ConstantOfShape, Shape, Size, Range, OneHot, NonZero, EyeLike and Trilu masks, casts, TopK,
+// Dropout and the depth/space rearrangements. Shape arithmetic produces constants (no gradient);
+// casts between float types, TopK values, Dropout and the rearrangements are Kiln autograd ops.
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/shape.h"
 

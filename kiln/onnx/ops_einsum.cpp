@@ -1,10 +1,10 @@
-// ONNX Einsum and Det for import_model (see import_ops.h).
+// ONNX Einsum and Det for import_model (see import_ops_internal.h).
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

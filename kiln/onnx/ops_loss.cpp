@@ -1,9 +1,9 @@
-// ONNX loss ops for import_model (see import_ops.h): NegativeLogLikelihoodLoss and
+// ONNX loss ops for import_model (see import_ops_internal.h): NegativeLogLikelihoodLoss and
 // SoftmaxCrossEntropyLoss with class weights, ignore_index and the three reductions, over
 // (N, C) or (N, C, d1, ...) inputs. Composites of gather / log_softmax, so they train.
 #include <fmt/ranges.h>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 
 namespace kiln::onnx::detail {

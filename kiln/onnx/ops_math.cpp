@@ -1,14 +1,15 @@
-// ONNX elementwise math, comparisons, reductions and softmax for import_model (see import_ops.h).
-// Differentiable ONNX ops are Kiln autograd ops or composites of them (their gradients come free);
-// the rest produce constants (no gradient): comparisons, logic, Floor/Ceil/Round/Sign, IsNaN/IsInf,
-// Mod, BitShift, integer Div, and Asin/Acos/Atan (Kiln has no autograd entry for them yet).
+// ONNX elementwise math, comparisons, reductions and softmax for import_model (see
+// import_ops_internal.h). Differentiable ONNX ops are Kiln autograd ops or composites of them
+// (their gradients come free); the rest produce constants (no gradient): comparisons, logic,
+// Floor/Ceil/Round/Sign, IsNaN/IsInf, Mod, BitShift, integer Div, and Asin/Acos/Atan (Kiln has no
+// autograd entry for them yet).
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/reduce.h"
 #include "kiln/tensor/shape.h"

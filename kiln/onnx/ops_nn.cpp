@@ -1,5 +1,5 @@
-// ONNX neural-network ops for import_model (see import_ops.h): Gemm/MatMul on Kiln's fused linear
-// and GEMM, Conv on conv1d/conv2d, ConvTranspose as a conv over the stride-dilated input,
+// ONNX neural-network ops for import_model (see import_ops_internal.h): Gemm/MatMul on Kiln's fused
+// linear and GEMM, Conv on conv1d/conv2d, ConvTranspose as a conv over the stride-dilated input,
 // pooling (asymmetric pads and ceil_mode by explicit padding), normalisations, LRN and Resize
 // (separable per-axis gathers, so every mode is differentiable). Spatial ops take 1-D and 2-D
 // inputs (3-D volumes are refused with an error).
@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 
 namespace kiln::onnx::detail {

@@ -1,9 +1,9 @@
-// ONNX quantisation ops for import_model (see import_ops.h): QuantizeLinear, DequantizeLinear,
-// DynamicQuantizeLinear, and the integer products MatMulInteger, ConvInteger, QLinearMatMul and
-// QLinearConv. Kiln has uint8 but no int8, so models quantised to int8 are refused (their zero
-// points or inputs carry the type). No gradients: a quantised value is a step function of its
-// input. Rounding is to nearest, ties to even (std::nearbyint in the default FE_TONEAREST mode),
-// as the spec's saturate(round(x / scale) + zero_point) asks.
+// ONNX quantisation ops for import_model (see import_ops_internal.h): QuantizeLinear,
+// DequantizeLinear, DynamicQuantizeLinear, and the integer products MatMulInteger, ConvInteger,
+// QLinearMatMul and QLinearConv. Kiln has uint8 but no int8, so models quantised to int8 are
+// refused (their zero points or inputs carry the type). No gradients: a quantised value is a step
+// function of its input. Rounding is to nearest, ties to even (std::nearbyint in the default
+// FE_TONEAREST mode), as the spec's saturate(round(x / scale) + zero_point) asks.
 //
 // The integer products run on Kiln's float64 matmul/conv kernels after the zero points are
 // subtracted: a uint8 product is below 2^16 and a sum of K of them is exact in a double while
@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

@@ -1,12 +1,12 @@
-// ONNX Resize (opsets 10-18) and Upsample (7-9) for import_model (see import_ops.h): nearest,
-// linear and cubic, every coordinate transformation mode but half_pixel_symmetric, as separable
-// per-axis gathers and blends of Kiln autograd ops (so the gradient flows to the input).
+// ONNX Resize (opsets 10-18) and Upsample (7-9) for import_model (see import_ops_internal.h):
+// nearest, linear and cubic, every coordinate transformation mode but half_pixel_symmetric, as
+// separable per-axis gathers and blends of Kiln autograd ops (so the gradient flows to the input).
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

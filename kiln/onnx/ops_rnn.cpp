@@ -1,12 +1,12 @@
-// ONNX recurrent ops for import_model (see import_ops.h): LSTM, GRU and RNN, forward, reverse or
-// bidirectional, with sequence_lens, initial states, peepholes, clip and layout 0/1. Unrolled over
-// time with Kiln's autograd ops (so they train); the input projection X·Wᵀ + b of every step is one
-// GEMM before the loop, each step then adds H·Rᵀ.
+// ONNX recurrent ops for import_model (see import_ops_internal.h): LSTM, GRU and RNN, forward,
+// reverse or bidirectional, with sequence_lens, initial states, peepholes, clip and layout 0/1.
+// Unrolled over time with Kiln's autograd ops (so they train); the input projection X·Wᵀ + b of
+// every step is one GEMM before the loop, each step then adds H·Rᵀ.
 // Legend: T = sequence, B = batch, I = input size, H = hidden size, G = gates (4 LSTM, 3 GRU, 1
 // RNN).
 #include <fmt/ranges.h>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 
 namespace kiln::onnx::detail {

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <set>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 

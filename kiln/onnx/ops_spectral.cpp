@@ -1,13 +1,13 @@
-// ONNX spectral ops for import_model (see import_ops.h): DFT and STFT as products with cosine and
-// sine matrices (Kiln's matmul, so both pass gradients; O(N²) per transform, fine for the frame
-// lengths audio front ends use), and MelWeightMatrix (a constant). Complex tensors are ONNX's
-// (..., 2) [real, imaginary] layout; a real input is (..., 1).
+// ONNX spectral ops for import_model (see import_ops_internal.h): DFT and STFT as products with
+// cosine and sine matrices (Kiln's matmul, so both pass gradients; O(N²) per transform, fine for
+// the frame lengths audio front ends use), and MelWeightMatrix (a constant). Complex tensors are
+// ONNX's (..., 2) [real, imaginary] layout; a real input is (..., 1).
 #include <fmt/ranges.h>
 
 #include <cmath>
 #include <numbers>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

@@ -1,14 +1,14 @@
-// ONNX shape, indexing, joining, casting and constant ops for import_model (see import_ops.h).
-// Views and gathers are Kiln autograd ops (Reshape, Transpose, Slice, Gather, Concat, Pad, Tile,
-// Expand, ... pass gradients); shape arithmetic (Shape, Size, Range, NonZero, OneHot, Scatter*)
-// produces constants.
+// ONNX shape, indexing, joining, casting and constant ops for import_model (see
+// import_ops_internal.h). Views and gathers are Kiln autograd ops (Reshape, Transpose, Slice,
+// Gather, Concat, Pad, Tile, Expand, ... pass gradients); shape arithmetic (Shape, Size, Range,
+// NonZero, OneHot, Scatter*) produces constants.
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/tensor/ops.h"
 #include "kiln/tensor/shape.h"
 

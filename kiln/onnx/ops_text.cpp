@@ -1,11 +1,11 @@
-// ONNX TfIdfVectorizer for import_model (see import_ops.h), over integer tokens (Kiln has no
-// string tensors, so pool_strings models are refused). The output is a constant (no gradient).
+// ONNX TfIdfVectorizer for import_model (see import_ops_internal.h), over integer tokens (Kiln has
+// no string tensors, so pool_strings models are refused). The output is a constant (no gradient).
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

@@ -1,11 +1,11 @@
 // ONNX's training-domain optimiser steps (ai.onnx.preview.training: Adagrad, Adam, Momentum) for
-// import_model (see import_ops.h). Each takes a learning rate R and step count T (scalars), then
-// n tensors X, n gradients G and n (or 2n for Adam) state tensors, and returns the updated X's
-// followed by the updated states, computed with Kiln's elementwise ops in X's dtype. They are
-// registered as "ai.onnx.preview.training:<op>" (import.cpp keys non-default domains so).
+// import_model (see import_ops_internal.h). Each takes a learning rate R and step count T
+// (scalars), then n tensors X, n gradients G and n (or 2n for Adam) state tensors, and returns the
+// updated X's followed by the updated states, computed with Kiln's elementwise ops in X's dtype.
+// They are registered as "ai.onnx.preview.training:<op>" (import.cpp keys non-default domains so).
 #include <cmath>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

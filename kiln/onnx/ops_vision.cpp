@@ -1,5 +1,5 @@
-// ONNX detection and sampling ops for import_model (see import_ops.h): NonMaxSuppression (index
-// output, no gradient), MaxUnpool (a scatter of X into zeros: gradient to X), GridSample (a
+// ONNX detection and sampling ops for import_model (see import_ops_internal.h): NonMaxSuppression
+// (index output, no gradient), MaxUnpool (a scatter of X into zeros: gradient to X), GridSample (a
 // gather of X's taps weighted by polynomials of the grid: gradient to X and to the grid) and
 // RoiAlign (a weighted gather: gradient to X).
 #include <fmt/ranges.h>
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

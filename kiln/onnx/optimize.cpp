@@ -1,4 +1,4 @@
-// Load-time graph rewrites for import_model (see graph.h): constant folding and Conv +
+// Load-time graph rewrites for import_model (see graph_internal.h): constant folding and Conv +
 // BatchNormalization fusion over values fixed by the file's Constant nodes. Third-party exporters
 // (Paddle2ONNX, tf2onnx) write weights as Constant nodes and leave batch norms unfused; running
 // them as written costs a pass over every activation per batch norm (PaddleOCR's classifier has
@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "kiln/autograd/grad_mode.h"
-#include "kiln/onnx/graph.h"
+#include "kiln/onnx/graph_internal.h"
 
 namespace kiln::onnx::detail {
 namespace {

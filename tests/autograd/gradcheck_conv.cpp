@@ -205,7 +205,7 @@ constexpr Tol kGoldenF32{1e-4, 1e-5};
 }
 
 Array golden(const std::string& name) {
-  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/conv/" + name + ".npy");
+  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/conv/" + name + ".npy").data();
 }
 
 TEST(ConvOps, MatchPyTorchThroughAutograd) {

@@ -49,7 +49,7 @@ constexpr Tol kAttentionTol{1e-4, 1e-5};
 }
 
 Array golden(const std::string& name) {
-  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/nn/" + name + ".npy");
+  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/nn/" + name + ".npy").data();
 }
 Tensor input(const std::string& name, bool grad = true) {
   return Tensor(golden(name), grad);

@@ -9,9 +9,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "kiln/autograd/functions.h"
 #include "kiln/io/atomic_file.h"
 #include "kiln/io/npy.h"
-#include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln {
@@ -86,7 +86,7 @@ TEST(AtomicFile, AFailureNamesTheOperationAndTheFile) {
     EXPECT_NE(what.find("no_such_dir/x.npy"), std::string::npos) << what;
   }
   // save_npy goes through the same writer: same error, nothing written.
-  EXPECT_THROW(save_npy(kernels::ones({2, 2}), path.string()), IOError);
+  EXPECT_THROW(save_npy(ones({2, 2}), path.string()), IOError);
   EXPECT_FALSE(fs::exists(path.parent_path()));
 }
 

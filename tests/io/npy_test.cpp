@@ -8,7 +8,7 @@
 #include <iterator>
 #include <string>
 
-#include "kiln/tensor/creation.h"
+#include "kiln/autograd/functions.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/random.h"
 #include "tensor/test_util.h"
@@ -19,18 +19,30 @@ namespace {
 TEST(Npy, RoundTripsEveryDtype) {
   std::string dir = ::testing::TempDir();
   for (DType t : {kFloat32, kFloat64, kInt64, kInt32, kUInt8, kBool}) {
-    Array a = kernels::arange(0, 12, 1, kInt64).to(t).view({3, 4});
+    Tensor a = arange(0, 12, 1, kInt64).to(t).view({3, 4});
     std::string path = dir + "/rt.npy";
-    save_npy(a.transpose(0, 1), path);
-    Array b = load_npy(path);
+    save_npy(a.transpose(0, 1), path);  // a strided view: written in C order
+    Tensor b = load_npy(path);
     EXPECT_EQ(b.dtype(), t);
-    EXPECT_TRUE(testing::all_close(b, a.transpose(0, 1), {0, 0}));
+    EXPECT_TRUE(b.is_contiguous());
+    EXPECT_FALSE(b.requires_grad());
+    EXPECT_TRUE(testing::all_close(b.data(), a.transpose(0, 1).data(), {0, 0}));
+  }
+}
+
+TEST(Npy, SavingAnUndefinedTensorThrowsNamingTheFile) {
+  const std::string path = ::testing::TempDir() + "/undefined.npy";
+  try {
+    save_npy(Tensor(), path);
+    FAIL() << "save_npy of an undefined tensor must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("undefined.npy"), std::string::npos) << e.what();
   }
 }
 
 TEST(Npy, CorruptFilesGiveIOErrorNotACrash) {
   std::string path = ::testing::TempDir() + "/good.npy";
-  save_npy(kernels::ones({50, 4}), path);
+  save_npy(ones({50, 4}), path);
   std::ifstream f(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   Generator g(3);
@@ -46,8 +58,8 @@ TEST(Npy, CorruptFilesGiveIOErrorNotACrash) {
     std::string bad = ::testing::TempDir() + "/bad.npy";
     std::ofstream(bad, std::ios::binary) << mutated;
     try {
-      Array a = load_npy(bad);
-      EXPECT_LE(a.nbytes(), bytes.size());
+      Tensor a = load_npy(bad);
+      EXPECT_LE(a.data().nbytes(), bytes.size());
     } catch (const IOError&) {
     }
   }

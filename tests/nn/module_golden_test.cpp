@@ -41,9 +41,7 @@ constexpr Tol kTolStack{2e-5, 2e-5};
 class Case {
  public:
   explicit Case(std::string name) : name_(std::move(name)), dir_(kDir + name_ + "/") {}
-  Tensor load(const std::string& file) const {
-    return Tensor(kiln::load_npy(dir_ + file + ".npy"));
-  }
+  Tensor load(const std::string& file) const { return kiln::load_npy(dir_ + file + ".npy"); }
   Tensor in(const std::string& n) const { return load("in." + n); }
   bool has(const std::string& file) const { return std::filesystem::exists(dir_ + file + ".npy"); }
   /// Every state.<key>.npy as a StateDict.

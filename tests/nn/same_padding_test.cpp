@@ -18,7 +18,7 @@ namespace {
 const std::string kSameDir = std::string(KILN_SOURCE_DIR) + "/tests/golden/same_padding/";
 
 Tensor golden(const std::string& name) {
-  return Tensor(load_npy(kSameDir + name + ".npy"));
+  return load_npy(kSameDir + name + ".npy");
 }
 
 // Single conv / pool layers: at most 36 float32 products per output, summed in another order than

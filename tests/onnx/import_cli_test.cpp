@@ -68,7 +68,7 @@ class ImportCli : public ::testing::Test {
 
 TEST_F(ImportCli, RunWritesOneNpyPerOutputWithTheModulesValues) {
   const Tensor x = randn({5, 3});
-  save_npy(x.data(), (dir_ / "x.npy").string());
+  save_npy(x, (dir_ / "x.npy").string());
   int rc = -1;
   const std::string out =
       run_cli("run '" + model_ + "' --input features='" + (dir_ / "x.npy").string() +
@@ -76,7 +76,7 @@ TEST_F(ImportCli, RunWritesOneNpyPerOutputWithTheModulesValues) {
               &rc);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("scores float32 [5, 2]"), std::string::npos) << out;
-  const Tensor got(load_npy((dir_ / "out" / "scores.npy").string()));
+  const Tensor got = load_npy((dir_ / "out" / "scores.npy").string());
   const Tensor want = expected(x);
   ASSERT_EQ(got.shape(), want.shape());
   const auto a = got.to_vector<float>(), b = want.to_vector<float>();

@@ -46,7 +46,7 @@ constexpr int64_t kN = 22;
 constexpr int64_t kSteps = 500;
 
 std::vector<double> load_doubles(const std::string& file) {
-  return Tensor(kiln::load_npy(kDir + file)).to_vector<double>();
+  return kiln::load_npy(kDir + file).to_vector<double>();
 }
 
 // The script's gradient(), same formula, same evaluation order: ((a·d + 0.1·x³) + 0.2·(x_next − x))

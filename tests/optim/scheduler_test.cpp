@@ -31,8 +31,8 @@ struct Golden {
 };
 
 Golden load(const std::string& name) {
-  kiln::Array a = kiln::load_npy(kDir + "sched_" + name + ".npy");
-  return {Tensor(a).to_vector<double>(), a.size(0), a.size(1)};
+  const Tensor a = kiln::load_npy(kDir + "sched_" + name + ".npy");
+  return {a.to_vector<double>(), a.size(0), a.size(1)};
 }
 
 // An optimiser over `groups` groups of one dummy parameter each; group g has lr = lr·(g + 1) (the
@@ -159,8 +159,7 @@ TEST(LambdaLR, PerGroupLambdas) {
 // ReduceLROnPlateau with a scripted metric sequence (the golden's plateau_metrics.npy).
 void check_plateau(const std::string& name, Optimizer& opt, ReduceLROnPlateau& s, double sign) {
   Golden g = load(name);
-  std::vector<double> metrics =
-      Tensor(kiln::load_npy(kDir + "plateau_metrics.npy")).to_vector<double>();
+  std::vector<double> metrics = kiln::load_npy(kDir + "plateau_metrics.npy").to_vector<double>();
   ASSERT_EQ(static_cast<int64_t>(metrics.size()) + 1, g.rows);
   expect_row(g, 0, row(opt, ""), name);
   for (int64_t r = 1; r < g.rows; ++r) {

@@ -32,7 +32,7 @@ inline ::testing::AssertionResult all_close(const Array& a, const Array& b, Tol 
 }
 
 inline Array golden(const std::string& rel) {
-  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/" + rel);
+  return load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/" + rel).data();
 }
 
 }  // namespace kiln::testing

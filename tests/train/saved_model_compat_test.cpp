@@ -48,7 +48,7 @@ void write_fixture() {
   Tensor y = randint(0, 3, {32}, kInt64, &g);
   m.fit(x, y, {.epochs = 2, .batch_size = 8, .seed = 1, .verbose = 0});
   m.save(kDir + "cnn.kiln");
-  save_npy(m.predict(fixed_input()).data(), kDir + "cnn_predictions.npy");
+  save_npy(m.predict(fixed_input()), kDir + "cnn_predictions.npy");
 }
 
 TEST(SavedModelCompat, KerasCnnFromBeforeTheAdaptersLoadsAndPredictsTheSame) {
@@ -57,7 +57,7 @@ TEST(SavedModelCompat, KerasCnnFromBeforeTheAdaptersLoadsAndPredictsTheSame) {
   EXPECT_EQ(m.epoch(), 2);
   EXPECT_EQ(m.optimizer()->name(), "Adam");
   EXPECT_DOUBLE_EQ(m.optimizer()->option(0, "eps"), 1e-7);  // Keras' epsilon, kept
-  Tensor expected(load_npy(kDir + "cnn_predictions.npy"));
+  Tensor expected = load_npy(kDir + "cnn_predictions.npy");
   Tensor got = m.predict(fixed_input());
   ASSERT_EQ(got.shape(), expected.shape());
   const std::vector<float> g_values = got.to_vector<float>();

@@ -55,13 +55,13 @@ std::vector<std::string> read_lines(const std::string& path) {
 }  // namespace
 
 TEST(VisionModels, ParameterCountsNamesAndShapesMatchPyTorch) {
-  kiln::Array params = kiln::load_npy(golden_dir() + "model_params.npy");
-  kiln::Array outputs = kiln::load_npy(golden_dir() + "model_outputs.npy");
+  const kiln::Tensor params = kiln::load_npy(golden_dir() + "model_params.npy");
+  const kiln::Tensor outputs = kiln::load_npy(golden_dir() + "model_outputs.npy");
   auto cases = model_cases();
   ASSERT_EQ(params.numel(), static_cast<int64_t>(cases.size()));
   for (size_t k = 0; k < cases.size(); ++k) {
     auto& [model, shape] = cases[k];
-    EXPECT_EQ(model->num_parameters(), params.data<int64_t>()[k]) << "case " << k;
+    EXPECT_EQ(model->num_parameters(), params.data_ptr<int64_t>()[k]) << "case " << k;
     std::vector<std::string> names;
     for (const auto& [name, t] : model->named_parameters()) names.push_back(name);
     EXPECT_EQ(names, read_lines(golden_dir() + "model_" + std::to_string(k) + "_names.txt"))
@@ -69,7 +69,7 @@ TEST(VisionModels, ParameterCountsNamesAndShapesMatchPyTorch) {
     model->eval();
     kiln::Tensor y = model->forward(kiln::zeros(shape));
     EXPECT_EQ(y.shape(),
-              (Shape{outputs.data<int64_t>()[2 * k], outputs.data<int64_t>()[2 * k + 1]}))
+              (Shape{outputs.data_ptr<int64_t>()[2 * k], outputs.data_ptr<int64_t>()[2 * k + 1]}))
         << "case " << k;
   }
 }
@@ -108,7 +108,7 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
 }
 
 std::vector<double> load(const std::string& file) {
-  return kiln::Tensor(kiln::load_npy(golden_dir() + file + ".npy")).to_vector<double>();
+  return kiln::load_npy(golden_dir() + file + ".npy").to_vector<double>();
 }
 
 // The small ResNet (case 3) and MobileNet (case 5) of make_vision_golden.py's "model numerics":
@@ -122,7 +122,7 @@ TEST(VisionModels, ResNetAndMobileNetMatchPyTorchOutputsAndGradients) {
     auto& model = cases[k].first;
     const std::string prefix = "model_" + std::to_string(k) + "_";
     // The state: "name d0,d1,..." lines over one flat vector.
-    const kiln::Tensor flat(kiln::load_npy(golden_dir() + prefix + "state.npy"));
+    const kiln::Tensor flat = kiln::load_npy(golden_dir() + prefix + "state.npy");
     kiln::nn::StateDict state;
     int64_t offset = 0;
     std::vector<std::string> stat_names;
@@ -151,7 +151,7 @@ TEST(VisionModels, ResNetAndMobileNetMatchPyTorchOutputsAndGradients) {
         expect_close(t.to_vector<double>(), state.at(name).to_vector<double>(), {0, 0},
                      "loaded " + name);
 
-    const kiln::Tensor x(kiln::load_npy(golden_dir() + prefix + "x.npy"));
+    const kiln::Tensor x = kiln::load_npy(golden_dir() + prefix + "x.npy");
     model->eval();
     expect_close(model->forward(x).to_vector<double>(), load(prefix + "eval"), kLogitsTol,
                  "eval logits");
@@ -160,8 +160,7 @@ TEST(VisionModels, ResNetAndMobileNetMatchPyTorchOutputsAndGradients) {
     kiln::Tensor xg = x.detach().requires_grad_();
     kiln::Tensor y = model->forward(xg);
     expect_close(y.to_vector<double>(), load(prefix + "train"), kLogitsTol, "train logits");
-    kiln::sum(kiln::mul(y, kiln::Tensor(kiln::load_npy(golden_dir() + prefix + "probe.npy"))))
-        .backward();
+    kiln::sum(kiln::mul(y, kiln::load_npy(golden_dir() + prefix + "probe.npy"))).backward();
     std::vector<double> grads;
     for (const auto& [name, p] : model->named_parameters()) {
       ASSERT_TRUE(p.grad().defined()) << name;

@@ -19,8 +19,7 @@ using namespace kiln::vision;
 namespace {
 
 Tensor golden(const std::string& name) {
-  return Tensor(
-      kiln::load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/vision/" + name + ".npy"));
+  return kiln::load_npy(std::string(KILN_SOURCE_DIR) + "/tests/golden/vision/" + name + ".npy");
 }
 
 Tensor random_u8(Shape shape, uint64_t seed) {

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "kiln/onnx/import.h"
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 #include "kiln/onnx/proto.h"
 
 namespace kiln::onnx::detail {

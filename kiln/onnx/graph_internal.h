@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kiln/onnx/import.h"
-#include "kiln/onnx/import_ops.h"
+#include "kiln/onnx/import_ops_internal.h"
 
 namespace kiln::onnx {
 
