@@ -4,7 +4,7 @@
 //                   names and run-time shapes, pruning, the checker, writing the file;
 //   export_ops.cpp  the lowering rules and the op table (Kiln op name -> ONNX nodes);
 //   export_rnn.cpp  LSTM/GRU module calls found in a trace and written as native ONNX nodes.
-// Not a public header: it includes protobuf (through proto.h), and it is not installed
+// Not a public header: it includes protobuf (through proto_internal.h), and it is not installed
 // (cmake/KilnInstall.cmake excludes *_internal.h). Public API: kiln/onnx/export.h.
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +20,7 @@
 #include "kiln/autograd/op.h"
 #include "kiln/nn/rnn.h"
 #include "kiln/onnx/export.h"
-#include "kiln/onnx/proto.h"
+#include "kiln/onnx/proto_internal.h"
 
 namespace kiln::onnx::export_detail {
 

@@ -18,7 +18,7 @@
 #include "kiln/onnx/graph_internal.h"
 #include "kiln/onnx/import_ops_internal.h"
 #include "kiln/onnx/import_proto_internal.h"
-#include "kiln/onnx/proto.h"
+#include "kiln/onnx/proto_internal.h"
 
 namespace kiln::onnx {
 

@@ -6,7 +6,7 @@
 
 #include "kiln/onnx/import.h"
 #include "kiln/onnx/import_ops_internal.h"
-#include "kiln/onnx/proto.h"
+#include "kiln/onnx/proto_internal.h"
 
 namespace kiln::onnx::detail {
 

@@ -13,7 +13,7 @@
 #include <map>
 #include <optional>
 
-#include "kiln/onnx/proto.h"
+#include "kiln/onnx/proto_internal.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::onnx {

@@ -1,8 +1,8 @@
 #pragma once
 // Internal to kiln/onnx: the one place Kiln includes Debian's ONNX protobuf classes (libonnx-dev),
-// so that public headers stay free of protobuf. Only kiln/onnx/*.cpp include this file. The
-// ONNX_NAMESPACE=onnx and ONNX_ML=1 definitions these headers need come with the `onnx_proto` CMake
-// target, which kiln_onnx links privately.
+// so that public headers stay free of protobuf. Only kiln/onnx/*.cpp and its *_internal.h headers
+// include this file; it is not installed. The ONNX_NAMESPACE=onnx and ONNX_ML=1 definitions these
+// headers need come with the `onnx_proto` CMake target, which kiln_onnx links privately.
 #include <onnx/onnx-data_pb.h>  // SequenceProto (test data)
 #include <onnx/onnx_pb.h>
 
