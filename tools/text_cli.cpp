@@ -80,7 +80,7 @@ std::string usage(Task t) {
       "{4}\n"
       "Exit status: 0 ok, 1 failure (the message names the file or column), 2 bad usage.\n",
       task_name(t), cls ? "" : "--text2-col NAME ", cls ? " (sentence pairs)" : " (required)",
-      cls ? "1e-4" : "2e-4",
+      cls ? "1e-3" : "2e-4",
       cls ? "predict writes the input columns plus PredictedLabel and Score.<label> per class;\n"
             "evaluate prints micro/macro accuracy, macro-F1, log-loss and the confusion matrix."
           : "predict writes the input columns plus Score; evaluate prints Pearson, Spearman, MSE.");

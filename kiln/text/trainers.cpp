@@ -109,7 +109,7 @@ struct Settings {
   std::optional<std::string> sentence2_column;
   int64_t batch_size = 32;
   int max_epochs = 10;
-  double learning_rate = 1e-4;
+  double learning_rate = 1e-3;
   int64_t max_length = 512;
   std::string architecture;
   const std::optional<data::Table>* validation = nullptr;
