@@ -187,8 +187,11 @@ int train(Task task, const Args& a) {
   std::optional<data::Table> valid;
   if (a.has("--valid")) valid = read_table(a.get("--valid"), a);
   // Experiment tracking (kiln/track/run.h): the trainer logs into this run; --no-track skips it.
-  track::RunPtr run =
-      track::tracking_enabled() ? track::Run::start({.experiment = task_name(task)}) : nullptr;
+  // Under mpirun, rank 0 alone makes the run (MPI starts here rather than at compile()).
+  distributed::init_from_environment();
+  track::RunPtr run = track::tracking_enabled() && distributed::rank() == 0
+                          ? track::Run::start({.experiment = task_name(task)})
+                          : nullptr;
   track::ActiveRun active(run);
   if (run) run->log_data_file("train", a.get("--data"), &table);
   if (run && valid) run->log_data_file("validation", a.get("--valid"), &*valid);

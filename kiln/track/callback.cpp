@@ -17,8 +17,10 @@ TrackingCallback::TrackingCallback(track::RunOptions options,
 
 void TrackingCallback::on_train_begin(Logs& logs) {
   (void)logs;
-  if (owns_run_ && (!run_ || run_->ended())) run_ = track::Run::start(options_);
   step_ = 0;
+  silent_ = !model().is_main_process();
+  if (silent_) return;
+  if (owns_run_ && (!run_ || run_->ended())) run_ = track::Run::start(options_);
   // compile(): optimiser and its defaults, loss, metrics; the model's size.
   std::map<std::string, std::string> p = params_;
   const Model& m = model();
@@ -54,12 +56,14 @@ void TrackingCallback::on_train_begin(Logs& logs) {
 void TrackingCallback::on_batch_end(int64_t batch, Logs& logs) {
   (void)batch;
   ++step_;
+  if (silent_) return;
   for (const auto& [k, v] : logs) run_->log_metric("batch/" + k, v, step_);
   if (const optim::Optimizer* opt = model().optimizer())
     run_->log_metric("batch/learning_rate", opt->lr(), step_);
 }
 
 void TrackingCallback::on_epoch_end(int epoch, Logs& logs) {
+  if (silent_) return;
   for (const auto& [k, v] : logs) run_->log_metric(k, v, step_, epoch + 1);
   if (!logs.count("learning_rate")) {
     if (const optim::Optimizer* opt = model().optimizer())
@@ -72,6 +76,7 @@ void TrackingCallback::on_epoch_end(int epoch, Logs& logs) {
 
 void TrackingCallback::on_train_end(Logs& logs) {
   (void)logs;
+  if (silent_) return;
   run_->flush();
   if (owns_run_) run_->end(track::RunStatus::Finished);
 }

@@ -11,6 +11,9 @@
 // or let the callback own its run (started at on_train_begin, ended at on_train_end):
 //   model.fit(x, y, {.callbacks = {kiln::callbacks::Tracking({.experiment = "mnist"})}});
 //
+// Under mpirun (a distributed fit), rank 0 alone records: the other ranks' callbacks neither start
+// a run nor log, so one job makes one run, as Keras callbacks do under Horovod.
+//
 // It lives in kiln/track (above kiln/train) and plugs into train's Callback interface.
 #include <cstdint>
 #include <map>
@@ -43,6 +46,7 @@ class TrackingCallback : public Callback {
   track::RunOptions options_;
   std::map<std::string, std::string> params_;
   bool owns_run_ = false;
+  bool silent_ = false;  // a distributed fit's rank other than 0
   int64_t step_ = 0;
 };
 

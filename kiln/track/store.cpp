@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "kiln/io/atomic_file.h"
 #include "kiln/io/json.h"
@@ -171,6 +172,26 @@ std::string host_name() {
   return buf;
 }
 
+// Switching a database to WAL takes an exclusive lock, and when another connection holds any lock
+// SQLite answers SQLITE_BUSY at once instead of calling the busy handler (it would deadlock a
+// reader). Processes that create one database together -- the ranks of an mpirun job, two jobs
+// started at once -- meet exactly that, so retry here for up to the busy timeout. A file system
+// without shared memory (some network mounts) never gets WAL; the store then keeps the rollback
+// journal, which is as safe, only with readers that block the writer.
+void enable_wal(SQLite::Database& db, int timeout_ms) {
+  using clock = std::chrono::steady_clock;
+  const clock::time_point deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int wait_ms = 1;; wait_ms = std::min(wait_ms * 2, 50)) {
+    try {
+      if (db.execAndGet("PRAGMA journal_mode=WAL").getString() == "wal") return;
+      if (clock::now() >= deadline) return;
+    } catch (const SQLite::Exception& e) {
+      if (e.getErrorCode() != SQLITE_BUSY || clock::now() >= deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+  }
+}
+
 std::string new_run_id() {
   static thread_local std::mt19937_64 gen{std::random_device{}() ^ static_cast<uint64_t>(now_ms()) ^
                                           static_cast<uint64_t>(::getpid())};
@@ -273,7 +294,7 @@ Store::Store(const fs::path& dir, StoreOptions options) : impl_(std::make_unique
       // WAL: readers do not block the writer; a commit is atomic whatever happens to the process.
       // synchronous=NORMAL keeps commits cheap (no fsync each); a power cut may lose the last
       // commits, never the database.
-      s.db->execAndGet("PRAGMA journal_mode=WAL");
+      enable_wal(*s.db, options.busy_timeout_ms);
       s.db->exec("PRAGMA synchronous=NORMAL");
     }
     s.db->exec("PRAGMA foreign_keys=ON");

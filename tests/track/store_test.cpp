@@ -238,6 +238,42 @@ TEST(Store, TwoProcessesWritingAtOnceLoseNothing) {
   EXPECT_EQ(RawDb(store.database_path()).scalar("PRAGMA integrity_check"), "ok");
 }
 
+// Processes that open a directory with no database yet, all at once (the ranks of an mpirun job,
+// two jobs started together): each creates or finds the schema and logs its run; none sees "the
+// database is locked" however the creation interleaves. Several fresh directories widen the window.
+TEST(Store, ProcessesCreatingOneDatabaseAtOnceAllSucceed) {
+  constexpr int kDirs = 8, kProcs = 4;
+  for (int d = 0; d < kDirs; ++d) {
+    const fs::path dir = scratch_dir(fmt::format("create_race{}", d));
+    fs::remove_all(dir);
+    pid_t pids[kProcs];
+    for (int c = 0; c < kProcs; ++c) {
+      pids[c] = ::fork();
+      ASSERT_GE(pids[c], 0);
+      if (pids[c] == 0) {
+        int rc = 0;
+        try {
+          auto run = Run::start({.experiment = "race", .dir = dir, .flush_interval_ms = 0});
+          run->log_metric("loss", 1.0, 0);
+          run->end();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "process %d: %s\n", c, e.what());
+          rc = 1;
+        }
+        ::_exit(rc);
+      }
+    }
+    for (pid_t p : pids) {
+      int status = 0;
+      ::waitpid(p, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "directory " << d;
+    }
+    Store store(dir);
+    EXPECT_EQ(store.list_runs().size(), static_cast<size_t>(kProcs));
+    EXPECT_EQ(RawDb(store.database_path()).scalar("PRAGMA integrity_check"), "ok");
+  }
+}
+
 // kill -9 of a process in the middle of logging: its run reads as killed with the points it had
 // committed, the finished run beside it is intact, and the database passes integrity_check.
 TEST(Store, KillNineOfAWriterLeavesAConsistentDatabase) {
