@@ -233,12 +233,13 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   KILN_CHECK(!learners.empty(), "automl text-classification: no learner to search over ({})",
              fmt::join(notes, "; "));
   const double scale = static_cast<double>(texts.size()) / static_cast<double>(train_x.size());
-  SearchOptions so{.time_budget_s = o.time_budget_s,
-                   .seed = o.seed,
-                   .max_trials = o.max_trials,
-                   .reserve_s = [&](const TrialRecord* best) {
-                     return best ? best->seconds * scale * 1.5 + 1.0 : 1.0;
-                   }};
+  SearchOptions so{
+      .time_budget_s = o.time_budget_s,
+      .seed = o.seed,
+      .max_trials = o.max_trials,
+      .reserve_s =
+          [&](const TrialRecord* best) { return best ? best->seconds * scale * 1.5 + 1.0 : 1.0; },
+      .tracking = {.experiment = "automl-text-classification", .metric = o.metric}};
   if (o.verbose) {
     so.on_trial = [](const TrialRecord& r) {
       fmt::print("trial {:>3}  {:<13} {:<8} {:>8} {:>7.2f} s  {}\n", r.trial, r.learner,

@@ -58,6 +58,7 @@ void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetr
     t["seconds"] = r.seconds;
     t["status"] = std::string(to_string(r.status));
     t["message"] = r.message;
+    if (!r.run_id.empty()) t["run_id"] = r.run_id;
     trials.push_back(std::move(t));
   }
   v["trials"] = std::move(trials);

@@ -277,6 +277,10 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
                    .reserve_s = [&](const TrialRecord* best) {
                      return best ? best->seconds * refit_scale * 1.5 + 0.5 : 0.5;
                    }};
+  so.tracking = {.experiment = o.task == TabularTask::Classification ? "automl-classification"
+                                                                     : "automl-regression",
+                 .metric = o.metric,
+                 .shown = [&](double score) { return result.metric_value(score); }};
   if (o.verbose) {
     so.on_trial = [&](const TrialRecord& r) {
       fmt::print("trial {:>3}  {:<7} {:<8} {:>10} {:>7.2f} s  {}\n", r.trial, r.learner,

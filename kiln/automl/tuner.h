@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,6 +123,22 @@ struct TrialRecord {
   std::optional<double> score = std::nullopt;
   double seconds = 0;  // wall-clock time of the trial
   std::string message = {};
+  std::string run_id = {};  // its experiment-tracking run (SearchOptions::tracking), or empty
+};
+
+/// Records every trial as a run of experiment tracking (kiln/track/run.h), as ML.NET's AutoML and
+/// FLAML log each trial to MLflow. The run is the active run while the trial trains, so a trainer
+/// that tracks itself (text::TextClassification, vision::ImageClassificationTrainer) logs its
+/// epochs into it; the search adds the learner and configuration as parameters, the tags
+/// automl.search (one id per search), automl.trial and automl.learner, the score as metric
+/// "automl.<metric>" (after `shown`, e.g. in the label's units), the trial's wall time as
+/// "automl.trial_seconds", a failure's message as tag automl.message, and the status: finished, killed (stopped
+/// by the budget) or failed. Nothing is recorded when experiment is empty or tracking is off
+/// (track::tracking_enabled()).
+struct TrialTracking {
+  std::string experiment = "";
+  std::string metric = "score";
+  std::function<double(double)> shown = nullptr;  // empty: the score as it is
 };
 
 struct SearchOptions {
@@ -133,6 +150,7 @@ struct SearchOptions {
   std::function<double(const TrialRecord* best)> reserve_s = nullptr;
   /// Called after every trial (printing progress).
   std::function<void(const TrialRecord&)> on_trial = nullptr;
+  TrialTracking tracking = {};
 };
 
 struct SearchResult {

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -140,14 +142,24 @@ std::string read_small_file(const std::string& path) {
 }
 
 std::string git_head() {
-  std::FILE* p = ::popen("git rev-parse HEAD 2>/dev/null", "r");
-  if (!p) return "";
-  char buf[128] = {};
+  // Asked once per working directory: an AutoML search starts a run per trial, and the popen of
+  // git costs tens of milliseconds each time.
+  static std::mutex mu;
+  static std::map<std::string, std::string> cache;
+  std::error_code ec;
+  const std::string cwd = fs::current_path(ec).string();
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(cwd); it != cache.end()) return it->second;
   std::string out;
-  if (std::fgets(buf, sizeof buf, p)) out = buf;
-  ::pclose(p);
+  if (std::FILE* p = ::popen("git rev-parse HEAD 2>/dev/null", "r")) {
+    char buf[128] = {};
+    if (std::fgets(buf, sizeof buf, p)) out = buf;
+    ::pclose(p);
+  }
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.size() == 40 ? out : "";
+  if (out.size() != 40) out.clear();
+  cache[cwd] = out;
+  return out;
 }
 
 std::string command_line() {

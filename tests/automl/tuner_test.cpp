@@ -1,12 +1,18 @@
 // The CFO-style tuner and the time-boxed trial loop (kiln/automl/tuner.h).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <thread>
 
 #include "kiln/automl/tuner.h"
 #include "kiln/tensor/error.h"
+#include "kiln/track/run.h"
+#include "kiln/track/store.h"
 
 namespace kiln::automl {
 namespace {
@@ -158,6 +164,67 @@ TEST(Search, ReserveHoldsTimeBackAndFailuresAreRecorded) {
   const SearchResult none =
       search({flaky}, {.time_budget_s = 1, .reserve_s = [](const TrialRecord*) { return 5.0; }});
   EXPECT_TRUE(none.trials.empty());
+}
+
+// With tracking on, every trial is a run: the configuration as automl.* parameters, the score as
+// the metric (after `shown`), and finished / killed / failed for ok / stopped / failed trials.
+TEST(Search, EveryTrialIsATrackedRun) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("kiln_automl_runs_{}", ::getpid());
+  fs::remove_all(dir);
+  SearchSpace s;
+  s.add(Param::uniform_float("x", 0, 1, 0.25));
+  int calls = 0;
+  std::vector<std::string> active_ids;
+  Learner mixed{.name = "mixed", .space = s, .run = [&](const Config& c, const Deadline&) {
+                  // The trial's run is the active run while it trains (trainers log into it).
+                  active_ids.push_back(track::active_run() ? track::active_run()->id() : "");
+                  ++calls;
+                  if (calls == 2) return TrialOutcome{.status = TrialStatus::Stopped};
+                  if (calls == 3) throw Error("mixed: bad luck");
+                  return TrialOutcome{.score = get_number(c, "x")};
+                }};
+  const SearchOptions so{.time_budget_s = 100,
+                         .max_trials = 4,
+                         .tracking = {.experiment = "automl-test",
+                                      .metric = "accuracy",
+                                      .shown = [](double v) { return 10 * v; }}};
+  const SearchResult off = search({mixed}, so);  // tracking is off: nothing is recorded
+  for (const TrialRecord& r : off.trials) EXPECT_TRUE(r.run_id.empty());
+  calls = 0;
+  active_ids.clear();
+  track::set_tracking_dir(dir);
+  const SearchResult r = search({mixed}, so);
+  track::set_tracking_enabled(false);
+  ASSERT_EQ(r.trials.size(), 4u);
+  track::Store store(dir);
+  const std::vector<track::RunRecord> runs = store.list_runs({.experiment = "automl-test"});
+  ASSERT_EQ(runs.size(), 4u);
+  std::string search_id;
+  for (size_t i = 0; i < r.trials.size(); ++i) {
+    const TrialRecord& t = r.trials[i];
+    ASSERT_FALSE(t.run_id.empty());
+    EXPECT_EQ(active_ids[i], t.run_id);
+    const track::RunRecord run = store.get_run(t.run_id);
+    EXPECT_EQ(run.info.name, fmt::format("trial {} mixed", t.trial));
+    EXPECT_EQ(run.tags.at("automl.trial"), fmt::format("{}", t.trial));
+    if (i == 0) search_id = run.tags.at("automl.search");
+    EXPECT_EQ(run.tags.at("automl.search"), search_id);
+    EXPECT_EQ(run.params.at("automl.learner"), "mixed");
+    EXPECT_EQ(run.params.at("automl.x"), fmt::format("{:.6g}", get_number(t.config, "x")));
+    EXPECT_EQ(run.final_metrics.count("automl.trial_seconds"), 1u);
+    if (t.status == TrialStatus::Ok) {
+      EXPECT_EQ(run.info.status, track::RunStatus::Finished);
+      EXPECT_DOUBLE_EQ(run.final_metrics.at("automl.accuracy"), 10 * *t.score);
+    } else {
+      EXPECT_EQ(run.final_metrics.count("automl.accuracy"), 0u);
+    }
+  }
+  EXPECT_EQ(store.get_run(r.trials[1].run_id).info.status, track::RunStatus::Killed);
+  EXPECT_EQ(store.get_run(r.trials[2].run_id).info.status, track::RunStatus::Failed);
+  EXPECT_EQ(store.get_run(r.trials[2].run_id).tags.at("automl.message"), "mixed: bad luck");
+  EXPECT_EQ(track::active_run(), nullptr);
+  fs::remove_all(dir);
 }
 
 }  // namespace
