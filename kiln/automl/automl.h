@@ -14,11 +14,12 @@
 // configuration is then refitted on all rows, inside the same budget: search holds back the
 // estimated refit time (the best trial's time × all rows / training rows × 1.5 + 1 s); when the
 // refit would still not fit, the best trial's own model is kept and the result says so.
-// Learners, cheapest first: "tfidf_linear" (tfidf.h; space tfidf_linear_space()) and
+// Learners, cheapest first: "tfidf_linear" (tfidf.h; space tfidf_linear_space()),
 // "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder Kiln ships
 // (models/nasbert-5m-en, found by text::shipped_encoder_dir(); skipped with a note when absent;
-// space nasbert_finetune_space()). A fine-tuning trial is cut at the next batch when the deadline
-// passes and reported as stopped.
+// space nasbert_finetune_space()), and "nasbert_scratch": the same trainer from random weights
+// (space nasbert_scratch_space()). An encoder trial is cut at the next batch when the deadline
+// passes and reported as stopped. With experiment tracking on, every trial is a run (tuner.h).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -42,7 +43,7 @@ struct TextClassificationSearchOptions {
   double validation_fraction = 0.2;
   bool verbose = false;  // one line per trial on stdout
   /// The learners to search over (see above), in this order.
-  std::vector<std::string> learners = {"tfidf_linear", "nasbert_finetune"};
+  std::vector<std::string> learners = {"tfidf_linear", "nasbert_finetune", "nasbert_scratch"};
 };
 
 /// Accuracy or macro-F1 (mean over classes present in truth or prediction) of predictions.
@@ -53,9 +54,18 @@ double classification_metric(const std::string& metric, std::span<const int64_t>
 /// 1e-8..1e-2, init 1e-6), epochs (int 1..30, init 2), word_ngrams ("1", "2"; init "1"),
 /// char_ngrams ("none", "3-4", "3-5"; init "none"), max_features (int log 1000..200000, init 2000).
 SearchSpace tfidf_linear_space();
-/// The nasbert_finetune learner's space: learning_rate (log 1e-5..1e-3, init 1e-4), epochs (int
-/// 1..6, init 1), max_length (int log 32..256, init 32), batch_size ("16", "32", "64"; init "32").
+/// The nasbert_finetune learner's space: learning_rate (log 1e-5..3e-3, init 1e-3), epochs (int
+/// 1..12, init 1), max_length (int log 32..256, init 32), batch_size ("16", "32", "64"; init "32").
 SearchSpace nasbert_finetune_space();
+/// The nasbert_scratch learner's space (the same trainer from random weights): learning_rate (log
+/// 1e-4..3e-3, init 1e-3), epochs (int 1..12, init 1), max_length and batch_size as above.
+SearchSpace nasbert_scratch_space();
+
+/// A model's accuracy and macro-F1 on a labelled table (TextSearchResult::evaluate).
+struct TextTestMetrics {
+  double accuracy = 0;
+  double macro_f1 = 0;
+};
 
 struct TextSearchResult {
   SearchResult search;
@@ -63,12 +73,15 @@ struct TextSearchResult {
   std::vector<std::string> labels;
   std::string winner;      // the best trial's learner
   TfidfLinearModel model;  // the winner when it is tfidf_linear (refitted unless refitted false)
-  std::optional<text::TextClassificationModel> encoder_model;  // when it is nasbert_finetune
+  std::optional<text::TextClassificationModel> encoder_model;  // when it is an encoder learner
   bool refitted = false;
   double refit_seconds = 0;
   double total_seconds = 0;  // search + refit
   double budget_s = 0;
   std::string label_column, text_column;
+  /// The final model's accuracy and macro-F1 on `table` (the label and text columns of the search;
+  /// a label the search never saw counts as a miss). Throws naming a missing column.
+  TextTestMetrics evaluate(const data::Table& table) const;
   /// The leaderboard as a fixed-width table, best first (then the failed / stopped trials).
   std::string leaderboard_table() const;
   /// {"metric", "budget_s", "seconds", "refitted", "best_trial", "trials": [{trial, trainer,

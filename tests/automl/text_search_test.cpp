@@ -163,6 +163,59 @@ TEST(TextSearch, SavedOnnxMatchesKilnInOnnxRuntime) {
   fs::remove_all(dir);
 }
 
+// The final model scored on another table: a label the search never saw counts as a miss.
+TEST(TextSearch, EvaluateScoresTheFinalModelOnATestTable) {
+  const TextSearchResult r =
+      TextClassificationSearch(
+          {.time_budget_s = 100, .seed = 0, .max_trials = 3, .learners = kLinear})
+          .run(topics_table(5));
+  const TextTestMetrics held_out = r.evaluate(topics_table(9));
+  EXPECT_GE(held_out.accuracy, 0.95);
+  EXPECT_GE(held_out.macro_f1, 0.95);
+  data::Table t;
+  t.add_column(
+      data::Column("Label", std::vector<std::string>{"sport", "finance", "weather", "politics"}));
+  t.add_column(data::Column(
+      "Text", std::vector<std::string>{"goal match striker league", "stock market shares profit",
+                                       "rain storm forecast cloud", "goal match striker league"}));
+  const TextTestMetrics m = r.evaluate(t);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.75);
+  // sport: 1 right, 1 predicted for politics (F1 2/3); finance, weather 1; politics 0.
+  EXPECT_NEAR(m.macro_f1, (2.0 / 3 + 1 + 1 + 0) / 4, 1e-12);
+  data::Table labels_only;
+  labels_only.add_column(data::Column("Label", std::vector<std::string>{"sport"}));
+  EXPECT_NE(what([&] { r.evaluate(labels_only); }).find("no column 'Text'"), std::string::npos);
+}
+
+// NAS-BERT from random weights is a learner too; its winner is a text model that evaluates.
+TEST(TextSearch, FromScratchEncoderIsALearner) {
+  const data::Table t = topics_table(3).select_rows(std::vector<size_t>{
+      0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+      20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39});
+  const TextSearchResult r =
+      TextClassificationSearch(
+          {.time_budget_s = 300, .seed = 0, .max_trials = 1, .learners = {"nasbert_scratch"}})
+          .run(t);
+  ASSERT_EQ(r.search.trials.size(), 1u);
+  EXPECT_EQ(r.search.trials[0].status, TrialStatus::Ok) << r.search.trials[0].message;
+  EXPECT_EQ(r.winner, "nasbert_scratch");
+  ASSERT_TRUE(r.encoder_model.has_value());
+  EXPECT_TRUE(r.refitted);
+  EXPECT_EQ(get_number(r.search.trials[0].config, "epochs"), 1);  // the low-cost start
+  // Saved as `kiln text-classification train` saves: it loads and predicts what the search's
+  // model predicts.
+  const fs::path dir = fresh_dir("scratch");
+  r.save(dir);
+  EXPECT_TRUE(fs::exists(dir / "model.onnx"));
+  const text::TextClassificationModel back = text::TextClassificationModel::load(dir);
+  const std::vector<float> a = r.encoder_model->predict_proba(t).to_vector<float>();
+  const std::vector<float> b = back.predict_proba(t).to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_FLOAT_EQ(a[i], b[i]) << i;
+  EXPECT_DOUBLE_EQ(r.evaluate(t).accuracy, back.evaluate(t).micro_accuracy);
+  fs::remove_all(dir);
+}
+
 TEST(TextSearch, BadInputGivesClearErrors) {
   const data::Table t = topics_table(1);
   EXPECT_EQ(what([&] { TextClassificationSearch({.label_column = "Class"}).run(t); }),
