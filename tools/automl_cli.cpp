@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kiln automl text-classification --data FILE --label-col NAME --text-col NAME\n"
+    "                   [--text2-col NAME]\n"
     "                   --time SECONDS --out DIR [--metric accuracy|macro_f1] [--seed S]\n"
     "                   [--max-trials N] [--test FILE]\n"
     "                   [--learners tfidf_linear,nasbert_finetune,nasbert_scratch]\n"
@@ -49,7 +50,8 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int text_classification(const Args& a) {
   a.check_known({"--data", "--label-col", "--text-col", "--time", "--out", "--metric", "--seed",
-                 "--max-trials", "--test", "--learners"});
+                 "--max-trials", "--test", "--learners", "--text2-col"});
+  const std::string text2 = a.get("--text2-col", "");
   const std::string label = a.get("--label-col"), text = a.get("--text-col");
   const std::filesystem::path data = a.get("--data"), out = a.get("--out");
   const double time = a.get_double("--time", 0);
@@ -62,6 +64,7 @@ int text_classification(const Args& a) {
   automl::TextClassificationSearchOptions options{
       .label_column = label,
       .text_column = text,
+      .text2_column = text2,
       .time_budget_s = time,
       .metric = metric,
       .seed = static_cast<uint64_t>(a.get_int("--seed", 0)),
@@ -76,7 +79,7 @@ int text_classification(const Args& a) {
       }
     }
   }
-  const data::Table table = automl::read_text_table(data, label, text);
+  const data::Table table = automl::read_text_table(data, label, text, text2);
   fmt::print("{}: {} rows; searching for {:.0f} s\n", data.string(), table.num_rows(), time);
   const automl::TextSearchResult r = automl::TextClassificationSearch(options).run(table);
   fmt::print("\n{}", r.leaderboard_table());
@@ -85,7 +88,7 @@ int text_classification(const Args& a) {
              r.encoder_model ? "the model's weights and tokenizer, " : "featurizer.json, ");
   if (a.has("--test")) {
     const std::filesystem::path test = a.get("--test");
-    const data::Table t = automl::read_text_table(test, label, text);
+    const data::Table t = automl::read_text_table(test, label, text, text2);
     const automl::TextTestMetrics m = r.evaluate(t);
     fmt::print("test on {} ({} rows): accuracy {:.4f}, macro_f1 {:.4f}\n", test.string(),
                t.num_rows(), m.accuracy, m.macro_f1);

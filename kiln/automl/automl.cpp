@@ -51,6 +51,26 @@ std::vector<int64_t> argmax_rows(const Tensor& p) {
   return out;
 }
 
+// The texts the TF-IDF model reads: the text column, or for pairs both joined by a line break
+// (ML.NET's FeaturizeText over several columns concatenates them too).
+std::vector<std::string> model_texts(const data::Table& table, const std::string& text,
+                                     const std::string& text2) {
+  std::vector<std::string> out = table[text].strings();
+  if (!text2.empty()) {
+    const std::vector<std::string>& second = table[text2].strings();
+    for (size_t i = 0; i < out.size(); ++i) out[i] += "\n" + second[i];
+  }
+  return out;
+}
+
+void check_columns(const data::Table& table, const std::vector<std::string>& columns) {
+  for (const std::string& col : columns) {
+    if (col.empty()) continue;
+    KILN_CHECK(table.has_column(col), "automl text-classification: no column '{}' (columns: {})",
+               col, fmt::join(table.column_names(), ", "));
+  }
+}
+
 // Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
 // reported as stopped).
 struct DeadlinePassed {};
@@ -67,8 +87,9 @@ class DeadlineCallback : public callbacks::Callback {
 };
 
 text::TextClassificationOptions finetune_options(const Config& c, const std::string& label,
-                                                 const std::string& text, uint64_t seed,
-                                                 const Deadline& dl, bool from_scratch) {
+                                                 const std::string& text, const std::string& text2,
+                                                 uint64_t seed, const Deadline& dl,
+                                                 bool from_scratch) {
   text::TextClassificationOptions o{.label_column = label,
                                     .sentence1_column = text,
                                     .batch_size = std::stoll(get_choice(c, "batch_size")),
@@ -79,9 +100,9 @@ text::TextClassificationOptions finetune_options(const Config& c, const std::str
                                     .verbose = 0,
                                     .callbacks = {std::make_shared<DeadlineCallback>(dl)}};
   o.from_scratch = from_scratch;
+  if (!text2.empty()) o.sentence2_column = text2;
   return o;
 }
-
 
 }  // namespace
 
@@ -162,10 +183,7 @@ TextClassificationSearch::TextClassificationSearch(TextClassificationSearchOptio
 TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   const Clock::time_point t0 = Clock::now();
   const auto& o = options_;
-  for (const std::string& col : {o.label_column, o.text_column}) {
-    KILN_CHECK(table.has_column(col), "automl text-classification: no column '{}' (columns: {})",
-               col, fmt::join(table.column_names(), ", "));
-  }
+  check_columns(table, {o.label_column, o.text_column, o.text2_column});
   KILN_CHECK(table.num_rows() > 0, "automl text-classification: the table has no rows");
   const data::Column& label_col = table[o.label_column];
   std::vector<std::string> label_strings;
@@ -182,7 +200,7 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
              o.label_column, enc.size(), enc.size() == 1 ? "" : "es",
              enc.size() ? enc.values()[0] : std::string());
   const std::vector<int64_t> y = enc.transform(label_strings);
-  const std::vector<std::string>& texts = table[o.text_column].strings();
+  const std::vector<std::string> texts = model_texts(table, o.text_column, o.text2_column);
 
   const data::SplitIndices split = data::stratified_split(y, o.validation_fraction, o.seed);
   KILN_CHECK(!split.train.empty() && !split.test.empty(),
@@ -214,8 +232,8 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
         .run = [&, from_scratch](const Config& c, const Deadline& dl) {
           try {
             const text::TextClassificationModel m =
-                text::TextClassification(
-                    finetune_options(c, o.label_column, o.text_column, o.seed, dl, from_scratch))
+                text::TextClassification(finetune_options(c, o.label_column, o.text_column,
+                                                          o.text2_column, o.seed, dl, from_scratch))
                     .fit(train_table);
             if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
             const text::ClassificationMetrics met = m.evaluate(valid_table);
@@ -274,6 +292,7 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   result.budget_s = o.time_budget_s;
   result.label_column = o.label_column;
   result.text_column = o.text_column;
+  result.text2_column = o.text2_column;
   KILN_CHECK(result.search.best >= 0,
              "automl text-classification: no trial finished within {} s ({} tried; the first "
              "was {}): give a larger --time",
@@ -303,15 +322,15 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
     const bool scratch = result.winner == "nasbert_scratch";
     try {
       result.encoder_model =
-          text::TextClassification(
-              finetune_options(best, o.label_column, o.text_column, o.seed, end, scratch))
+          text::TextClassification(finetune_options(best, o.label_column, o.text_column,
+                                                    o.text2_column, o.seed, end, scratch))
               .fit(table);
       result.refitted = true;
     } catch (const DeadlinePassed&) {
       const Deadline never{Clock::time_point::max()};
       result.encoder_model =
-          text::TextClassification(
-              finetune_options(best, o.label_column, o.text_column, o.seed, never, scratch))
+          text::TextClassification(finetune_options(best, o.label_column, o.text_column,
+                                                    o.text2_column, o.seed, never, scratch))
               .fit(train_table);
     }
   }
@@ -326,10 +345,7 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
 }
 
 TextTestMetrics TextSearchResult::evaluate(const data::Table& table) const {
-  for (const std::string& col : {label_column, text_column}) {
-    KILN_CHECK(table.has_column(col), "automl text-classification: no column '{}' (columns: {})",
-               col, fmt::join(table.column_names(), ", "));
-  }
+  check_columns(table, {label_column, text_column, text2_column});
   KILN_CHECK(table.num_rows() > 0, "automl text-classification: the test table has no rows");
   if (encoder_model) {
     const text::ClassificationMetrics m = encoder_model->evaluate(table);
@@ -347,7 +363,8 @@ TextTestMetrics TextSearchResult::evaluate(const data::Table& table) const {
     const auto it = std::find(labels.begin(), labels.end(), t);
     truth.push_back(it == labels.end() ? k : it - labels.begin());
   }
-  const std::vector<int64_t> pred = argmax_rows(model.predict_proba(table[text_column].strings()));
+  const std::vector<int64_t> pred =
+      argmax_rows(model.predict_proba(model_texts(table, text_column, text2_column)));
   return {.accuracy = classification_metric("accuracy", truth, pred, k + 1),
           .macro_f1 = classification_metric("macro_f1", truth, pred, k + 1)};
 }
@@ -381,6 +398,11 @@ void TextSearchResult::save(const std::filesystem::path& dir) const {
   extra["task"] = "text-classification";
   extra["label_column"] = label_column;
   extra["text_column"] = text_column;
+  if (!text2_column.empty()) {
+    // The featuriser reads text_column + "\n" + text2_column.
+    extra["text2_column"] = text2_column;
+    extra["text_join"] = "\n";
+  }
   extra["metric"] = metric;
   extra["refitted_on_all_rows"] = refitted;
   if (search.best >= 0) {
@@ -400,7 +422,7 @@ void TextSearchResult::save(const std::filesystem::path& dir) const {
 }
 
 data::Table read_text_table(const std::filesystem::path& path, const std::string& label_column,
-                            const std::string& text_column) {
+                            const std::string& text_column, const std::string& text2_column) {
   KILN_CHECK_AS(IOError, std::filesystem::exists(path), "read_text_table: {}: no such file",
                 path.string());
   KILN_CHECK_AS(IOError, std::filesystem::file_size(path) > 0,
@@ -409,6 +431,8 @@ data::Table read_text_table(const std::filesystem::path& path, const std::string
   data::CsvOptions opts{.separator = tsv ? '\t' : ','};
   opts.columns = {{.name = label_column, .type = data::ColumnType::String},
                   {.name = text_column, .type = data::ColumnType::String}};
+  if (!text2_column.empty())
+    opts.columns.push_back({.name = text2_column, .type = data::ColumnType::String});
   data::Table t = data::load_csv(path, opts);
   KILN_CHECK(t.num_rows() > 0, "read_text_table: {}: no data rows after the header", path.string());
   return t;

@@ -36,6 +36,9 @@ namespace kiln::automl {
 struct TextClassificationSearchOptions {
   std::string label_column = "Label";
   std::string text_column = "Text";
+  /// For pairs (ML.NET's TextClassification with Sentence2ColumnName): the second text column.
+  /// The encoders read "[cls] text [sep] text2 [sep]"; the TF-IDF model the two joined by "\n".
+  std::string text2_column = "";
   double time_budget_s = 60;        // the whole run: search and refit
   std::string metric = "accuracy";  // or "macro_f1"
   uint64_t seed = 0;
@@ -78,7 +81,7 @@ struct TextSearchResult {
   double refit_seconds = 0;
   double total_seconds = 0;  // search + refit
   double budget_s = 0;
-  std::string label_column, text_column;
+  std::string label_column, text_column, text2_column;
   /// The final model's accuracy and macro-F1 on `table` (the label and text columns of the search;
   /// a label the search never saw counts as a miss). Throws naming a missing column.
   TextTestMetrics evaluate(const data::Table& table) const;
@@ -104,10 +107,10 @@ class TextClassificationSearch {
   TextClassificationSearchOptions options_;
 };
 
-/// Reads a CSV or TSV (tab when the name ends in .tsv) with a header, keeping the two columns as
-/// strings. Throws kiln::IOError / kiln::Error naming the file and what is wrong (missing file, no
+/// Reads a CSV or TSV (tab when the name ends in .tsv) with a header, keeping the label and text
+/// columns (and text2_column when not empty) as strings. Throws kiln::IOError / kiln::Error naming the file and what is wrong (missing file, no
 /// rows, a missing column with the header's names).
 data::Table read_text_table(const std::filesystem::path& path, const std::string& label_column,
-                            const std::string& text_column);
+                            const std::string& text_column, const std::string& text2_column = "");
 
 }  // namespace kiln::automl

@@ -187,6 +187,52 @@ TEST(TextSearch, EvaluateScoresTheFinalModelOnATestTable) {
   EXPECT_NE(what([&] { r.evaluate(labels_only); }).find("no column 'Text'"), std::string::npos);
 }
 
+// Pairs: the label is the second text's topic (the first is a random row's text, unrelated), so
+// only a model that reads text2_column scores above chance. The TF-IDF model sees one bag of both
+// texts, so the first text's topic words still mislead it; the encoders see the pair.
+TEST(TextSearch, PairsReadTheSecondTextColumn) {
+  const data::Table base = topics_table(5);
+  const std::vector<std::string>& texts = base["Text"].strings();
+  data::SplitMix64 rng(11);
+  std::vector<std::string> first;
+  for (size_t i = 0; i < texts.size(); ++i) first.push_back(texts[rng.bounded(texts.size())]);
+  data::Table pairs;
+  pairs.add_column(data::Column("Label", base["Label"].strings()));
+  pairs.add_column(data::Column("First", first));
+  pairs.add_column(data::Column("Second", texts));
+  const TextSearchResult r = TextClassificationSearch({.text_column = "First",
+                                                       .text2_column = "Second",
+                                                       .time_budget_s = 100,
+                                                       .seed = 0,
+                                                       .max_trials = 6,
+                                                       .learners = kLinear})
+                                 .run(pairs);
+  ASSERT_GE(r.search.best, 0);
+  const double with_second = *r.search.trials[r.search.best].score;
+  EXPECT_GE(with_second, 0.65);
+  EXPECT_GE(r.evaluate(pairs).accuracy, 0.65);
+  data::Table no_second = pairs.select_rows(std::vector<size_t>{0, 1});
+  no_second = [&] {
+    data::Table t;
+    t.add_column(data::Column("Label", no_second["Label"].strings()));
+    t.add_column(data::Column("First", no_second["First"].strings()));
+    return t;
+  }();
+  EXPECT_NE(what([&] { r.evaluate(no_second); }).find("no column 'Second'"), std::string::npos);
+  // The first text alone (another row's topic) is close to chance.
+  const TextSearchResult alone = TextClassificationSearch({.text_column = "First",
+                                                           .time_budget_s = 100,
+                                                           .seed = 0,
+                                                           .max_trials = 6,
+                                                           .learners = kLinear})
+                                     .run(pairs);
+  const double first_only = *alone.search.trials[alone.search.best].score;
+  std::printf("validation accuracy: both texts %.3f, the first alone %.3f (chance 0.333)\n",
+              with_second, first_only);
+  EXPECT_LT(first_only, 0.5);
+  EXPECT_GT(with_second, first_only + 0.2);
+}
+
 // NAS-BERT from random weights is a learner too; its winner is a text model that evaluates.
 TEST(TextSearch, FromScratchEncoderIsALearner) {
   const data::Table t = topics_table(3).select_rows(std::vector<size_t>{
