@@ -220,6 +220,27 @@ TEST(SimilaritySearch, SavedOnnxMatchesKilnInOnnxRuntime) {
   fs::remove_all(dir);
 }
 
+// The MLP variant (Linear -> ReLU -> Linear) exports as well.
+TEST(SimilaritySearch, SavedMlpOnnxMatchesKilnInOnnxRuntime) {
+  const data::Table t = pairs_table(100, 9);
+  const std::vector<std::string>&a = t["A"].strings(), &b = t["B"].strings();
+  const std::vector<float>& yf = t["Score"].floats();
+  const std::vector<double> y(yf.begin(), yf.end());
+  const PairRegressionModel m =
+      PairRegressionModel::fit(a, b, y, {}, {.epochs = 3, .hidden = 16, .seed = 3});
+  const fs::path dir = fresh_dir("onnx_mlp");
+  m.save(dir, json::Value::object());
+  const std::vector<float> x = m.featurizer().transform(a, b);
+  const std::vector<float> kiln = m.predict(a, b).to_vector<float>();
+  const auto out = test::run_in_ort(
+      (dir / "model.onnx").string(),
+      {{"features", test::NpyArray::of<float>({100, PairFeaturizer::kNumFeatures}, x)}});
+  const std::vector<float> ort = out.at("score").values<float>();
+  ASSERT_EQ(ort.size(), kiln.size());
+  for (size_t i = 0; i < ort.size(); ++i) EXPECT_NEAR(ort[i], kiln[i], 1e-5) << i;
+  fs::remove_all(dir);
+}
+
 // A fine-tuning trial past its deadline is reported as stopped (the deadline, 0.2 s in, passes
 // while the encoder loads; the trial ends after its first batch).
 TEST(SimilaritySearch, EncoderTrialCutByTheDeadlineIsStopped) {
