@@ -12,7 +12,9 @@
 // pair), --batch-size B (32), --lr X (2e-3), --architecture NAME ("small": E 64, C 128, 2 heads,
 // the layers of --layers; or a preset such as nasbert-5m), --layers L ("M M": two attention
 // layers), --vocab-size V (a byte-level BPE of V ids learnt from the training pairs; 0 = GPT-2's
-// 50,257; default 4000), --seed S (42), --out DIR (sentence_similarity_model), --threads N.
+// 50,257; default 4000), --seed S (42), --out DIR (sentence_similarity_model), --threads N,
+// --save-pairs DIR (write the split as DIR/train.tsv and DIR/test.tsv, columns Label, Sentence1,
+// Sentence2, for `kiln automl sentence-similarity`, and stop).
 //
 // Baselines (no training): token Jaccard |A ∩ B| / |A ∪ B| and bag-of-words cosine of the two
 // sentences' lower-cased word counts, correlated with the label (MSE does not apply: they are not
@@ -39,6 +41,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -72,6 +75,7 @@ struct Args {
   uint64_t seed = 42;
   std::string out = "sentence_similarity_model";
   int threads = 0;
+  std::string save_pairs;  // a directory: write the split as TSV and stop
 };
 
 Args parse(int argc, char** argv) {
@@ -113,12 +117,14 @@ Args parse(int argc, char** argv) {
       a.out = value();
     } else if (f == "--threads") {
       a.threads = std::stoi(value());
+    } else if (f == "--save-pairs") {
+      a.save_pairs = value();
     } else {
       std::fprintf(stderr,
                    "usage: sentence_similarity [--train N] [--test N] [--epochs N] "
                    "[--max-length T] [--batch-size B] [--lr X] [--architecture NAME] [--layers L] "
                    "[--vocab-size V] [--pretrained DIR | --from-scratch] [--seed S] [--out DIR] "
-                   "[--threads N]\n");
+                   "[--threads N] [--save-pairs DIR]\n");
       std::exit(f == "--help" || f == "-h" ? 0 : 2);
     }
   }
@@ -202,6 +208,20 @@ int main(int argc, char** argv) {
         train["Reference1"].strings()[0].c_str(), train["Sentence1"].strings()[0].c_str(),
         train["Reference2"].strings()[0].c_str(), train["Sentence2"].strings()[0].c_str(),
         static_cast<double>(train["Label"].floats()[0]));
+    if (!args.save_pairs.empty()) {
+      // Verses hold no tab or newline, so the TSV needs no quoting.
+      fs::create_directories(args.save_pairs);
+      for (const auto& [name, t] : {std::pair{"train.tsv", &train}, std::pair{"test.tsv", &test}}) {
+        std::ofstream f(fs::path(args.save_pairs) / name);
+        f << "Label\tSentence1\tSentence2\n";
+        for (size_t i = 0; i < t->num_rows(); ++i) {
+          f << (*t)["Label"].floats()[i] << '\t' << (*t)["Sentence1"].strings()[i] << '\t'
+            << (*t)["Sentence2"].strings()[i] << '\n';
+        }
+      }
+      std::printf("wrote %s/train.tsv and test.tsv\n", args.save_pairs.c_str());
+      return 0;
+    }
 
     text::SentenceSimilarityOptions o{.batch_size = args.batch_size,
                                       .max_epochs = args.epochs,

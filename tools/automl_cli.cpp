@@ -10,7 +10,9 @@
 
 #include "cli_args.h"
 #include "kiln/automl/automl.h"
+#include "kiln/automl/similarity_search.h"
 #include "kiln/automl/tabular.h"
+#include "kiln/data/csv.h"
 #include "kiln/tensor/error.h"
 
 namespace kiln::tools {
@@ -25,6 +27,10 @@ constexpr const char* kUsage =
     "       kiln automl classification|regression --data FILE --label-col NAME --time SECONDS\n"
     "                   --out DIR [--metric accuracy|macro_f1 | rmse|mae|r2] [--seed S]\n"
     "                   [--max-trials N] [--learners linear,mlp] [--test FILE]\n"
+    "       kiln automl sentence-similarity --data FILE --label-col NAME --text-col A\n"
+    "                   --text2-col B --time SECONDS --out DIR [--metric pearson|spearman|rmse]\n"
+    "                   [--seed S] [--max-trials N] [--test FILE]\n"
+    "                   [--learners pair_features,nasbert_finetune]\n"
     "\n"
     "text-classification searches TF-IDF n-gram linear models and NAS-BERT fine-tuning (from the\n"
     "shipped encoder, or from scratch) with a CFO-style tuner on an 80/20 stratified split of "
@@ -35,6 +41,9 @@ constexpr const char* kUsage =
     "20 % holdout from 10,000 rows on). All keep SECONDS (search and final refit), print the\n"
     "leaderboard and write DIR/model.onnx, featurizer.json, config.json and leaderboard.json;\n"
     "--test FILE scores the final model on another file with the same columns.\n"
+    "sentence-similarity scores text pairs (A, B) against a numeric label: a regression on pair\n"
+    "features (TF-IDF cosine, word and character n-gram Jaccard, length ratios) and fine-tuning\n"
+    "the shipped encoder, on an 80/20 split; it writes the same files.\n"
     "Exit status: 0 ok, 1 failure (the message names the file or column), 2 bad usage.\n";
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -143,6 +152,64 @@ int tabular(const Args& a, automl::TabularTask task) {
   return 0;
 }
 
+int sentence_similarity(const Args& a) {
+  a.check_known({"--data", "--label-col", "--text-col", "--text2-col", "--time", "--out",
+                 "--metric", "--seed", "--max-trials", "--learners", "--test"});
+  const std::string label = a.get("--label-col"), text = a.get("--text-col"),
+                    text2 = a.get("--text2-col");
+  const std::filesystem::path data = a.get("--data"), out = a.get("--out");
+  if (!a.has("--time")) throw UsageError("--time is required");
+  const double time = a.get_double("--time", 0);
+  if (time <= 0) throw UsageError(fmt::format("--time wants seconds > 0, got {}", time));
+  const std::string metric = a.get("--metric", "pearson");
+  if (metric != "pearson" && metric != "spearman" && metric != "rmse") {
+    throw UsageError(fmt::format("--metric must be pearson, spearman or rmse, not '{}'", metric));
+  }
+  const std::vector<std::string> learners =
+      split_list(a.get("--learners", "pair_features,nasbert_finetune"));
+  for (const std::string& l : learners) {
+    if (l != "pair_features" && l != "nasbert_finetune") {
+      throw UsageError(
+          fmt::format("--learners takes pair_features and/or nasbert_finetune, not '{}'", l));
+    }
+  }
+  const data::Table table = automl::read_similarity_table(data, label, text, text2);
+  fmt::print("{}: {} pairs; searching for {:.0f} s\n", data.string(), table.num_rows(), time);
+  const automl::SentenceSimilaritySearch search(
+      {.label_column = label,
+       .text_column = text,
+       .text2_column = text2,
+       .time_budget_s = time,
+       .metric = metric,
+       .seed = static_cast<uint64_t>(a.get_int("--seed", 0)),
+       .max_trials = static_cast<int>(a.get_int("--max-trials", 0)),
+       .verbose = true,
+       .learners = learners});
+  const automl::SimilaritySearchResult r = search.run(table);
+  fmt::print("\n{}", r.leaderboard_table());
+  r.save(out);
+  fmt::print("saved {}/model.onnx (+ {}config.json, leaderboard.json)\n", out.string(),
+             r.pair_model ? "featurizer.json, " : "model.safetensors, tokenizer/, ");
+  if (a.has("--test")) {
+    const std::filesystem::path test = a.get("--test");
+    const data::Table t = automl::read_similarity_table(test, label, text, text2);
+    const std::vector<float> p = r.predict(t[text].strings(), t[text2].strings());
+    const std::vector<double> predicted(p.begin(), p.end());
+    std::vector<double> truth;
+    for (const std::string& v : t[label].strings()) {
+      float x = 0;
+      KILN_CHECK(data::detail::parse_float(v, x), "{}: label '{}' is not a number", test.string(),
+                 v);
+      truth.push_back(x);
+    }
+    fmt::print("test on {} ({} pairs): Pearson {:.4f}  Spearman {:.4f}  RMSE {:.4f}\n",
+               test.string(), t.num_rows(), automl::similarity_metric("pearson", truth, predicted),
+               automl::similarity_metric("spearman", truth, predicted),
+               automl::similarity_metric("rmse", truth, predicted));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int automl_main(std::span<const std::string> args) {
@@ -158,8 +225,11 @@ int automl_main(std::span<const std::string> args) {
     if (args[0] == "regression") {
       return tabular(Args(args.subspan(1), {}), automl::TabularTask::Regression);
     }
-    throw UsageError(fmt::format(
-        "unknown task '{}' (text-classification, classification, regression)", args[0]));
+    if (args[0] == "sentence-similarity") return sentence_similarity(Args(args.subspan(1), {}));
+    throw UsageError(
+        fmt::format("unknown task '{}' (text-classification, classification, regression, "
+                    "sentence-similarity)",
+                    args[0]));
   } catch (const UsageError& e) {
     fmt::print(stderr, "kiln automl: {}\n{}", e.what(), kUsage);
     return 2;
