@@ -114,6 +114,9 @@ ImageClassificationSearch::ImageClassificationSearch(ImageClassificationSearchOp
   KILN_CHECK(o.image_size == 0 || o.image_size >= 8,
              "automl image-classification: image_size must be 0 (from the data) or >= 8, got {}",
              o.image_size);
+  KILN_CHECK(o.max_trial_fraction > 0 && o.max_trial_fraction <= 1,
+             "automl image-classification: max_trial_fraction must be in (0, 1], got {}",
+             o.max_trial_fraction);
   KILN_CHECK(!o.learners.empty(), "automl image-classification: no learner to search over");
   for (const std::string& l : o.learners) {
     KILN_CHECK(std::find(kLearners.begin(), kLearners.end(), l) != kLearners.end(),
@@ -207,12 +210,26 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
         .name = name,
         .space = image_cnn_space(),
         .run = [&, name](const Config& c, const Deadline& dl) {
-          const vision::ImageClassificationTrainer trainer(trainer_options(base, name, c, dl));
+          // This trial's own deadline: the search's, or its share of the time left if sooner.
+          const double cap = o.max_trial_fraction * dl.seconds_left();
+          const Deadline trial_dl{
+              std::min(dl.at, Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(cap)))};
+          const auto stopped = [&] {
+            return TrialOutcome{
+                .status = TrialStatus::Stopped,
+                .message = dl.passed() ? std::string("the search's deadline passed")
+                                       : fmt::format("ran past {:.1f} s, {:.0f} % of the search "
+                                                     "time left (max_trial_fraction)",
+                                                     cap, o.max_trial_fraction * 100)};
+          };
+          const vision::ImageClassificationTrainer trainer(
+              trainer_options(base, name, c, trial_dl));
           double sum = 0;
           std::optional<vision::ImageClassificationModel> first;
           for (const Fold& f : folds) {
             vision::ImageClassificationModel m = trainer.fit(work.select_rows(f.train_rows));
-            if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
+            if (trial_dl.passed()) return stopped();
             const Tensor p = m.predict_proba(work.select_rows(f.valid_rows));  // (n_valid, K)
             sum += classification_metric(o.metric, f.valid_y, argmax_rows(p), k);
             if (!first) first = std::move(m);

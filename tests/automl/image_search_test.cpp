@@ -109,22 +109,30 @@ TEST(ImageClassificationSearch, BeatsTheMajorityWithinTheBudget) {
   EXPECT_EQ(j.at("trials").size(), r.search.trials.size());
 }
 
-TEST(ImageClassificationSearch, ATrialPastTheDeadlineIsReportedStopped) {
+TEST(ImageClassificationSearch, ATrialPastItsDeadlineIsReportedStopped) {
   // A ResNet on 32 px images, 5 folds of 72 images, takes seconds per trial: a 3 s budget, of
   // which the search holds back 1 s for the refit, cuts the first.
   const data::Table t = vision::load_image_folder_table(write_squares("stop", 30, 3).string());
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string msg = what([&] {
-    ImageClassificationSearch({.time_budget_s = 3, .image_size = 32, .learners = {"resnet"}})
-        .run(t);
-  });
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("{}\nstopped after {:.2f} s of a 3 s budget\n", msg, took);
-  EXPECT_NE(msg.find("no trial finished within 3 s (1 tried; the first was stopped)"),
-            std::string::npos)
-      << msg;
-  // Cut at the first batch after the deadline, not at the end of the trial.
-  EXPECT_LT(took, 4.5);
+  for (const double fraction : {1.0, 0.25}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string msg = what([&] {
+      ImageClassificationSearch({.time_budget_s = 3,
+                                 .max_trial_fraction = fraction,
+                                 .image_size = 32,
+                                 .learners = {"resnet"}})
+          .run(t);
+    });
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("{}\nstopped after {:.2f} s of a 3 s budget\n", msg, took);
+    // The whole search time (2 s), or a quarter of it (~0.5 s).
+    const std::string why = fraction == 1 ? "the search's deadline passed)"
+                                          : "% of the search time left (max_trial_fraction))";
+    EXPECT_NE(msg.find("(1 tried; the first was stopped: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find(why), std::string::npos) << msg;
+    // Cut at the first batch after the deadline, not at the end of the trial.
+    EXPECT_LT(took, fraction == 1 ? 4.5 : 3.0);
+  }
 }
 
 TEST(ImageClassificationSearch, SameSeedSameTrialsAtAFixedTrialCount) {
@@ -203,6 +211,10 @@ TEST(ImageClassificationSearch, BadInputGivesClearErrors) {
   EXPECT_NE(what([&] {
               ImageClassificationSearch({.learners = {"vgg"}});
             }).find("unknown learner 'vgg' (lenet5, mobilenet, resnet)"),
+            std::string::npos);
+  EXPECT_NE(what([&] {
+              ImageClassificationSearch({.max_trial_fraction = 0});
+            }).find("max_trial_fraction must be in (0, 1], got 0"),
             std::string::npos);
   const fs::path empty = fs::temp_directory_path() / "kiln_automl_img_empty";
   fs::remove_all(empty);
