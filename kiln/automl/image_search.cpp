@@ -201,6 +201,7 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
   }
   const auto k = static_cast<int64_t>(enc.size());
 
+  const double search_s = std::max(0.0, o.time_budget_s - seconds_since(t0));
   // The learners: train on every fold, score the mean validation metric. The first fold's model
   // of the best trial so far is kept, in case the final refit does not fit the budget.
   std::optional<vision::ImageClassificationModel> fallback;
@@ -210,8 +211,8 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
         .name = name,
         .space = image_cnn_space(),
         .run = [&, name](const Config& c, const Deadline& dl) {
-          // This trial's own deadline: the search's, or its share of the time left if sooner.
-          const double cap = o.max_trial_fraction * dl.seconds_left();
+          // This trial's own deadline: the search's, or its share of the search time if sooner.
+          const double cap = o.max_trial_fraction * search_s;
           const Deadline trial_dl{
               std::min(dl.at, Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(cap)))};
@@ -220,7 +221,7 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
                 .status = TrialStatus::Stopped,
                 .message = dl.passed() ? std::string("the search's deadline passed")
                                        : fmt::format("ran past {:.1f} s, {:.0f} % of the search "
-                                                     "time left (max_trial_fraction)",
+                                                     "time (max_trial_fraction)",
                                                      cap, o.max_trial_fraction * 100)};
           };
           const vision::ImageClassificationTrainer trainer(
@@ -249,8 +250,7 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
   // The refit trains once on all images, a trial once per fold on train_rows images.
   const double refit_scale =
       static_cast<double>(n) / train_rows / static_cast<double>(folds.size());
-  const double prepared = seconds_since(t0);
-  SearchOptions so{.time_budget_s = std::max(0.0, o.time_budget_s - prepared),
+  SearchOptions so{.time_budget_s = search_s,
                    .seed = o.seed,
                    .max_trials = o.max_trials,
                    .reserve_s = [&](const TrialRecord* best) {

@@ -18,7 +18,7 @@
 // trains vision::ImageClassificationTrainer (Adam, sparse cross-entropy, seeded) on a fold's
 // training images; a callback ends training at the first batch after the deadline and the trial is
 // reported as stopped; so is a trial that runs longer than max_trial_fraction (1/4) of the search
-// time left when it started, which drops a learner whose cheapest trial is too slow. The best configuration is refitted on all images inside the budget: search
+// time, which drops a learner whose cheapest trial is too slow. The best configuration is refitted on all images inside the budget: search
 // holds back the estimated refit time (the best trial's time per fold × all images / fold training
 // images × 1.5 + 1 s); when the refit is cut anyway, the best trial's first-fold model (trained
 // within the budget) is the result and a note says so.
@@ -54,9 +54,9 @@ struct ImageClassificationSearchOptions {
   int folds = 5;
   size_t cv_max_rows = 10000;  // k-fold below this many images, a holdout from here on
   double holdout_fraction = 0.2;
-  /// A trial is stopped once it has run for this share of the search time left when it started,
-  /// so that the first trial of an expensive learner cannot use up the budget (on 8,000 MNIST
-  /// digits, 2 cores, one 5-fold MobileNet trial ran past 280 s).
+  /// A trial is stopped once it has run for this share of the search time (the budget less the
+  /// preparation), so that the first trial of an expensive learner cannot use up the budget (on
+  /// 8,000 MNIST digits, 2 cores, one 5-fold MobileNet trial ran past 280 s of 300).
   double max_trial_fraction = 0.25;
   /// Side of the square the images are resized to; 0: the first image's larger side, clamped to
   /// [16, 32].

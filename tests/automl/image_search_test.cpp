@@ -127,7 +127,7 @@ TEST(ImageClassificationSearch, ATrialPastItsDeadlineIsReportedStopped) {
     fmt::print("{}\nstopped after {:.2f} s of a 3 s budget\n", msg, took);
     // The whole search time (2 s), or a quarter of it (~0.5 s).
     const std::string why = fraction == 1 ? "the search's deadline passed)"
-                                          : "% of the search time left (max_trial_fraction))";
+                                          : "% of the search time (max_trial_fraction))";
     EXPECT_NE(msg.find("(1 tried; the first was stopped: "), std::string::npos) << msg;
     EXPECT_NE(msg.find(why), std::string::npos) << msg;
     // Cut at the first batch after the deadline, not at the end of the trial.
