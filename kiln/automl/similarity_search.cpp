@@ -619,12 +619,15 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
   KILN_CHECK(!learners.empty(), "{}: no learner to search over ({})", kTask,
              fmt::join(notes, "; "));
   const double scale = static_cast<double>(y.size()) / static_cast<double>(train_y.size());
-  SearchOptions so{.time_budget_s = o.time_budget_s,
-                   .seed = o.seed,
-                   .max_trials = o.max_trials,
-                   .reserve_s = [&](const TrialRecord* best) {
-                     return best ? best->seconds * scale * 1.5 + 1.0 : 1.0;
-                   }};
+  SearchOptions so{
+      .time_budget_s = o.time_budget_s,
+      .seed = o.seed,
+      .max_trials = o.max_trials,
+      .reserve_s =
+          [&](const TrialRecord* best) { return best ? best->seconds * scale * 1.5 + 1.0 : 1.0; },
+      .tracking = {.experiment = "automl-sentence-similarity",
+                   .metric = o.metric,
+                   .shown = [&](double score) { return result.metric_value(score); }}};
   if (o.verbose) {
     so.on_trial = [&](const TrialRecord& r) {
       fmt::print("trial {:>3}  {:<16} {:<8} {:>8} {:>7.2f} s  {}\n", r.trial, r.learner,

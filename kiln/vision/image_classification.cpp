@@ -208,6 +208,7 @@ ImageClassificationModel ImageClassificationTrainer::fit(const data::Table& trai
                  .seed = o.seed,
                  .verbose = o.verbose};
   if (!val_rows.empty()) fit.validation_data = ValidationData{.source = source(val_rows, false)};
+  fit.callbacks = o.callbacks;
   // Experiment tracking (kiln/track/callback.h): the active run, or a new one when tracking is on.
   if (auto cb = track::trainer_callback(
           "ImageClassification",

@@ -59,6 +59,9 @@ struct ImageClassificationOptions {
   /// Fraction of rows held out as fit's validation data (a seeded stratified sample).
   double validation_fraction = 0.0;
   int verbose = 0;
+  /// Extra callbacks for Model::fit (one that sets model().stop_training ends training after the
+  /// current batch, as kiln automl does at its deadline).
+  std::vector<callbacks::CallbackPtr> callbacks = {};
 };
 
 /// The trained classifier (ML.NET's ITransformer for the image classification trainer).
