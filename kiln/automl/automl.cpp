@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "kiln/automl/leaderboard.h"
+#include "kiln/automl/trainer_internal.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/label_encoding.h"
 #include "kiln/data/split.h"
@@ -71,20 +74,8 @@ void check_columns(const data::Table& table, const std::vector<std::string>& col
   }
 }
 
-// Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
-// reported as stopped).
-struct DeadlinePassed {};
-class DeadlineCallback : public callbacks::Callback {
- public:
-  explicit DeadlineCallback(Deadline d) : deadline_(d) {}
-  void on_batch_end(int64_t batch, Logs& logs) override {
-    (void)batch, (void)logs;
-    if (deadline_.passed()) throw DeadlinePassed{};
-  }
-
- private:
-  Deadline deadline_;
-};
+using detail::DeadlineCallback;
+using detail::DeadlinePassed;
 
 text::TextClassificationOptions finetune_options(const Config& c, const std::string& label,
                                                  const std::string& text, const std::string& text2,
@@ -212,16 +203,27 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   for (size_t i : split.test) valid_x.push_back(texts[i]), valid_y.push_back(y[i]);
   const int64_t k = static_cast<int64_t>(enc.size());
 
+  // The best trial's own model, kept so that a refit the budget cuts costs nothing more (the
+  // tuner's best is the first trial with the highest score, hence the strict >).
+  std::optional<TfidfLinearModel> kept_linear;
+  std::optional<text::TextClassificationModel> kept_encoder;
+  double kept_score = -std::numeric_limits<double>::infinity();
   Learner linear{.name = "tfidf_linear",
                  .space = tfidf_linear_space(),
                  .run = [&](const Config& c, const Deadline& dl) {
-                   const TfidfLinearModel m = TfidfLinearModel::fit(
+                   TfidfLinearModel m = TfidfLinearModel::fit(
                        train_x, train_y, enc.values(), tfidf_options(c), linear_options(c, o.seed),
                        [&] { return dl.passed(); });
                    if (m.stopped() || dl.passed())
                      return TrialOutcome{.status = TrialStatus::Stopped};
                    const std::vector<int64_t> pred = argmax_rows(m.predict_proba(valid_x));
-                   return TrialOutcome{.score = classification_metric(o.metric, valid_y, pred, k)};
+                   const double score = classification_metric(o.metric, valid_y, pred, k);
+                   if (score > kept_score) {
+                     kept_score = score;
+                     kept_linear = std::move(m);
+                     kept_encoder.reset();
+                   }
+                   return TrialOutcome{.score = score};
                  }};
   const data::Table train_table = table.select_rows(split.train);
   const data::Table valid_table = table.select_rows(split.test);
@@ -231,14 +233,19 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
         .space = std::move(space),
         .run = [&, from_scratch](const Config& c, const Deadline& dl) {
           try {
-            const text::TextClassificationModel m =
+            text::TextClassificationModel m =
                 text::TextClassification(finetune_options(c, o.label_column, o.text_column,
                                                           o.text2_column, o.seed, dl, from_scratch))
                     .fit(train_table);
             if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
             const text::ClassificationMetrics met = m.evaluate(valid_table);
-            return TrialOutcome{.score =
-                                    o.metric == "accuracy" ? met.micro_accuracy : met.macro_f1};
+            const double score = o.metric == "accuracy" ? met.micro_accuracy : met.macro_f1;
+            if (score > kept_score) {
+              kept_score = score;
+              kept_encoder = std::move(m);
+              kept_linear.reset();
+            }
+            return TrialOutcome{.score = score};
           } catch (const DeadlinePassed&) {
             return TrialOutcome{.status = TrialStatus::Stopped};
           }
@@ -302,8 +309,8 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
                  : std::string(to_string(result.search.trials.front().status)));
   const Config& best = result.search.trials[result.search.best].config;
   result.winner = result.search.trials[result.search.best].learner;
-  // Refit on every row within what is left of the budget; retrain on the training split (the
-  // trial's own model, same seed) when the refit is cut.
+  // Refit on every row within what is left of the budget; keep the best trial's own model when
+  // the refit is cut (so the budget holds).
   const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(o.time_budget_s))};
   const Clock::time_point r0 = Clock::now();
@@ -315,8 +322,10 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
     if (result.refitted) {
       result.model = std::move(refit);
     } else {
-      result.model = TfidfLinearModel::fit(train_x, train_y, enc.values(), tfidf_options(best),
-                                           linear_options(best, o.seed));
+      KILN_CHECK(kept_linear.has_value(),
+                 "automl text-classification: the best trial's model "
+                 "was not kept (an internal error)");
+      result.model = std::move(*kept_linear);
     }
   } else {
     const bool scratch = result.winner == "nasbert_scratch";
@@ -327,18 +336,17 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
               .fit(table);
       result.refitted = true;
     } catch (const DeadlinePassed&) {
-      const Deadline never{Clock::time_point::max()};
-      result.encoder_model =
-          text::TextClassification(finetune_options(best, o.label_column, o.text_column,
-                                                    o.text2_column, o.seed, never, scratch))
-              .fit(train_table);
+      KILN_CHECK(kept_encoder.has_value(),
+                 "automl text-classification: the best trial's model "
+                 "was not kept (an internal error)");
+      result.encoder_model = std::move(*kept_encoder);
     }
   }
   result.refit_seconds = std::chrono::duration<double>(Clock::now() - r0).count();
   if (!result.refitted) {
     result.search.notes.push_back(
-        "the refit on all rows was cut by the budget: the best trial's configuration was "
-        "retrained on the training split instead (outside the budget)");
+        "the refit on all rows was cut by the budget: the model is the best trial's own, "
+        "trained on the training split");
   }
   result.total_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;
@@ -370,25 +378,13 @@ TextTestMetrics TextSearchResult::evaluate(const data::Table& table) const {
 }
 
 std::string TextSearchResult::leaderboard_table() const {
-  std::string out = leaderboard_rows(search, metric, 13, [](double score) { return score; });
-  out += fmt::format(
-      "{} trials in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s of "
-      "a {:.0f} s budget\n",
-      search.trials.size(), search.seconds, refitted ? "done" : "cut", refit_seconds, total_seconds,
-      budget_s);
-  for (const std::string& n : search.notes) out += "note: " + n + "\n";
-  return out;
+  return leaderboard_rows(search, metric, 13, [](double score) { return score; }) +
+         leaderboard_footer(search, "", "rows", refitted, refit_seconds, total_seconds, budget_s);
 }
 
 json::Value TextSearchResult::leaderboard_json() const {
-  json::Value v = json::Value::object();
-  v["task"] = "text-classification";
-  v["metric"] = metric;
-  v["budget_s"] = budget_s;
-  v["seconds"] = total_seconds;
-  v["search_seconds"] = search.seconds;
-  v["refit_seconds"] = refit_seconds;
-  v["refitted"] = refitted;
+  json::Value v = leaderboard_head("text-classification", metric, search, refitted, refit_seconds,
+                                   total_seconds, budget_s);
   add_trials_json(v, search, [](double score) { return score; });
   return v;
 }

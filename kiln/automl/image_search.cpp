@@ -307,27 +307,17 @@ ImageSearchResult ImageClassificationSearch::run(const data::Table& table) const
 }
 
 std::string ImageSearchResult::leaderboard_table() const {
-  std::string out = leaderboard_rows(search, metric, 9, [](double score) { return score; });
-  out += fmt::format(
-      "{} trials, {}, {} images at {}x{} {}, in {:.1f} s; refit on all images {} ({:.1f} s); "
-      "total {:.1f} s of a {:.0f} s budget\n",
-      search.trials.size(), validation, rows, options.height, options.width,
-      color_name(options.color), search.seconds, refitted ? "done" : "cut", refit_seconds,
-      total_seconds, budget_s);
-  for (const std::string& note : search.notes) out += "note: " + note + "\n";
-  return out;
+  const std::string what = fmt::format(", {}, {} images at {}x{} {},", validation, rows,
+                                       options.height, options.width, color_name(options.color));
+  return leaderboard_rows(search, metric, 9, [](double score) { return score; }) +
+         leaderboard_footer(search, what, "images", refitted, refit_seconds, total_seconds,
+                            budget_s);
 }
 
 json::Value ImageSearchResult::leaderboard_json() const {
-  json::Value v = json::Value::object();
-  v["task"] = "image-classification";
-  v["metric"] = metric;
+  json::Value v = leaderboard_head("image-classification", metric, search, refitted, refit_seconds,
+                                   total_seconds, budget_s);
   v["validation"] = validation;
-  v["budget_s"] = budget_s;
-  v["seconds"] = total_seconds;
-  v["search_seconds"] = search.seconds;
-  v["refit_seconds"] = refit_seconds;
-  v["refitted"] = refitted;
   v["image_size"] = options.height;
   v["color"] = color_name(options.color);
   add_trials_json(v, search, [](double score) { return score; });

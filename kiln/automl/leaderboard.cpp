@@ -46,6 +46,32 @@ std::string leaderboard_rows(const SearchResult& search, const std::string& metr
   return out;
 }
 
+std::string leaderboard_footer(const SearchResult& search, const std::string& what,
+                               const std::string& unit, bool refitted, double refit_seconds,
+                               double total_seconds, double budget_s) {
+  std::string out = fmt::format(
+      "{} trials{} in {:.1f} s; refit on all {} {} ({:.1f} s); total {:.1f} s of a {:.0f} s "
+      "budget\n",
+      search.trials.size(), what, search.seconds, unit, refitted ? "done" : "cut", refit_seconds,
+      total_seconds, budget_s);
+  for (const std::string& note : search.notes) out += "note: " + note + "\n";
+  return out;
+}
+
+json::Value leaderboard_head(const std::string& task, const std::string& metric,
+                             const SearchResult& search, bool refitted, double refit_seconds,
+                             double total_seconds, double budget_s) {
+  json::Value v = json::Value::object();
+  v["task"] = task;
+  v["metric"] = metric;
+  v["budget_s"] = budget_s;
+  v["seconds"] = total_seconds;
+  v["search_seconds"] = search.seconds;
+  v["refit_seconds"] = refit_seconds;
+  v["refitted"] = refitted;
+  return v;
+}
+
 void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetric& shown) {
   v["best_trial"] = search.best >= 0 ? search.trials[static_cast<size_t>(search.best)].trial : -1;
   json::Value trials = json::Value::array();

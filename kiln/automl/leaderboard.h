@@ -26,6 +26,19 @@ std::vector<const TrialRecord*> ranked_trials(const SearchResult& search);
 std::string leaderboard_rows(const SearchResult& search, const std::string& metric,
                              int trainer_width, const ShownMetric& shown);
 
+/// The line every leaderboard table ends with, then one "note: ..." line per search note:
+///   "{N} trials{what} in {s} s; refit on all {unit} done|cut ({s} s); total {s} s of a {B} s budget"
+/// `what` says more about the trials (e.g. " (5-fold cross-validation, 60 rows)").
+std::string leaderboard_footer(const SearchResult& search, const std::string& what,
+                               const std::string& unit, bool refitted, double refit_seconds,
+                               double total_seconds, double budget_s);
+
+/// A leaderboard.json object's head: task, metric, budget_s, seconds (search and refit),
+/// search_seconds, refit_seconds, refitted.
+json::Value leaderboard_head(const std::string& task, const std::string& metric,
+                             const SearchResult& search, bool refitted, double refit_seconds,
+                             double total_seconds, double budget_s);
+
 /// Adds "best_trial", "trials" (trial, trainer, hyperparameters, metric, seconds, status, message)
 /// and "notes" to a leaderboard.json object.
 void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetric& shown);

@@ -6,11 +6,14 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <string_view>
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/automl/leaderboard.h"
+#include "kiln/automl/trainer_internal.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/split.h"
 #include "kiln/nn/activation.h"
@@ -136,20 +139,8 @@ class PairHead : public nn::Module {
   std::shared_ptr<nn::Sequential> net_;
 };
 
-// Ends a fine-tuning run at the first batch after the deadline (fit() unwinds; the trial is
-// reported as stopped). The same rule as the text-classification search's.
-struct DeadlinePassed {};
-class DeadlineCallback : public callbacks::Callback {
- public:
-  explicit DeadlineCallback(Deadline d) : deadline_(d) {}
-  void on_batch_end(int64_t batch, Logs& logs) override {
-    (void)batch, (void)logs;
-    if (deadline_.passed()) throw DeadlinePassed{};
-  }
-
- private:
-  Deadline deadline_;
-};
+using detail::DeadlineCallback;
+using detail::DeadlinePassed;
 
 PairFeatureOptions pair_feature_options(const Config& c) {
   PairFeatureOptions o;
@@ -389,13 +380,7 @@ PairRegressionModel PairRegressionModel::fit(std::span<const std::string> a,
     }
   }
   m.net_->eval();
-  // y = std·t + mean: W ← std·W, b ← std·b + mean.
-  NoGradGuard no_grad;
-  std::vector<float> w = last->weight.to_vector<float>();
-  for (float& v : w) v = static_cast<float>(v * y_std);
-  last->weight.copy_(from_vector(w, last->weight.shape()));
-  const float bias = last->bias.to_vector<float>()[0];
-  last->bias.copy_(from_vector(std::vector<float>{static_cast<float>(bias * y_std + y_mean)}, {1}));
+  detail::unstandardize_output(*last, y_std, y_mean);
   return m;
 }
 
@@ -566,16 +551,27 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
     return o.metric == "rmse" ? -m / metric_scale : m;
   };
 
+  // The best trial's own model, kept so that a refit the budget cuts costs nothing more (the
+  // tuner's best is the first trial with the highest score, hence the strict >).
+  std::optional<PairRegressionModel> kept_pair;
+  std::optional<text::SentenceSimilarityModel> kept_encoder;
+  double kept_score = -std::numeric_limits<double>::infinity();
   Learner pairs{.name = "pair_features",
                 .space = pair_features_space(),
                 .run = [&](const Config& c, const Deadline& dl) {
-                  const PairRegressionModel m = PairRegressionModel::fit(
+                  PairRegressionModel m = PairRegressionModel::fit(
                       train_a, train_b, train_y, pair_feature_options(c),
                       pair_regressor_options(c, o.seed), [&] { return dl.passed(); });
                   if (m.stopped() || dl.passed()) {
                     return TrialOutcome{.status = TrialStatus::Stopped};
                   }
-                  return TrialOutcome{.score = score_of(as_doubles(m.predict(valid_a, valid_b)))};
+                  const double score = score_of(as_doubles(m.predict(valid_a, valid_b)));
+                  if (score > kept_score) {
+                    kept_score = score;
+                    kept_pair = std::move(m);
+                    kept_encoder.reset();
+                  }
+                  return TrialOutcome{.score = score};
                 }};
   // The trainer's own table: the label as float scores beside the two text columns.
   data::Table pair_table;
@@ -591,10 +587,16 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
                    .space = similarity_finetune_space(),
                    .run = [&](const Config& c, const Deadline& dl) {
                      try {
-                       const text::SentenceSimilarityModel m =
+                       text::SentenceSimilarityModel m =
                            text::SentenceSimilarity(finetune_options(c, o, dl)).fit(train_table);
                        if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
-                       return TrialOutcome{.score = score_of(as_doubles(m.predict(valid_table)))};
+                       const double score = score_of(as_doubles(m.predict(valid_table)));
+                       if (score > kept_score) {
+                         kept_score = score;
+                         kept_encoder = std::move(m);
+                         kept_pair.reset();
+                       }
+                       return TrialOutcome{.score = score};
                      } catch (const DeadlinePassed&) {
                        return TrialOutcome{.status = TrialStatus::Stopped};
                      }
@@ -652,8 +654,8 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
                  : std::string(to_string(result.search.trials.front().status)));
   const Config& best = result.search.trials[result.search.best].config;
   result.winner = result.search.trials[result.search.best].learner;
-  // Refit on every pair within what is left of the budget; retrain on the training split (the
-  // trial's own model, same seed) when the refit is cut.
+  // Refit on every pair within what is left of the budget; keep the best trial's own model when
+  // the refit is cut (so the budget holds).
   const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(o.time_budget_s))};
   const Clock::time_point r0 = Clock::now();
@@ -665,9 +667,8 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
     if (result.refitted) {
       result.pair_model = std::move(refit);
     } else {
-      result.pair_model =
-          PairRegressionModel::fit(train_a, train_b, train_y, pair_feature_options(best),
-                                   pair_regressor_options(best, o.seed));
+      KILN_CHECK(kept_pair.has_value(), "{}: the best trial's model was not kept", kTask);
+      result.pair_model = std::move(*kept_pair);
     }
   } else {
     try {
@@ -675,42 +676,29 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
           text::SentenceSimilarity(finetune_options(best, o, end)).fit(pair_table);
       result.refitted = true;
     } catch (const DeadlinePassed&) {
-      const Deadline never{Clock::time_point::max()};
-      result.encoder_model =
-          text::SentenceSimilarity(finetune_options(best, o, never)).fit(train_table);
+      KILN_CHECK(kept_encoder.has_value(), "{}: the best trial's model was not kept", kTask);
+      result.encoder_model = std::move(*kept_encoder);
     }
   }
   result.refit_seconds = std::chrono::duration<double>(Clock::now() - r0).count();
   if (!result.refitted) {
     result.search.notes.push_back(
-        "the refit on all rows was cut by the budget: the best trial's configuration was "
-        "retrained on the training split instead (outside the budget)");
+        "the refit on all rows was cut by the budget: the model is the best trial's own, "
+        "trained on the training split");
   }
   result.total_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;
 }
 
 std::string SimilaritySearchResult::leaderboard_table() const {
-  std::string out =
-      leaderboard_rows(search, metric, 16, [this](double score) { return metric_value(score); });
-  out += fmt::format(
-      "{} trials in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s of "
-      "a {:.0f} s budget\n",
-      search.trials.size(), search.seconds, refitted ? "done" : "cut", refit_seconds, total_seconds,
-      budget_s);
-  for (const std::string& n : search.notes) out += "note: " + n + "\n";
-  return out;
+  return leaderboard_rows(search, metric, 16,
+                          [this](double score) { return metric_value(score); }) +
+         leaderboard_footer(search, "", "rows", refitted, refit_seconds, total_seconds, budget_s);
 }
 
 json::Value SimilaritySearchResult::leaderboard_json() const {
-  json::Value v = json::Value::object();
-  v["task"] = "sentence-similarity";
-  v["metric"] = metric;
-  v["budget_s"] = budget_s;
-  v["seconds"] = total_seconds;
-  v["search_seconds"] = search.seconds;
-  v["refit_seconds"] = refit_seconds;
-  v["refitted"] = refitted;
+  json::Value v = leaderboard_head("sentence-similarity", metric, search, refitted, refit_seconds,
+                                   total_seconds, budget_s);
   add_trials_json(v, search, [this](double score) { return metric_value(score); });
   return v;
 }

@@ -16,7 +16,7 @@
 // pearson, spearman or rmse); the tuner is kiln::automl::search (tuner.h). The best configuration
 // is then refitted on all pairs inside the same budget: search holds back the estimated refit time
 // (the best trial's time × all rows / training rows × 1.5 + 1 s); when the refit would still not
-// fit, the best trial's configuration is retrained on the training split and the result says so.
+// fit, the best trial's own model (trained on the training split) is kept and the result says so.
 // Learners, cheapest first:
 //   "pair_features": PairRegressionModel, a linear model or a one-hidden-layer MLP on seven
 //     similarity features of the pair (PairFeaturizer below: TF-IDF cosine, word / word-bigram /

@@ -333,28 +333,16 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
 }
 
 std::string TabularSearchResult::leaderboard_table() const {
-  std::string out =
-      leaderboard_rows(search, metric, 7, [this](double score) { return metric_value(score); });
-  out += fmt::format(
-      "{} trials ({}, {} rows) in {:.1f} s; refit on all rows {} ({:.1f} s); total {:.1f} s "
-      "of a {:.0f} s budget\n",
-      search.trials.size(), validation, rows, search.seconds, refitted ? "done" : "cut",
-      refit_seconds, total_seconds, budget_s);
-  for (const std::string& note : search.notes) out += "note: " + note + "\n";
-  return out;
+  return leaderboard_rows(search, metric, 7, [this](double score) { return metric_value(score); }) +
+         leaderboard_footer(search, fmt::format(" ({}, {} rows)", validation, rows), "rows",
+                            refitted, refit_seconds, total_seconds, budget_s);
 }
 
 json::Value TabularSearchResult::leaderboard_json() const {
-  json::Value v = json::Value::object();
-  v["task"] = std::string(to_string(task));
-  v["metric"] = metric;
+  json::Value v = leaderboard_head(std::string(to_string(task)), metric, search, refitted,
+                                   refit_seconds, total_seconds, budget_s);
   v["validation"] = validation;
   v["rows"] = static_cast<int64_t>(rows);
-  v["budget_s"] = budget_s;
-  v["seconds"] = total_seconds;
-  v["search_seconds"] = search.seconds;
-  v["refit_seconds"] = refit_seconds;
-  v["refitted"] = refitted;
   add_trials_json(v, search, [this](double score) { return metric_value(score); });
   return v;
 }

@@ -6,6 +6,7 @@
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/automl/tabular.h"
+#include "kiln/automl/trainer_internal.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/split.h"
 #include "kiln/nn/activation.h"
@@ -137,15 +138,7 @@ TabularModel TabularModel::fit(TabularFeaturizer featurizer, std::span<const flo
     }
   }
   m.net_->eval();
-  if (!classify) {
-    // y = std·t + mean: W ← std·W, b ← std·b + mean.
-    NoGradGuard no_grad;
-    std::vector<float> w = last->weight.to_vector<float>();
-    for (float& v : w) v = static_cast<float>(v * y_std);
-    last->weight.copy_(from_vector(w, last->weight.shape()));
-    const float b = last->bias.to_vector<float>()[0];
-    last->bias.copy_(from_vector(std::vector<float>{static_cast<float>(b * y_std + y_mean)}, {1}));
-  }
+  if (!classify) detail::unstandardize_output(*last, y_std, y_mean);
   return m;
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "automl/automl_test_util.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/data/split.h"
 #include "kiln/tensor/error.h"
@@ -18,6 +19,8 @@
 
 namespace kiln::automl {
 namespace {
+
+using test_util::what;
 
 namespace fs = std::filesystem;
 
@@ -49,15 +52,6 @@ fs::path write_squares(const std::string& name, int per_class, uint64_t seed) {
     }
   }
   return root;
-}
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 double accuracy(const vision::ImageClassificationModel& m, const data::Table& t) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "automl/automl_test_util.h"
 #include "kiln/automl/similarity_search.h"
 #include "kiln/data/split.h"
 #include "kiln/io/json.h"
@@ -19,6 +20,9 @@
 
 namespace kiln::automl {
 namespace {
+
+using test_util::fresh_dir;
+using test_util::what;
 
 namespace fs = std::filesystem;
 // The fast learner only: fine-tuning the shipped encoder takes minutes (the README's figure).
@@ -65,22 +69,6 @@ data::Table pairs_table(size_t rows, uint64_t seed) {
 
 SentenceSimilaritySearchOptions pair_options() {
   return {.label_column = "Score", .text_column = "A", .text2_column = "B", .learners = kPairs};
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_automl_sim_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(PairFeatures, MatchHandComputedValues) {
@@ -190,7 +178,7 @@ TEST(SimilaritySearch, SavedOnnxMatchesKilnInOnnxRuntime) {
   o.time_budget_s = 100;
   o.max_trials = 3;
   const SimilaritySearchResult r = SentenceSimilaritySearch(o).run(pairs_table(200, 6));
-  const fs::path dir = fresh_dir("onnx");
+  const fs::path dir = fresh_dir("sim_onnx");
   r.save(dir);
   for (const char* f : {"model.onnx", "featurizer.json", "config.json", "leaderboard.json"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
@@ -228,7 +216,7 @@ TEST(SimilaritySearch, SavedMlpOnnxMatchesKilnInOnnxRuntime) {
   const std::vector<double> y(yf.begin(), yf.end());
   const PairRegressionModel m =
       PairRegressionModel::fit(a, b, y, {}, {.epochs = 3, .hidden = 16, .seed = 3});
-  const fs::path dir = fresh_dir("onnx_mlp");
+  const fs::path dir = fresh_dir("sim_onnx_mlp");
   m.save(dir, json::Value::object());
   const std::vector<float> x = m.featurizer().transform(a, b);
   const std::vector<float> kiln = m.predict(a, b).to_vector<float>();
@@ -287,7 +275,7 @@ TEST(SimilaritySearch, BadInputGivesClearErrors) {
               SentenceSimilaritySearch(m).run(t);
             }).find("unknown learner 'svm'"),
             std::string::npos);
-  const fs::path dir = fresh_dir("bad_input");
+  const fs::path dir = fresh_dir("sim_bad_input");
   { std::ofstream(dir / "empty.csv"); }
   EXPECT_NE(what([&] {
               read_similarity_table(dir / "empty.csv", "Score", "A", "B");

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "automl/automl_test_util.h"
 #include "kiln/automl/tabular.h"
 #include "kiln/data/split.h"
 #include "kiln/io/json.h"
@@ -17,6 +18,9 @@
 
 namespace kiln::automl {
 namespace {
+
+using test_util::fresh_dir;
+using test_util::what;
 
 namespace fs = std::filesystem;
 
@@ -61,22 +65,6 @@ data::Table synthetic_table(size_t n, uint64_t seed, bool regression) {
                         {"c", cs},
                         {"noise", noise},
                         {regression ? "Target" : "Label", label}});
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_automl_tab_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -224,7 +212,7 @@ TEST(TabularSearch, SameSeedSameTrialsAtAFixedTrialCount) {
 // model.onnx fed the features of the saved featurizer.json gives Kiln's outputs in ONNX Runtime.
 void expect_onnx_matches(const TabularSearchResult& r, const data::Table& rows,
                          const std::string& output, const std::string& name, double tol) {
-  const fs::path dir = fresh_dir(name);
+  const fs::path dir = fresh_dir("tab_" + name);
   r.save(dir);
   for (const char* f : {"model.onnx", "featurizer.json", "config.json", "leaderboard.json"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
@@ -291,7 +279,7 @@ TEST(TabularSearch, BadInputGivesClearErrors) {
                   .run(synthetic_table(6, 1, true));
             }).find("6 labelled rows are too few for 5-fold cross-validation"),
             std::string::npos);
-  const fs::path dir = fresh_dir("bad_input");
+  const fs::path dir = fresh_dir("tab_bad_input");
   { std::ofstream(dir / "empty.csv"); }
   EXPECT_NE(what([&] { read_tabular_csv(dir / "empty.csv", "Label"); }).find("the file is empty"),
             std::string::npos);

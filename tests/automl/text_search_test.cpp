@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "automl/automl_test_util.h"
 #include "kiln/automl/automl.h"
 #include "kiln/data/split.h"
 #include "kiln/io/json.h"
@@ -14,6 +15,9 @@
 
 namespace kiln::automl {
 namespace {
+
+using test_util::fresh_dir;
+using test_util::what;
 
 namespace fs = std::filesystem;
 // The fast learner only: fine-tuning the shipped encoder takes minutes (the figures in the report).
@@ -45,22 +49,6 @@ data::Table topics_table(uint64_t seed) {
   table.add_column(data::Column("Label", label));
   table.add_column(data::Column("Text", text));
   return table;
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_automl_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Tfidf, FeaturesAreL2NormalisedAndReproducibleFromJson) {
