@@ -59,15 +59,9 @@ vision::ImageClassificationOptions trainer_options(const vision::ImageClassifica
   return o;
 }
 
+// The predicted class of each row of (N, K) probabilities (the first of equal maxima).
 std::vector<int64_t> argmax_rows(const Tensor& p) {
-  const int64_t n = p.shape()[0], k = p.shape()[1];
-  const std::vector<float> v = p.to_vector<float>();
-  std::vector<int64_t> out(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = v.data() + i * k;
-    out[static_cast<size_t>(i)] = std::max_element(row, row + k) - row;
-  }
-  return out;
+  return p.argmax(1).to_vector<int64_t>();
 }
 
 // x: (B, C, S, S) -> softmax(net(x)): (B, K). Holds the trained network without owning it.
