@@ -1,5 +1,6 @@
 #include "kiln/distributed/sampler.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "kiln/distributed/distributed.h"
@@ -18,6 +19,10 @@ DistributedSampler::DistributedSampler(int64_t size, DistributedSamplerOptions o
              o.batch_size);
   KILN_CHECK(world_ >= 1 && rank_ >= 0 && rank_ < world_,
              "DistributedSampler: rank {} is not in [0, world_size = {})", rank_, world_);
+  KILN_CHECK(o.lengths.empty() || static_cast<int64_t>(o.lengths.size()) == size,
+             "DistributedSampler: lengths has {} entries but there are {} samples (need one per "
+             "sample, or none)",
+             o.lengths.size(), size);
   set_epoch(0);
 }
 
@@ -31,6 +36,16 @@ void DistributedSampler::set_epoch(int64_t epoch) {
   const Array perm = kernels::randperm(size_, &g);
   const int64_t* p = perm.data<int64_t>();
   order_.assign(p, p + size_);
+  if (o_.lengths.empty()) return;
+  const int64_t run = kLengthGroupBatches * o_.batch_size;
+  const auto& len = o_.lengths;
+  for (int64_t begin = 0; begin < size_; begin += run) {
+    const auto first = order_.begin() + begin;
+    const auto last = order_.begin() + std::min(size_, begin + run);
+    std::stable_sort(first, last, [&](int64_t a, int64_t b) {
+      return len[static_cast<size_t>(a)] > len[static_cast<size_t>(b)];
+    });
+  }
 }
 
 int64_t DistributedSampler::num_batches() const {

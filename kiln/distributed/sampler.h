@@ -30,7 +30,16 @@ struct DistributedSamplerOptions {
   /// -1: distributed::rank() / distributed::world_size().
   int rank = -1;
   int world_size = -1;
+  /// Group by length (Hugging Face's group_by_length): one length per sample. When set (and
+  /// shuffling), every run of kLengthGroupBatches global batches of the shuffled order is sorted
+  /// by length, longest first (stable: equal lengths keep the shuffled order), so a batch holds
+  /// texts of similar length and pads less. Empty: off.
+  std::vector<int64_t> lengths = {};
 };
+
+/// Global batches per length-sorted run (DistributedSamplerOptions::lengths), as in Hugging Face's
+/// LengthGroupedSampler ("megabatches" of 50 batches).
+inline constexpr int64_t kLengthGroupBatches = 50;
 
 class DistributedSampler {
  public:

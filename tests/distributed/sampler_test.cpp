@@ -93,4 +93,45 @@ TEST(DistributedSampler, BadArgumentsNameTheRule) {
   EXPECT_THROW(s.batch_indices(3), kiln::Error);
 }
 
+// Group by length: each run of kLengthGroupBatches global batches of the shuffled order is the
+// same set of samples as without lengths, sorted longest first (ties keep the shuffled order).
+TEST(DistributedSampler, GroupByLengthSortsEachRunOfBatchesOfTheShuffledOrder) {
+  const int64_t n = 1234, batch = 8;
+  std::vector<int64_t> lengths(n);
+  for (int64_t i = 0; i < n; ++i) lengths[static_cast<size_t>(i)] = (i * 7919) % 61;
+  DistributedSampler plain(n, {.batch_size = batch, .seed = 5, .rank = 0, .world_size = 1});
+  DistributedSampler grouped(
+      n, {.batch_size = batch, .seed = 5, .rank = 0, .world_size = 1, .lengths = lengths});
+  plain.set_epoch(2);
+  grouped.set_epoch(2);
+  const int64_t run = kiln::distributed::kLengthGroupBatches * batch;  // 400 samples
+  for (int64_t begin = 0; begin < n; begin += run) {
+    const int64_t end = std::min(n, begin + run);
+    std::vector<int64_t> want(plain.order().begin() + begin, plain.order().begin() + end);
+    std::stable_sort(want.begin(), want.end(), [&](int64_t a, int64_t b) {
+      return lengths[static_cast<size_t>(a)] > lengths[static_cast<size_t>(b)];
+    });
+    const std::vector<int64_t> got(grouped.order().begin() + begin, grouped.order().begin() + end);
+    EXPECT_EQ(got, want) << "run starting at " << begin;
+  }
+  // Padding to each batch's longest: far fewer padded positions than the plain order.
+  auto padded = [&](const DistributedSampler& s) {
+    int64_t total = 0;
+    for (int64_t b = 0; b < s.num_batches(); ++b) {
+      int64_t longest = 0;
+      for (int64_t i : s.batch_indices(b))
+        longest = std::max(longest, lengths[static_cast<size_t>(i)]);
+      total += longest * s.global_batch_size(b);
+    }
+    return total;
+  };
+  EXPECT_LT(padded(grouped), padded(plain) * 3 / 4);
+  // One length per sample, or none.
+  EXPECT_THROW(
+      DistributedSampler(
+          n,
+          {.batch_size = batch, .rank = 0, .world_size = 1, .lengths = std::vector<int64_t>(5, 1)}),
+      kiln::Error);
+}
+
 }  // namespace

@@ -163,6 +163,43 @@ TEST(Model, ValidationSplitTakesTheEndAndShufflingIsSeeded) {
   EXPECT_NE(epoch0, sorted);  // shuffled
 }
 
+// FitOptions::sample_lengths: the training rows of an epoch (fewer than 50 batches: one run) come
+// longest first, the held-out rows are untouched, and a wrong count is a clear error.
+TEST(Model, SampleLengthsGroupBatchesByLength) {
+  std::vector<int64_t> seen;
+  FunctionBatchSource src(20, [&seen](const std::vector<int64_t>& idx) {
+    seen.insert(seen.end(), idx.begin(), idx.end());
+    Tensor x = zeros({static_cast<int64_t>(idx.size()), 2});
+    return Batch{x, zeros({static_cast<int64_t>(idx.size())}, kInt64), {}};
+  });
+  std::vector<int64_t> lengths(20);
+  for (int64_t i = 0; i < 20; ++i) lengths[static_cast<size_t>(i)] = (i * 7) % 5;
+  Sequential m({layers::Dense(2)});
+  m.compile(optimizers::SGD(0.0), "sparse_categorical_crossentropy");
+  m.fit(src, {.epochs = 1,
+              .batch_size = 4,
+              .validation_split = 0.25,
+              .verbose = 0,
+              .sample_lengths = lengths});
+  ASSERT_EQ(seen.size(), 1u + 20);  // the build request, 15 training rows, 5 validation rows
+  std::vector<int64_t> train(seen.begin() + 1, seen.begin() + 16);
+  for (size_t i = 1; i < train.size(); ++i) {
+    EXPECT_GE(lengths[static_cast<size_t>(train[i - 1])], lengths[static_cast<size_t>(train[i])])
+        << "position " << i;
+  }
+  std::vector<int64_t> sorted = train;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 15; ++i) EXPECT_EQ(sorted[static_cast<size_t>(i)], i);
+  try {
+    m.fit(src, {.epochs = 1, .verbose = 0, .sample_lengths = std::vector<int64_t>(3, 1)});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sample_lengths has 3 entries but the data has 20 rows"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Model, ClassWeightBecomesSampleWeights) {
   // x = 0 and a zero-initialised bias: every prediction is 0, so the per-sample squared errors are
   // y².
