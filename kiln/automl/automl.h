@@ -9,17 +9,20 @@
 //   r.save("spam_model");  // model.onnx, featurizer.json, config.json, leaderboard.json
 //
 // Search: the rows are split (stratified, seeded) into 80 % training and 20 % validation; each
-// trial trains one learner configuration on the training part and scores it on the validation
-// part (metric accuracy or macro_f1); the tuner is kiln::automl::search (tuner.h). The best
+// trial trains one learner configuration on the training part and scores it on the validation part
+// (metric accuracy or macro_f1); the tuner is kiln::automl::search (tuner.h). The best
 // configuration is then refitted on all rows, inside the same budget: search holds back the
-// estimated refit time (the best trial's time × all rows / training rows × 1.5 + 1 s); when the
-// refit would still not fit, the best trial's own model is kept and the result says so.
-// Learners, cheapest first: "tfidf_linear" (tfidf.h; space tfidf_linear_space()),
-// "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder Kiln ships
-// (models/nasbert-5m-en, found by text::shipped_encoder_dir(); skipped with a note when absent;
-// space nasbert_finetune_space()), and "nasbert_scratch": the same trainer from random weights
-// (space nasbert_scratch_space()). An encoder trial is cut at the next batch when the deadline
-// passes and reported as stopped. With experiment tracking on, every trial is a run (tuner.h).
+// estimated refit time (the best trial's time × 1.2 r for an encoder, × 1.5 r² for TF-IDF, whose
+// n-gram tables grow with the rows too; r = all rows / training rows, + 1 s) while it fits in what
+// is left when that trial finishes; when it does not, or the refit is cut, the best trial's own
+// model is kept and the result says so. Learners, cheapest first: "tfidf_linear" (tfidf.h; space
+// tfidf_linear_space()), "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder
+// Kiln ships (models/nasbert-5m-en, found by text::shipped_encoder_dir(); skipped with a note when
+// absent; space nasbert_finetune_space(); after its 1-epoch start the search runs the encoder's
+// known recipe, nasbert_finetune_recipes(), sized to the time left), and "nasbert_scratch": the
+// same trainer from random weights (space nasbert_scratch_space()). An encoder trial is cut at the
+// next batch when the deadline passes and reported as stopped. With experiment tracking on, every
+// trial is a run (tuner.h).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -60,6 +63,9 @@ SearchSpace tfidf_linear_space();
 /// The nasbert_finetune learner's space: learning_rate (log 1e-5..3e-3, init 1e-3), epochs (int
 /// 1..12, init 1), max_length (int log 32..256, init 32), batch_size ("16", "32", "64"; init "32").
 SearchSpace nasbert_finetune_space();
+/// The nasbert_finetune learner's recipes (Learner::recipes): the model card's 1e-3, 64 tokens,
+/// batch 32, at 10, 6 and 3 epochs; its cost is epochs × max_length.
+std::vector<Config> nasbert_finetune_recipes();
 /// The nasbert_scratch learner's space (the same trainer from random weights): learning_rate (log
 /// 1e-4..3e-3, init 1e-3), epochs (int 1..12, init 1), max_length and batch_size as above.
 SearchSpace nasbert_scratch_space();

@@ -12,22 +12,29 @@
 // Images: every image is converted to one colour mode and resized (bilinear) to one square side;
 // by default both come from the first image (gray when it has fewer than 3 channels, else RGB; its
 // larger side clamped to [16, 32]: the presets are small-image CNNs and the trials run on CPU).
-// Validation follows ML.NET's AutoML rule: below cv_max_rows (10,000) images, stratified k-fold
-// cross-validation (k = 5), a trial's score being the mean over the folds; from cv_max_rows on,
-// one seeded stratified 80/20 holdout. The tuner is kiln::automl::search (tuner.h). Each trial
-// trains vision::ImageClassificationTrainer (Adam, sparse cross-entropy, seeded) on a fold's
-// training images; a callback ends training at the first batch after the deadline and the trial is
-// reported as stopped; so is a trial that runs longer than max_trial_fraction (1/4) of the search
-// time, which drops a learner whose cheapest trial is too slow. The best configuration is refitted on all images inside the budget: search
-// holds back the estimated refit time (the best trial's time per fold × all images / fold training
-// images × 1.5 + 1 s); when the refit is cut anyway, the best trial's first-fold model (trained
-// within the budget) is the result and a note says so.
+// Validation follows ML.NET's and FLAML's rules together: stratified k-fold cross-validation (k =
+// 5, a trial's score being the mean over the folds) when there are fewer than cv_max_rows (10,000)
+// images and images × values per image / 0.9 < cv_values_per_hour (10⁷) × the budget in hours;
+// otherwise one seeded stratified 80/20 holdout. The second condition is FLAML's (its
+// SMALL_LARGE_THRES): on 8,000 MNIST digits (6.3M values) and 300 s, five fits per trial left 13
+// trials and 0.953 accuracy; one fit per trial lets the search reach the 10-epoch recipe. The tuner
+// is kiln::automl::search (tuner.h). Each trial trains vision::ImageClassificationTrainer (Adam,
+// sparse cross-entropy, seeded) on a fold's training images; a callback ends training at the first
+// batch after the deadline and the trial is reported as stopped; so is a trial that runs longer
+// than max_trial_fraction (1/4) of the search time, which drops a learner whose cheapest trial is
+// too slow. The best configuration is refitted on all images inside the budget: search holds back
+// the estimated refit time (the best trial's time per fold × all images / fold training images ×
+// 1.5 + 1 s) while it fits in what is left when that trial finishes; when it does not, or the refit
+// is cut anyway, the best trial's first-fold model (trained within the budget) is the result and a
+// note says so.
 //
 // Learners, cheapest first, each the preset of kiln/vision/models.h with default widths:
 //   "lenet5"    LeNet-5 (62k parameters at 28 px);
 //   "mobilenet" MobileNet-v1-style, depthwise-separable blocks;
 //   "resnet"    CIFAR-style ResNet {2, 2, 2} at width 16 (175k parameters).
-// Each has the space image_cnn_space(): learning_rate, epochs, batch_size.
+// Each has the space image_cnn_space(): learning_rate, epochs, batch_size. "lenet5" also has
+// the LeNet trainer's recipe (Adam 1e-3, batch 32) at 10, 6 and 3 epochs, run after its start
+// when it fits half the time left (Learner::recipes).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -52,7 +59,8 @@ struct ImageClassificationSearchOptions {
   uint64_t seed = 0;
   int max_trials = 0;  // 0: until the budget is spent
   int folds = 5;
-  size_t cv_max_rows = 10000;  // k-fold below this many images, a holdout from here on
+  size_t cv_max_rows = 10000;       // k-fold below this many images, a holdout from here on
+  double cv_values_per_hour = 1e7;  // and k-fold only while images × values / 0.9 < this × hours
   double holdout_fraction = 0.2;
   /// A trial is stopped once it has run for this share of the search time (the budget less the
   /// preparation), so that the first trial of an expensive learner cannot use up the budget (on

@@ -32,18 +32,26 @@ std::vector<const TrialRecord*> ranked_trials(const SearchResult& search) {
 std::string leaderboard_rows(const SearchResult& search, const std::string& metric,
                              int trainer_width, const ShownMetric& shown) {
   const int metric_width = std::max<int>(9, static_cast<int>(metric.size()));
-  std::string out =
-      fmt::format("{:>4}  {:>5}  {:<{}} {:>{}} {:>8}  {:<8} {}\n", "rank", "trial", "trainer",
-                  trainer_width, metric, metric_width, "seconds", "status", "hyper-parameters");
+  std::string out = fmt::format("{:>4}  {:>5}  {:<{}} {:>{}} {:>8}  {:<8} {:<7} {}\n", "rank",
+                                "trial", "trainer", trainer_width, metric, metric_width, "seconds",
+                                "status", "chosen", "hyper-parameters");
   const std::vector<const TrialRecord*> ranked = ranked_trials(search);
   for (size_t i = 0; i < ranked.size(); ++i) {
     const TrialRecord& r = *ranked[i];
-    out +=
-        fmt::format("{:>4}  {:>5}  {:<{}} {:>{}} {:>8.2f}  {:<8} {}\n", i + 1, r.trial, r.learner,
-                    trainer_width, r.score ? fmt::format("{:.4f}", shown(*r.score)) : "-",
-                    metric_width, r.seconds, to_string(r.status), to_string(r.config));
+    out += fmt::format("{:>4}  {:>5}  {:<{}} {:>{}} {:>8.2f}  {:<8} {:<7} {}\n", i + 1, r.trial,
+                       r.learner, trainer_width,
+                       r.score ? fmt::format("{:.4f}", shown(*r.score)) : "-", metric_width,
+                       r.seconds, to_string(r.status), r.chosen.substr(0, r.chosen.find(' ')),
+                       to_string(r.config));
   }
   return out;
+}
+
+std::string trial_line(const TrialRecord& r, int trainer_width, const ShownMetric& shown) {
+  return fmt::format("trial {:>3}  {:<{}} {:<8} {:>10} {:>7.2f} s  {}  {}\n", r.trial, r.learner,
+                     trainer_width, to_string(r.status),
+                     r.score ? fmt::format("{:.4f}", shown ? shown(*r.score) : *r.score) : "-",
+                     r.seconds, r.chosen, to_string(r.config));
 }
 
 std::string leaderboard_footer(const SearchResult& search, const std::string& what,
@@ -84,6 +92,7 @@ void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetr
     t["seconds"] = r.seconds;
     t["status"] = std::string(to_string(r.status));
     t["message"] = r.message;
+    t["chosen"] = r.chosen;
     if (!r.run_id.empty()) t["run_id"] = r.run_id;
     trials.push_back(std::move(t));
   }

@@ -21,10 +21,15 @@ json::Value config_json(const Config& c);
 std::vector<const TrialRecord*> ranked_trials(const SearchResult& search);
 
 /// The table's header and one row per ranked trial:
-///   rank  trial  trainer  <metric>  seconds  status  hyper-parameters
+///   rank  trial  trainer  <metric>  seconds  status  chosen  hyper-parameters
+/// where chosen is the first word of TrialRecord::chosen (start, recipe, eci).
 /// with the trainer column `trainer_width` characters wide.
 std::string leaderboard_rows(const SearchResult& search, const std::string& metric,
                              int trainer_width, const ShownMetric& shown);
+
+/// One trial as the search prints it while running (verbose), after `shown`:
+///   "trial   3  tfidf_linear  ok         0.8125    1.25 s  eci 2.1 s (…)  epochs=2 …"
+std::string trial_line(const TrialRecord& r, int trainer_width, const ShownMetric& shown);
 
 /// The line every leaderboard table ends with, then one "note: ..." line per search note:
 ///   "{N} trials{what} in {s} s; refit on all {unit} done|cut ({s} s); total {s} s of a {B} s budget"
@@ -39,7 +44,8 @@ json::Value leaderboard_head(const std::string& task, const std::string& metric,
                              const SearchResult& search, bool refitted, double refit_seconds,
                              double total_seconds, double budget_s);
 
-/// Adds "best_trial", "trials" (trial, trainer, hyperparameters, metric, seconds, status, message)
+/// Adds "best_trial", "trials" (trial, trainer, hyperparameters, metric, seconds, status, message,
+/// chosen)
 /// and "notes" to a leaderboard.json object.
 void add_trials_json(json::Value& v, const SearchResult& search, const ShownMetric& shown);
 

@@ -632,10 +632,7 @@ SimilaritySearchResult SentenceSimilaritySearch::run(const data::Table& table) c
                    .shown = [&](double score) { return result.metric_value(score); }}};
   if (o.verbose) {
     so.on_trial = [&](const TrialRecord& r) {
-      fmt::print("trial {:>3}  {:<16} {:<8} {:>8} {:>7.2f} s  {}\n", r.trial, r.learner,
-                 to_string(r.status),
-                 r.score ? fmt::format("{:.4f}", result.metric_value(*r.score)) : "-", r.seconds,
-                 to_string(r.config));
+      fmt::print("{}", trial_line(r, 16, [&](double v) { return result.metric_value(v); }));
       std::fflush(stdout);
     };
   }

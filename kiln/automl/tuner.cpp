@@ -172,6 +172,22 @@ void Cfo::report(const Config& c, std::optional<double> score) {
   advance(score);
 }
 
+void Cfo::tell(const Config& c, std::optional<double> score) {
+  KILN_CHECK(!has_pending_, "automl::Cfo::tell: the suggestion '{}' has no report yet",
+             to_string(pending_config_));
+  tried_.emplace_back(c, score);
+  if (better(score, best_score_)) {
+    best_score_ = score;
+    best_config_ = c;
+  }
+  if (better(score, fx_)) {
+    x_ = space_.normalize(c);
+    fx_ = score;
+    fails_ = 0;
+    phase_ = Phase::Plus;
+  }
+}
+
 void Cfo::advance(std::optional<double> score) {
   if (phase_ == Phase::Start) {
     x_ = pending_;
@@ -220,16 +236,25 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
   KILN_CHECK(!learners.empty(), "automl::search: no learners to search over");
   KILN_CHECK(options.time_budget_s > 0, "automl::search: time_budget_s must be > 0, got {}",
              options.time_budget_s);
+  for (const Learner& l : learners) {
+    KILN_CHECK(l.recipes.empty() || l.cost,
+               "automl::search: learner '{}' has recipes but no cost function", l.name);
+  }
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   const Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(options.time_budget_s));
+  // A learner's state for the estimated cost for improvement (tuner.h): its own time only.
   struct State {
     Cfo tuner;
-    double spent = 0;
     double cheapest = std::numeric_limits<double>::infinity();  // fastest finished trial
-    std::optional<double> best = std::nullopt;
-    bool dropped = false;
+    std::optional<double> best = std::nullopt, previous_best = std::nullopt;
+    double since_best = 0;    // its time spent since its best was found
+    double between_best = 0;  // its time from the previous best to the best
+    double eci = 0;
+    double start_seconds = 0;  // its low-cost start's time (for recipes' predictions)
+    bool dropped = false, recipes_done = false;
+    bool last_failed = false;  // its last trial failed or was stopped
     int trials = 0;
   };
   std::vector<State> states;
@@ -249,43 +274,107 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
     return Deadline{
         end - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(reserve))};
   };
+  auto best_of_all = [&] {
+    std::optional<double> b;
+    for (const State& s : states) {
+      if (better(s.best, b)) b = s.best;
+    }
+    return b;
+  };
+  // ECI of learner s after its trials (tuner.h).
+  auto update_eci = [&](State& s) {
+    const std::optional<double> all = best_of_all();
+    double eci = std::max(s.since_best, s.between_best);
+    if (s.best && all && *all > *s.best) {
+      const double previous =
+          s.previous_best ? *s.previous_best : *s.best - 0.05 * std::max(std::abs(*s.best), 1e-6);
+      const double speed = (*s.best - previous) / std::max(s.between_best, 1e-6);
+      if (speed > 0) eci = std::max(eci, 2 * (*all - *s.best) / speed);
+    }
+    s.eci = eci;
+  };
   while (options.max_trials <= 0 || static_cast<int>(result.trials.size()) < options.max_trials) {
     const Deadline dl = deadline();
     if (dl.passed()) break;
-    // Pick the learner: untried ones first, in order; then the least time per weight.
-    std::optional<double> best_all;
-    for (const State& s : states) {
-      if (better(s.best, best_all)) best_all = s.best;
-    }
+    const double left = dl.seconds_left();
+    // Pick the learner and its configuration: untried learners' low-cost starts first, in order;
+    // then a recipe that fits; then the least ECI.
     int pick = -1;
-    double pick_key = std::numeric_limits<double>::infinity();
-    for (size_t i = 0; i < states.size(); ++i) {
+    std::optional<Config> recipe;
+    std::string chosen;
+    for (size_t i = 0; i < states.size() && pick < 0; ++i) {
       State& s = states[i];
       if (s.dropped) continue;
-      if (s.trials > 0 && s.cheapest > dl.seconds_left()) {
+      if (s.trials > 0 && s.cheapest > left) {
         s.dropped = true;
         result.notes.push_back(fmt::format(
             "{}: dropped with {:.1f} s left, less than its fastest finished trial ({:.1f} s)",
-            learners[i].name, dl.seconds_left(), s.cheapest));
+            learners[i].name, left, s.cheapest));
         continue;
       }
       if (s.trials == 0) {
         pick = static_cast<int>(i);
-        break;
-      }
-      const double gap = s.best && best_all ? *best_all - *s.best : 0.1;
-      const double key = s.spent / std::exp(-gap / 0.01);
-      if (key < pick_key) {
-        pick_key = key;
-        pick = static_cast<int>(i);
+        chosen = "start";
       }
     }
-    if (pick < 0) break;
+    for (size_t i = 0; i < states.size() && pick < 0; ++i) {
+      State& s = states[i];
+      if (s.dropped || s.recipes_done || !s.best) continue;
+      s.recipes_done = true;
+      const Learner& l = learners[i];
+      if (l.recipes.empty()) continue;
+      const double start_cost = l.cost(l.space.initial());
+      for (const Config& c : l.recipes) {
+        const double predicted = s.start_seconds * l.cost(c) / start_cost;
+        if (predicted <= 0.5 * left) {
+          pick = static_cast<int>(i);
+          recipe = c;
+          chosen = fmt::format("recipe (predicted {:.0f} s of {:.0f} s left)", predicted, left);
+          break;
+        }
+      }
+      if (!recipe) {
+        result.notes.push_back(fmt::format(
+            "{}: no recipe fits half the {:.0f} s left (the cheapest is predicted at {:.0f} s)",
+            l.name, left, s.start_seconds * l.cost(l.recipes.back()) / start_cost));
+      }
+    }
+    if (pick < 0) {
+      double least = std::numeric_limits<double>::infinity();
+      for (size_t i = 0; i < states.size(); ++i) {
+        if (states[i].dropped) continue;
+        if (states[i].eci < least) least = states[i].eci, pick = static_cast<int>(i);
+      }
+      if (pick < 0) break;
+      std::vector<std::string> others;
+      for (size_t i = 0; i < states.size(); ++i) {
+        if (static_cast<int>(i) == pick || states[i].dropped) continue;
+        others.push_back(fmt::format("{} {:.1f} s", learners[i].name, states[i].eci));
+      }
+      chosen = fmt::format("eci {:.1f} s{}", least,
+                           others.empty() ? "" : fmt::format(" ({})", fmt::join(others, ", ")));
+    }
     State& s = states[pick];
-    const Config config = s.tuner.suggest();
+    const Config config = recipe ? *recipe : s.tuner.suggest();
+    if (!recipe && learners[pick].cost && s.start_seconds > 0) {
+      // A learner with a cost model whose next configuration cannot finish in the time left is
+      // done: running it would only be cut.
+      const Learner& l = learners[pick];
+      const double predicted = s.start_seconds * l.cost(config) / l.cost(l.space.initial());
+      if (predicted > left) {
+        s.tuner.report(config, std::nullopt);
+        s.dropped = true;
+        result.notes.push_back(fmt::format(
+            "{}: dropped with {:.1f} s left, less than its next configuration's predicted {:.1f} s "
+            "({})",
+            l.name, left, predicted, to_string(config)));
+        continue;
+      }
+    }
     TrialRecord rec{.trial = static_cast<int>(result.trials.size()) + 1,
                     .learner = learners[pick].name,
-                    .config = config};
+                    .config = config,
+                    .chosen = chosen};
     const Clock::time_point t0 = Clock::now();
     const track::RunPtr run = start_trial_run(options.tracking, search_id, rec);
     try {
@@ -305,9 +394,13 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
     }
     rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     end_trial_run(options.tracking, run, rec);
-    s.tuner.report(config, rec.score);
-    s.spent += rec.seconds;
+    if (recipe) {
+      s.tuner.tell(config, rec.score);
+    } else {
+      s.tuner.report(config, rec.score);
+    }
     ++s.trials;
+    if (s.trials == 1) s.start_seconds = rec.seconds;
     if (rec.status == TrialStatus::Ok) s.cheapest = std::min(s.cheapest, rec.seconds);
     if (rec.status != TrialStatus::Ok && s.trials == 1) {
       // Its low-cost start did not finish: nothing cheaper is left to try.
@@ -315,10 +408,26 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
       result.notes.push_back(fmt::format("{}: dropped, its low-cost first trial was {} ({})",
                                          rec.learner, to_string(rec.status), rec.message));
     }
-    if (better(rec.score, s.best)) s.best = rec.score;
+    // The ECI bookkeeping of tuner.h.
+    s.since_best += rec.seconds;
+    if (better(rec.score, s.best)) {
+      s.previous_best = s.best;
+      s.best = rec.score;
+      s.between_best = s.since_best;
+      s.since_best = 0;
+    }
     result.trials.push_back(rec);
     if (rec.score && (result.best < 0 || *rec.score > *result.trials[result.best].score)) {
       result.best = static_cast<int>(result.trials.size()) - 1;
+    }
+    s.last_failed = rec.status != TrialStatus::Ok;
+    double largest = 0;
+    for (State& st : states) {
+      update_eci(st);
+      if (!st.last_failed) largest = std::max(largest, st.eci);
+    }
+    for (State& st : states) {
+      if (st.last_failed) st.eci = 2 * std::max(largest, st.since_best);
     }
     if (options.on_trial) options.on_trial(result.trials.back());
   }

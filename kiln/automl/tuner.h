@@ -53,6 +53,11 @@ class Cfo {
   /// The score of the configuration suggest() returned (std::nullopt: failed or stopped; it counts
   /// as worse than anything). Throws kiln::Error when `c` is not the pending suggestion.
   void report(const Config& c, std::optional<double> score);
+  /// Records a configuration evaluated outside suggest() (a learner's recipe, FLAML's
+  /// points_to_evaluate): it counts as tried, and when it beats the incumbent the local search
+  /// moves there (with a fresh direction, the step kept). Throws kiln::Error while a suggestion
+  /// is pending.
+  void tell(const Config& c, std::optional<double> score);
   /// Best configuration and score reported so far (score nullopt before any success).
   const Config& best_config() const { return best_config_; }
   std::optional<double> best_score() const { return best_score_; }
@@ -112,6 +117,14 @@ struct Learner {
   std::string name;
   SearchSpace space;
   std::function<TrialOutcome(const Config&, const Deadline&)> run;
+  /// Known-good configurations (FLAML's points_to_evaluate, sized to the budget), most expensive
+  /// first. Once the low-cost start has finished, the search runs the first recipe whose predicted
+  /// time (the start's seconds × cost(recipe) / cost(start)) fits in half the time left, and the
+  /// local search goes on from the better of the two. Empty: none.
+  std::vector<Config> recipes = {};
+  /// A number proportional to a configuration's training time (e.g. epochs × tokens); needed
+  /// only with recipes.
+  std::function<double(const Config&)> cost = nullptr;
 };
 
 /// One row of the leaderboard.
@@ -124,6 +137,9 @@ struct TrialRecord {
   double seconds = 0;  // wall-clock time of the trial
   std::string message = {};
   std::string run_id = {};  // its experiment-tracking run (SearchOptions::tracking), or empty
+  /// Why the search ran it: "start" (the learner's low-cost start), "recipe (predicted N s of M s
+  /// left)", or "eci N s" (the least estimated cost for improvement; the others' follow).
+  std::string chosen = {};
 };
 
 /// Records every trial as a run of experiment tracking (kiln/track/run.h), as ML.NET's AutoML and
@@ -162,11 +178,20 @@ struct SearchResult {
 
 /// Runs trials until the budget (minus the reserve) is spent or max_trials is reached. Each
 /// learner starts with its space's low-cost initial configuration, in the order given (put the
-/// cheapest first). Afterwards the next learner is the one with the least time spent divided by
-/// its weight exp(−gap / 0.01), gap being how far its best score is below the best of all (so a
-/// learner one point of accuracy behind gets e⁻¹ of the leader's time share; one that never
-/// succeeded gets weight e⁻¹⁰). A learner whose cheapest trial so far would not fit the time left
-/// is skipped (a note says so). Every trial runs under the deadline start + budget − reserve.
+/// cheapest first), then its recipe if one fits (Learner::recipes). Afterwards the next learner
+/// is the one with the least estimated cost for improvement (ECI), FLAML's learner proposer
+/// (Wang, Wu, Weimer & Zhu, "FLAML: A Fast and Lightweight AutoML Library", MLSys 2021), which
+/// ML.NET's AutoML uses too. With a learner's own time only:
+///   ECI1 = max(time since its best was found, time it took to go from its previous best to it),
+///   ECI2 = 2 · (best of all − its best) / its speed, speed = (its best − its previous best) /
+///          the time between them (before a second improvement the previous best is taken as 5 %
+///          of |best| lower, ML.NET's prior);
+///   ECI = max(ECI1, ECI2); after a failed or stopped trial the learner's ECI is twice the
+///   largest of all (ML.NET's rule).
+/// FLAML draws a learner with probability ∝ 1/ECI; Kiln takes the least ECI, so a seed and a
+/// trial count give the same trials (barring near ties in measured time). A learner whose
+/// cheapest finished trial would not fit the time left is dropped (a note says so). Every trial
+/// runs under the deadline start + budget − reserve.
 SearchResult search(const std::vector<Learner>& learners, const SearchOptions& options);
 
 }  // namespace kiln::automl

@@ -227,5 +227,70 @@ TEST(Search, EveryTrialIsATrackedRun) {
   fs::remove_all(dir);
 }
 
+// A learner whose score and time grow with its epochs (score = epochs / 20, 20 ms per epoch), and
+// whose recipes are 20, 10 and 5 epochs: after its 1-epoch start the search runs the longest
+// recipe predicted (start time × epochs) to fit half the time left, and CFO goes on from there.
+TEST(Search, RunsTheLongestRecipeThatFitsHalfTheTimeLeft) {
+  SearchSpace s;
+  s.add(Param::int_range("epochs", 1, 20, 1));
+  Learner slow{
+      .name = "slow",
+      .space = s,
+      .run =
+          [](const Config& c, const Deadline& dl) {
+            const int epochs = static_cast<int>(get_number(c, "epochs"));
+            for (int i = 0; i < epochs; ++i) {
+              if (dl.passed()) return TrialOutcome{.status = TrialStatus::Stopped};
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            return TrialOutcome{.score = epochs / 20.0};
+          },
+      .recipes = {Config{{"epochs", 20.0}}, Config{{"epochs", 10.0}}, Config{{"epochs", 5.0}}},
+      .cost = [](const Config& c) { return get_number(c, "epochs"); }};
+  // 2 s: 20 epochs (~0.4 s) fit half of ~1.98 s. 0.5 s: 20 epochs do not fit ~0.24 s, 10 do.
+  for (const auto& [budget, expected] : {std::pair{2.0, 20.0}, std::pair{0.5, 10.0}}) {
+    const SearchResult r = search({slow}, {.time_budget_s = budget, .max_trials = 3});
+    ASSERT_GE(r.trials.size(), 2u);
+    EXPECT_EQ(r.trials[0].chosen, "start");
+    EXPECT_EQ(get_number(r.trials[1].config, "epochs"), expected) << r.trials[1].chosen;
+    EXPECT_EQ(r.trials[1].chosen.rfind("recipe (predicted", 0), 0u) << r.trials[1].chosen;
+  }
+  // A recipe without a cost function is a clear error.
+  Learner no_cost = slow;
+  no_cost.cost = nullptr;
+  EXPECT_THROW(search({no_cost}, {.time_budget_s = 1}), Error);
+}
+
+// The estimated cost for improvement (ECI, tuner.h): a leader that stops improving keeps the
+// trials only until the time since its best exceeds what the lagging learner is estimated to need
+// to catch up (2 · gap / speed, speed from ML.NET's 5 % prior: 2 · 0.2 / (0.015 / 0.02 s) =
+// 0.53 s here), then the lagging learner gets its next trial.
+TEST(Search, TheLeastEstimatedCostForImprovementPicksTheLearner) {
+  SearchSpace s;
+  s.add(Param::uniform_float("x", 0, 1, 0));
+  const auto constant = [](double score, int ms) {
+    return [score, ms](const Config&, const Deadline&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      return TrialOutcome{.score = score};
+    };
+  };
+  const Learner leader{.name = "leader", .space = s, .run = constant(0.5, 5)};
+  const Learner lagging{.name = "lagging", .space = s, .run = constant(0.3, 20)};
+  const SearchResult r = search({leader, lagging}, {.time_budget_s = 30, .max_trials = 250});
+  ASSERT_EQ(r.trials.size(), 250u);
+  EXPECT_EQ(r.trials[0].learner, "leader");
+  EXPECT_EQ(r.trials[1].learner, "lagging");
+  int second_lagging = -1;
+  for (size_t i = 2; i < r.trials.size() && second_lagging < 0; ++i) {
+    if (r.trials[i].learner == "lagging") second_lagging = r.trials[i].trial;
+  }
+  // ~0.53 s of 5 ms trials: about the 100th; far more than 40, far fewer than 250.
+  fmt::print("the lagging learner's second trial: trial {} ({})\n", second_lagging,
+             second_lagging > 0 ? r.trials[second_lagging - 1].chosen : "-");
+  EXPECT_GT(second_lagging, 40);
+  EXPECT_LT(second_lagging, 250);
+  EXPECT_EQ(r.trials[2].chosen.rfind("eci ", 0), 0u) << r.trials[2].chosen;
+}
+
 }  // namespace
 }  // namespace kiln::automl
