@@ -28,7 +28,7 @@ std::atomic<size_t> g_peak{0};
 constexpr size_t kAlign = 64;
 constexpr size_t kPage = 4096;
 
-// Freed blocks of kMinCached bytes and more, kept by size for the next allocation of that size.
+// Freed blocks of kMinCached bytes and more, kept by size class for the next allocation of it.
 // A training step allocates the same activation and gradient sizes every step; without reuse each
 // large block comes back from the OS as fresh pages (a page fault per 4 KiB, plus zeroing), which
 // costs more than the elementwise kernel writing it. Bounded by a byte limit (KILN_CACHE_MB,
@@ -98,11 +98,25 @@ BlockCache& block_cache() {
   return *cache;
 }
 
+// Cached blocks come in size classes, four per power of two (2^k · 1, 1.25, 1.5, 1.75): a block
+// serves any request of its class, so batches whose sizes vary from step to step (text padded to
+// each batch's longest row) reuse the blocks of earlier steps. Exact sizes did not: every new
+// sequence length missed, took fresh pages from the OS and pushed the cache to its limit, and a
+// fine-tuning step at a new length took 300–460 ms instead of ~100 ms. At most 25 % of a cached
+// block is unused.
+size_t size_class(size_t bytes) {
+  size_t pow2 = BlockCache::kMinCached;
+  while (pow2 * 2 <= bytes) pow2 *= 2;
+  const size_t quarter = pow2 / 4;
+  return (bytes + quarter - 1) / quarter * quarter;
+}
+
 size_t rounded_size(size_t nbytes) {
   size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
   if (rounded == 0) rounded = kAlign;
-  if (KILN_STORAGE_CACHE && rounded >= BlockCache::kMinCached)
-    rounded = (rounded + kPage - 1) / kPage * kPage;
+  if (KILN_STORAGE_CACHE && rounded >= BlockCache::kMinCached) {
+    rounded = size_class((rounded + kPage - 1) / kPage * kPage);
+  }
   return rounded;
 }
 }  // namespace

@@ -31,6 +31,33 @@ TEST(StorageCache, ReusesAFreedBlockOfTheSameSize) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(again.data()) % 64, 0u);
 }
 
+// Blocks are cached by size class (four per power of two): a batch padded to a different length
+// reuses the block an earlier, slightly larger or smaller batch freed, as long as both fall in one
+// class (2.5 MiB < size <= 3 MiB here), and a request of the next class does not take it.
+TEST(StorageCache, ABlockServesEverySizeOfItsClass) {
+  if (!storage_cache_enabled()) GTEST_SKIP() << "no cache under AddressSanitizer";
+  empty_storage_cache();
+  void* first = nullptr;
+  {
+    Storage s(3 * kMiB - 300 * 1024);  // 2.71 MiB: the 3 MiB class
+    first = s.data();
+    static_cast<char*>(s.data())[3 * kMiB - 300 * 1024 - 1] = 1;
+  }
+  EXPECT_EQ(storage_cache_bytes(), 3 * kMiB);
+  {
+    Storage larger(3 * kMiB - 4096);  // the same class: the same block, all of it writable
+    EXPECT_EQ(larger.data(), first);
+    static_cast<char*>(larger.data())[3 * kMiB - 4097] = 1;
+  }
+  {
+    Storage next_class(3 * kMiB + 1);  // 3.5 MiB class: a new block
+    EXPECT_NE(next_class.data(), first);
+    EXPECT_EQ(storage_cache_bytes(), 3 * kMiB);
+  }
+  EXPECT_EQ(storage_cache_bytes(), 3 * kMiB + 3 * kMiB + kMiB / 2);
+  empty_storage_cache();
+}
+
 TEST(StorageCache, SmallBlocksAreNotCached) {
   empty_storage_cache();
   { Storage s(1000); }
