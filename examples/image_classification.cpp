@@ -4,11 +4,17 @@
 // images with ImageClassificationTrainer (kiln::Model::fit underneath). Prints the held-out
 // accuracy and the confusion matrix.
 //
-//   ./build/examples/image_classification [images=2000] [epochs=10]
+//   ./build/examples/image_classification [images=2000] [epochs=10] [--export-split DIR]
+//
+// --export-split DIR writes the split's images as DIR/train/<digit>/ and DIR/test/<digit>/ and
+// stops: the folders `kiln automl image-classification --data DIR/train --test DIR/test` compares
+// on, with this trainer's figure on the same images.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kiln/data/split.h"
 #include "kiln/tensor/parallel.h"
@@ -20,8 +26,22 @@ namespace fs = std::filesystem;
 namespace vision = kiln::vision;
 
 int main(int argc, char** argv) {
-  const int64_t n_images = argc > 1 ? std::stoll(argv[1]) : 2000;
-  const int epochs = argc > 2 ? std::stoi(argv[2]) : 10;
+  std::vector<std::string> positional;
+  fs::path export_split;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--export-split" && i + 1 < argc) {
+      export_split = argv[++i];
+    } else if (a.rfind("--", 0) == 0) {
+      std::fprintf(stderr,
+                   "usage: image_classification [images=2000] [epochs=10] [--export-split DIR]\n");
+      return 2;
+    } else {
+      positional.push_back(a);
+    }
+  }
+  const int64_t n_images = positional.size() > 0 ? std::stoll(positional[0]) : 2000;
+  const int epochs = positional.size() > 1 ? std::stoi(positional[1]) : 10;
   kiln::set_num_threads(2);
 
   // 1. Real digits -> PNG files: <tmp>/kiln_image_classification/<digit>/<i>.png
@@ -45,6 +65,21 @@ int main(int argc, char** argv) {
   kiln::data::Table test = table.select_rows(split.test);
   std::printf("train %zu images, test %zu images, %zu classes\n", train.num_rows(), test.num_rows(),
               table["Label"].key_values().size());
+  if (!export_split.empty()) {
+    for (const auto& [name, part] : {std::pair{"train", &train}, std::pair{"test", &test}}) {
+      const std::vector<std::string>& paths = (*part)["ImagePath"].strings();
+      for (size_t i = 0; i < paths.size(); ++i) {
+        const fs::path from =
+            fs::path(paths[i]).is_absolute() ? fs::path(paths[i]) : root / paths[i];
+        const fs::path dir = export_split / name / (*part)["Label"].value_string(i);
+        fs::create_directories(dir);
+        fs::copy_file(from, dir / from.filename(), fs::copy_options::overwrite_existing);
+      }
+    }
+    std::printf("wrote the split under %s/{train,test}\n", export_split.c_str());
+    fs::remove_all(root);
+    return 0;
+  }
 
   // 3. Train: images decoded from the PNG files, light augmentation (shift by up to 2 pixels).
   vision::ImageClassificationTrainer trainer({.height = 28,

@@ -51,7 +51,8 @@ constexpr const char* kUsage =
     "the shipped encoder, on an 80/20 split; it writes the same files.\n"
     "image-classification searches the CNN presets (LeNet-5, MobileNet, ResNet) on an image\n"
     "folder DIR/<class>/*.png|jpg, scored by 5-fold cross-validation (a 20 % holdout from\n"
-    "10,000 images on); it writes DIR/model.onnx (pixels in, probabilities out),\n"
+    "10,000 images on, or when the pixels are many for the budget: FLAML's rule, images x\n"
+    "values / 0.9 >= 10^7 x hours); it writes DIR/model.onnx (pixels in, probabilities out),\n"
     "model.safetensors, config.json and leaderboard.json; --test DIR scores another folder.\n"
     "Exit status: 0 ok, 1 failure (the message names the file or column), 2 bad usage.\n";
 
