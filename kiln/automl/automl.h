@@ -12,7 +12,7 @@
 // trial trains one learner configuration on the training part and scores it on the validation part
 // (metric accuracy or macro_f1); the tuner is kiln::automl::search (tuner.h). The best
 // configuration is then refitted on all rows, inside the same budget: search holds back the
-// estimated refit time (the best trial's time × 1.2 r for an encoder, × 1.5 r² for TF-IDF, whose
+// estimated refit time (the best trial's time × 1.2 r for an encoder, × 3 r² for TF-IDF, whose
 // n-gram tables grow with the rows too; r = all rows / training rows, + 1 s) while it fits in what
 // is left when that trial finishes; when it does not, or the refit is cut, the best trial's own
 // model is kept and the result says so. Learners, cheapest first: "tfidf_linear" (tfidf.h; space
