@@ -104,7 +104,8 @@ int text_classification(const Args& a) {
   fmt::print("\n{}", r.leaderboard_table());
   r.save(out);
   fmt::print("saved {}/model.onnx (+ {}config.json, leaderboard.json)\n", out.string(),
-             r.encoder_model ? "the model's weights and tokenizer, " : "featurizer.json, ");
+             r.encoder_model ? "the model's weights and tokenizer, "
+                             : "model.safetensors, featurizer.json, ");
   if (a.has("--test")) {
     const std::filesystem::path test = a.get("--test");
     const data::Table t = automl::read_text_table(test, label, text, text2);

@@ -7,6 +7,7 @@
 //   automl::TextSearchResult r = search.run(automl::read_text_table("mail.tsv", "Label", "Text"));
 //   std::puts(r.leaderboard_table().c_str());
 //   r.save("spam_model");  // model.onnx, featurizer.json, config.json, leaderboard.json
+//   // a TF-IDF winner also writes model.safetensors: automl::TfidfLinearModel::load("spam_model")
 //
 // Search: the rows are split (stratified, seeded) into 80 % training and 20 % validation; each
 // trial trains one learner configuration on the training part and scores it on the validation part

@@ -11,6 +11,8 @@
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/data/csv.h"
 #include "kiln/data/split.h"
+#include "kiln/io/file.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/onnx/export.h"
 #include "kiln/optim/adam.h"
 #include "kiln/tensor/error.h"
@@ -318,6 +320,9 @@ void TfidfLinearModel::save(const std::filesystem::path& dir, const json::Value&
     f.write(text);
     f.commit();
   };
+  save_safetensors((dir / "model.safetensors").string(),
+                   {{"weight", linear_->weight}, {"bias", linear_->bias}},
+                   {{"format", "kiln-tfidf-linear"}});
   write("featurizer.json", featurizer_.to_json().dump());
   json::Value config = extra.is_object() ? extra : json::Value::object();
   config["trainer"] = "tfidf_linear";
@@ -331,6 +336,33 @@ void TfidfLinearModel::save(const std::filesystem::path& dir, const json::Value&
       "model.onnx takes featurised text: apply featurizer.json's recipe (kiln::automl::"
       "TfidfFeaturizer, which Kiln applies) to each text first";
   write("config.json", config.dump());
+}
+
+TfidfLinearModel TfidfLinearModel::load(const std::filesystem::path& dir) {
+  TfidfLinearModel m;
+  m.featurizer_ = TfidfFeaturizer::from_json(io::read_json_file(dir / "featurizer.json"));
+  const json::Value config = io::read_json_file(dir / "config.json");
+  KILN_CHECK(config.find("labels") != nullptr,
+             "TfidfLinearModel::load: {} has no \"labels\" (is it a tfidf_linear model?)",
+             (dir / "config.json").string());
+  for (const json::Value& l : config.at("labels").as_array()) m.labels_.push_back(l.as_string());
+  const SafetensorsFile weights = load_safetensors((dir / "model.safetensors").string());
+  const Tensor& w = weights.at("weight");
+  const Tensor& b = weights.at("bias");
+  const auto k = static_cast<int64_t>(m.labels_.size());
+  const int64_t f = m.featurizer_.num_features();
+  KILN_CHECK(w.dim() == 2 && w.size(0) == k && w.size(1) == f && b.dim() == 1 && b.size(0) == k,
+             "TfidfLinearModel::load: {}: weight {} and bias {} do not match {} labels and {} "
+             "features (need weight [{}, {}] and bias [{}])",
+             (dir / "model.safetensors").string(), w.shape(), b.shape(), k, f, k, f, k);
+  m.linear_ = std::make_shared<nn::Linear>(nn::LinearOptions(f, k));
+  {
+    NoGradGuard no_grad;
+    m.linear_->weight.copy_(w);
+    m.linear_->bias.copy_(b);
+  }
+  m.linear_->eval();
+  return m;
 }
 
 }  // namespace kiln::automl

@@ -100,9 +100,14 @@ class TfidfLinearModel {
   const std::vector<std::string>& labels() const { return labels_; }
   bool stopped() const { return stopped_; }
   /// Writes dir/model.onnx (input "features" (batch, F) float32 -> output "probabilities"
-  /// (batch, K)), dir/featurizer.json (to_json) and dir/config.json (labels, columns, the
-  /// preprocessing note). `extra` members are added to config.json.
+  /// (batch, K)), dir/model.safetensors ("weight" (K, F), "bias" (K)), dir/featurizer.json
+  /// (to_json) and dir/config.json (labels, columns, the preprocessing note). `extra` members are
+  /// added to config.json.
   void save(const std::filesystem::path& dir, const json::Value& extra) const;
+  /// Reads what save() wrote (featurizer.json, config.json's labels, model.safetensors): predicts
+  /// what the saved model predicted. Throws kiln::IOError naming a missing or unreadable file and
+  /// kiln::Error when the weights do not match the featuriser and the labels.
+  static TfidfLinearModel load(const std::filesystem::path& dir);
 
  private:
   TfidfFeaturizer featurizer_;

@@ -148,6 +148,16 @@ TEST(TextSearch, SavedOnnxMatchesKilnInOnnxRuntime) {
   // float32 GEMM over F features, then softmax: both sum in a different order.
   for (size_t i = 0; i < ort.size(); ++i) EXPECT_NEAR(ort[i], kiln[i], 1e-5) << i;
   EXPECT_EQ(json::parse(js, "f").at("kind").as_string(), "kiln-tfidf");
+  // TfidfLinearModel::load reads the directory back: the same labels and probabilities.
+  const TfidfLinearModel back = TfidfLinearModel::load(dir);
+  EXPECT_EQ(back.labels(), r.model.labels());
+  const std::vector<float> again = back.predict_proba(texts).to_vector<float>();
+  ASSERT_EQ(again.size(), kiln.size());
+  for (size_t i = 0; i < again.size(); ++i) EXPECT_FLOAT_EQ(again[i], kiln[i]) << i;
+  // A missing file is an error naming it.
+  fs::remove(dir / "model.safetensors");
+  EXPECT_NE(what([&] { TfidfLinearModel::load(dir); }).find("model.safetensors"),
+            std::string::npos);
   fs::remove_all(dir);
 }
 
