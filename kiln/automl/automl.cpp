@@ -43,11 +43,6 @@ LinearTextOptions linear_options(const Config& c, uint64_t seed) {
                            .seed = seed};
 }
 
-// The predicted class of each row of (N, K) probabilities (the first of equal maxima).
-std::vector<int64_t> argmax_rows(const Tensor& p) {
-  return p.argmax(1).to_vector<int64_t>();
-}
-
 // The texts the TF-IDF model reads: the text column, or for pairs both joined by a line break
 // (ML.NET's FeaturizeText over several columns concatenates them too).
 std::vector<std::string> model_texts(const data::Table& table, const std::string& text,
@@ -68,6 +63,7 @@ void check_columns(const data::Table& table, const std::vector<std::string>& col
   }
 }
 
+using detail::argmax_rows;
 using detail::DeadlineCallback;
 using detail::DeadlinePassed;
 

@@ -25,6 +25,7 @@ namespace kiln::automl {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::argmax_rows;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
@@ -58,11 +59,6 @@ vision::ImageClassificationOptions trainer_options(const vision::ImageClassifica
   o.batch_size = std::stoll(get_choice(c, "batch_size"));
   o.callbacks = {std::make_shared<StopAtDeadline>(dl)};
   return o;
-}
-
-// The predicted class of each row of (N, K) probabilities (the first of equal maxima).
-std::vector<int64_t> argmax_rows(const Tensor& p) {
-  return p.argmax(1).to_vector<int64_t>();
 }
 
 // x: (B, C, S, S) -> softmax(net(x)): (B, K). Holds the trained network without owning it.

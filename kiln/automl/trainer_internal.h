@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "kiln/automl/tuner.h"
 #include "kiln/nn/linear.h"
@@ -53,6 +54,11 @@ class RefitReserve {
   bool fits_ = false;
   double predicted_ = 0, left_ = 0;
 };
+
+/// The predicted class of each row of (N, K) probabilities (the first of equal maxima).
+inline std::vector<int64_t> argmax_rows(const Tensor& p) {
+  return p.argmax(1).to_vector<int64_t>();
+}
 
 /// A one-output regression layer trained on the standardised target t = (y − mean) / std made to
 /// predict y itself: W ← std·W, b ← std·b + mean (so model.onnx answers in the label's units).

@@ -281,6 +281,11 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
     }
     return b;
   };
+  // A configuration's time, predicted from learner i's low-cost start by its cost model.
+  auto predicted_seconds = [&](size_t i, const Config& c) {
+    const Learner& l = learners[i];
+    return states[i].start_seconds * l.cost(c) / l.cost(l.space.initial());
+  };
   // ECI of learner s after its trials (tuner.h).
   auto update_eci = [&](State& s) {
     const std::optional<double> all = best_of_all();
@@ -323,9 +328,8 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
       s.recipes_done = true;
       const Learner& l = learners[i];
       if (l.recipes.empty()) continue;
-      const double start_cost = l.cost(l.space.initial());
       for (const Config& c : l.recipes) {
-        const double predicted = s.start_seconds * l.cost(c) / start_cost;
+        const double predicted = predicted_seconds(i, c);
         if (predicted <= 0.5 * left) {
           pick = static_cast<int>(i);
           recipe = c;
@@ -336,7 +340,7 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
       if (!recipe) {
         result.notes.push_back(fmt::format(
             "{}: no recipe fits half the {:.0f} s left (the cheapest is predicted at {:.0f} s)",
-            l.name, left, s.start_seconds * l.cost(l.recipes.back()) / start_cost));
+            l.name, left, predicted_seconds(i, l.recipes.back())));
       }
     }
     if (pick < 0) {
@@ -360,7 +364,7 @@ SearchResult search(const std::vector<Learner>& learners, const SearchOptions& o
       // A learner with a cost model whose next configuration cannot finish in the time left is
       // done: running it would only be cut.
       const Learner& l = learners[pick];
-      const double predicted = s.start_seconds * l.cost(config) / l.cost(l.space.initial());
+      const double predicted = predicted_seconds(static_cast<size_t>(pick), config);
       if (predicted > left) {
         s.tuner.report(config, std::nullopt);
         s.dropped = true;
