@@ -1,5 +1,7 @@
 // Fused nn ops: softmax, layer_norm and softmax cross-entropy on 4096×1024 float32 rows, forward
-// and forward+backward, plus multi-head attention; Kiln vs LibTorch in the same process, 2 threads.
+// and forward+backward, plus multi-head attention and the post-LN residual output
+// layer_norm(x + dropout(h, 0.1)) in training (ResidualNorm: Kiln's fused dropout_add_layer_norm;
+// ResidualNorm_3ops: Kiln's dropout, add and layer_norm one after the other); Kiln vs LibTorch in the same process, 2 threads.
 // Prints the medians of the repetitions (rows/s as a counter) and the Kiln / LibTorch time ratios
 // at the end.
 //   ./build/benchmarks/nn_bench --benchmark_enable_random_interleaving=true
@@ -46,6 +48,7 @@ void rows_per_second(benchmark::State& st, int64_t rows) {
 // Inputs shared by both sides: the same seeded values (LibTorch wraps Kiln's buffers).
 struct Inputs {
   Array x, dy, w, b, target;  // (R, D), (R, D), (D), (D), (R)
+  Array h;                    // (R, D): the sub-layer output added to the residual x
   Array q, k, v, dout;        // (B, H, T, d) each
   Inputs() {
     Generator g(1);
@@ -54,6 +57,7 @@ struct Inputs {
     w = kernels::randn({kD}, 1, 0.1, kFloat32, &g);
     b = kernels::randn({kD}, 0, 0.1, kFloat32, &g);
     target = kernels::randint(0, kD, {kR}, kInt64, &g);
+    h = kernels::randn({kR, kD}, 0, 1, kFloat32, &g);
     for (Array* a : {&q, &k, &v, &dout})
       *a = kernels::randn({kB, kH, kT, kHeadDim}, 0, 1, kFloat32, &g);
   }
@@ -97,6 +101,27 @@ void LayerNorm_forward_backward_kiln(benchmark::State& st) {
     benchmark::DoNotOptimize(x.grad().data().raw_data());
   }
   rows_per_second(st, kR);
+}
+constexpr double kResidualDropout = 0.1;
+void residual_norm_kiln(benchmark::State& st, bool fused) {
+  set_threads();
+  const Inputs& in = inputs();
+  Tensor x(in.x, true), h(in.h, true), w(in.w, true), b(in.b, true), dy(in.dy);
+  Generator gen(5);
+  for (auto _ : st) {
+    for (Tensor* p : {&x, &h, &w, &b}) p->zero_grad();
+    Tensor y = fused ? dropout_add_layer_norm(x, h, kResidualDropout, true, &gen, {kD}, w, b)
+                     : layer_norm(add(x, dropout(h, kResidualDropout, true, &gen)), {kD}, w, b);
+    y.backward(dy);
+    benchmark::DoNotOptimize(h.grad().data().raw_data());
+  }
+  rows_per_second(st, kR);
+}
+void ResidualNorm_forward_backward_kiln(benchmark::State& st) {
+  residual_norm_kiln(st, true);
+}
+void ResidualNorm_3ops_forward_backward_kiln(benchmark::State& st) {
+  residual_norm_kiln(st, false);
 }
 void CrossEntropy_forward_kiln(benchmark::State& st) {
   set_threads();
@@ -169,6 +194,26 @@ void LayerNorm_forward_backward_torch(benchmark::State& st) {
   }
   rows_per_second(st, kR);
 }
+// LibTorch 1.13's CPU path has no fused dropout + add + layer norm: the three ops (both Kiln rows
+// compare with this one).
+void residual_norm_torch(benchmark::State& st) {
+  set_torch_threads();
+  auto x = wrap(inputs().x).requires_grad_(), h = wrap(inputs().h).requires_grad_(),
+       w = wrap(inputs().w).requires_grad_(), b = wrap(inputs().b).requires_grad_(),
+       dy = wrap(inputs().dy);
+  for (auto _ : st) {
+    for (auto* p : {&x, &h, &w, &b}) p->mutable_grad() = torch::Tensor();
+    torch::layer_norm(x + torch::dropout(h, kResidualDropout, true), {kD}, w, b, 1e-5).backward(dy);
+    benchmark::DoNotOptimize(h.grad().data_ptr());
+  }
+  rows_per_second(st, kR);
+}
+void ResidualNorm_forward_backward_torch(benchmark::State& st) {
+  residual_norm_torch(st);
+}
+void ResidualNorm_3ops_forward_backward_torch(benchmark::State& st) {
+  residual_norm_torch(st);
+}
 void CrossEntropy_forward_torch(benchmark::State& st) {
   set_torch_threads();
   auto x = wrap(inputs().x), t = wrap(inputs().target);
@@ -219,10 +264,15 @@ class MedianReporter : public benchmark::ConsoleReporter {
   }
 };
 
-const char* const kWorkloads[] = {"Softmax_forward",           "Softmax_forward_backward",
-                                  "LayerNorm_forward",         "LayerNorm_forward_backward",
-                                  "CrossEntropy_forward",      "CrossEntropy_forward_backward",
-                                  "Attention_forward_backward"};
+const char* const kWorkloads[] = {"Softmax_forward",
+                                  "Softmax_forward_backward",
+                                  "LayerNorm_forward",
+                                  "LayerNorm_forward_backward",
+                                  "CrossEntropy_forward",
+                                  "CrossEntropy_forward_backward",
+                                  "Attention_forward_backward",
+                                  "ResidualNorm_forward_backward",
+                                  "ResidualNorm_3ops_forward_backward"};
 
 void register_all() {
   auto reg = [](const std::string& name, void (*fn)(benchmark::State&)) {
@@ -239,6 +289,8 @@ void register_all() {
   reg("CrossEntropy_forward_kiln", CrossEntropy_forward_kiln);
   reg("CrossEntropy_forward_backward_kiln", CrossEntropy_forward_backward_kiln);
   reg("Attention_forward_backward_kiln", Attention_forward_backward_kiln);
+  reg("ResidualNorm_forward_backward_kiln", ResidualNorm_forward_backward_kiln);
+  reg("ResidualNorm_3ops_forward_backward_kiln", ResidualNorm_3ops_forward_backward_kiln);
 #ifdef KILN_WITH_TORCH
   reg("Softmax_forward_torch", Softmax_forward_torch);
   reg("Softmax_forward_backward_torch", Softmax_forward_backward_torch);
@@ -247,6 +299,8 @@ void register_all() {
   reg("CrossEntropy_forward_torch", CrossEntropy_forward_torch);
   reg("CrossEntropy_forward_backward_torch", CrossEntropy_forward_backward_torch);
   reg("Attention_forward_backward_torch", Attention_forward_backward_torch);
+  reg("ResidualNorm_forward_backward_torch", ResidualNorm_forward_backward_torch);
+  reg("ResidualNorm_3ops_forward_backward_torch", ResidualNorm_3ops_forward_backward_torch);
 #endif
 }
 

@@ -191,6 +191,14 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
                 int64_t ignore_index = -100, const std::string& reduction = "mean");
 /// Inverted dropout: zeroes with probability p and scales by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+/// Post-LN residual output: layer_norm(x + dropout(h, p, training), normalized_shape, weight, bias,
+/// eps). Training with p > 0: one fused pass forward and one backward (op
+/// "dropout_add_layer_norm", the same mask as dropout() would draw from gen); otherwise it records
+/// add + layer_norm, which is what ONNX export traces.   x, h: (*, D)  weight, bias: (D)
+Tensor dropout_add_layer_norm(const Tensor& x, const Tensor& h, double p, bool training,
+                              Generator* gen, const Shape& normalized_shape,
+                              const Tensor& weight = {}, const Tensor& bias = {},
+                              double eps = 1e-5);
 /// Batch norm over dim 1 of (B, C, *). In training, uses batch statistics and updates running_mean
 /// / running_var in place (momentum as in PyTorch); in eval, uses the running statistics.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,

@@ -24,6 +24,7 @@ class Dropout : public Module {
   explicit Dropout(double p) : Dropout(DropoutOptions(p)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  const DropoutOptions& options() const { return options_; }
 
  private:
   DropoutOptions options_;

@@ -28,6 +28,8 @@ class LayerNorm : public Module {
   void reset_parameters(Generator* gen = nullptr) override;
   std::string extra_repr() const override;
 
+  const LayerNormOptions& options() const { return options_; }
+
   Tensor weight;  // normalized_shape, or undefined
   Tensor bias;    // normalized_shape, or undefined
 

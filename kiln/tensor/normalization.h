@@ -43,6 +43,46 @@ LayerNormForward layer_norm_reference(const Array& x, int64_t D, const Array& we
 LayerNormGrads layer_norm_backward_reference(const Array& dy, const Array& x, const Array& weight,
                                              int64_t D, double eps);
 
+// ------------------------------------------------------------------ residual dropout + layer norm
+/// Post-LN BERT's sub-layer output in one pass per row:  s = x + dropout(h),  y = layer_norm(s),
+/// with dropout's counter mask over h's row-major index (element i kept when
+/// dropout_keep(seed, offset + i, p), kept values scaled by 1/(1 − p); p == 0: no mask). Replaces
+/// three passes (dropout, add, layer norm) and their two intermediate arrays; s is kept for the
+/// backward.   x, h: (*, D) viewed as (R, D)   weight, bias: (D) or undefined.
+struct AddLayerNormForward {
+  Array y;     // x's shape (contiguous)
+  Array sum;   // s = x + dropout(h), x's shape: the layer norm's input, saved for backward
+  Array mean;  // (R) float64
+  Array rstd;  // (R) float64
+};
+AddLayerNormForward dropout_add_layer_norm(const Array& x, const Array& h, double p, uint64_t seed,
+                                           uint64_t offset, int64_t D, const Array& weight,
+                                           const Array& bias, double eps);
+
+struct AddLayerNormGrads {
+  Array dx;       // the gradient of s (x's shape), or undefined when not asked for
+  Array dh;       // dropout(dx) with the forward's mask, or undefined
+  Array dweight;  // (D), or undefined
+  Array dbias;    // (D), or undefined
+};
+/// Gradients of dropout_add_layer_norm: dx = layer_norm_backward's dx at s, dh = dx ⊙ mask/(1 − p)
+/// (written in the same pass over each row).   dy, sum: (R, D)-viewable; mean, rstd from the forward.
+AddLayerNormGrads dropout_add_layer_norm_backward(const Array& dy, const Array& sum,
+                                                  const Array& mean, const Array& rstd,
+                                                  const Array& weight, int64_t D, double p,
+                                                  uint64_t seed, uint64_t offset, bool need_dx,
+                                                  bool need_dh, bool need_dweight, bool need_dbias);
+
+/// Naive twins: s by dropout_keep() element by element in float64, then the layer-norm twins.
+AddLayerNormForward dropout_add_layer_norm_reference(const Array& x, const Array& h, double p,
+                                                     uint64_t seed, uint64_t offset, int64_t D,
+                                                     const Array& weight, const Array& bias,
+                                                     double eps);
+AddLayerNormGrads dropout_add_layer_norm_backward_reference(const Array& dy, const Array& x,
+                                                            const Array& h, double p, uint64_t seed,
+                                                            uint64_t offset, const Array& weight,
+                                                            int64_t D, double eps);
+
 // ------------------------------------------------------------------ batch norm
 /// Per-channel statistics of x (B, C, *) over every dim but 1: mean and biased variance, (C)
 /// float64.

@@ -147,11 +147,21 @@ Tensor sep_conv_sublayer(const Tensor& x, const Tensor& keep, const Tensor& dw_w
              /*dilation=*/1, /*groups=*/C);  // (B, C, T), channels-last
   h = transpose(h, 1, 2);                    // (B, T, C), contiguous
   h = gelu(linear(h, pw_weight, pw_bias));   // pointwise (kernel-1) convolution
-  if (dropout_p > 0.0 && training) h = dropout(h, dropout_p, training, gen);
-  return layer_norm(add(x, h), {C}, ln_weight, ln_bias, eps);
+  return dropout_add_layer_norm(x, h, dropout_p, training, gen, {C}, ln_weight, ln_bias, eps);
 }
 
 // ---------------------------------------------------------------- layers
+
+namespace {
+// norm(x + drop(h)), the post-LN residual output: one fused pass while dropout is active
+// (dropout_add_layer_norm), add + layer_norm otherwise.
+Tensor residual_norm(const Tensor& x, const Tensor& h, const nn::Dropout& drop,
+                     const nn::LayerNorm& norm) {
+  return dropout_add_layer_norm(x, h, drop.options().p(), drop.is_training(),
+                                drop.options().generator(), norm.options().normalized_shape(),
+                                norm.weight, norm.bias, norm.options().eps());
+}
+}  // namespace
 
 Tensor EncoderLayer::forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor& keep) {
   return narrow(forward(x, pad_mask, keep), 1, 0, 1);
@@ -169,13 +179,13 @@ AttentionLayer::AttentionLayer(int64_t hidden, int64_t heads, double p, double e
 
 Tensor AttentionLayer::forward(const Tensor& x, const Tensor& pad_mask, const Tensor&) {
   Tensor a = self_attn->forward(x, x, x, pad_mask);  // (B, T, C)
-  return norm->forward(add(x, dropout->forward(a)));
+  return residual_norm(x, a, *dropout, *norm);
 }
 
 Tensor AttentionLayer::forward_first(const Tensor& x, const Tensor& pad_mask, const Tensor&) {
   Tensor x0 = narrow(x, 1, 0, 1);                     // (B, 1, C)
   Tensor a = self_attn->forward(x0, x, x, pad_mask);  // (B, 1, C)
-  return norm->forward(add(x0, dropout->forward(a)));
+  return residual_norm(x0, a, *dropout, *norm);
 }
 
 FeedForwardLayer::FeedForwardLayer(int64_t hidden, int64_t ffn_dim, double p, double eps)
@@ -189,7 +199,7 @@ FeedForwardLayer::FeedForwardLayer(int64_t hidden, int64_t ffn_dim, double p, do
 
 Tensor FeedForwardLayer::forward(const Tensor& x, const Tensor&, const Tensor&) {
   Tensor h = dropout->forward(gelu(fc1->forward(x)));  // (B, T, F)
-  return norm->forward(add(x, dropout->forward(fc2->forward(h))));
+  return residual_norm(x, fc2->forward(h), *dropout, *norm);
 }
 
 SepConvLayer::SepConvLayer(int64_t hidden, int64_t kernel_size, double p, double eps)

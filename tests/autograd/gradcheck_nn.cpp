@@ -136,6 +136,23 @@ const RegisterGradcheck reg({
        return std::vector<Tensor>{leaf({3, 2}, 19)};
      },
      [](const std::vector<Tensor>& in) { return dropout(in[0], 0.4, false); }},
+    {"dropout_add_layer_norm", "training, fixed seed, affine",
+     [] {
+       return std::vector<Tensor>{leaf({3, 2, 5}, 60), leaf({3, 2, 5}, 61), leaf({5}, 62, 0.5, 1.5),
+                                  leaf({5}, 63)};
+     },
+     [](const std::vector<Tensor>& in) {
+       Generator g(9);
+       return dropout_add_layer_norm(in[0], in[1], 0.3, true, &g, {5}, in[2], in[3]);
+     }},
+    {"dropout_add_layer_norm", "training, no affine, last two dims",
+     [] {
+       return std::vector<Tensor>{leaf({2, 3, 4}, 64), leaf({2, 3, 4}, 65)};
+     },
+     [](const std::vector<Tensor>& in) {
+       Generator g(10);
+       return dropout_add_layer_norm(in[0], in[1], 0.5, true, &g, {3, 4}, {}, {}, 1e-3);
+     }},
     {"batch_norm", "training, batch statistics",
      [] {
        return std::vector<Tensor>{leaf({4, 3, 2}, 20, -2, 2), leaf({3}, 21, 0.5, 1.5),

@@ -265,6 +265,41 @@ TEST(NnOps, DropoutIsReproducibleAtAnyThreadCountAndMasksItsGradient) {
   EXPECT_TRUE(e.data().shares_storage(x.data()));
 }
 
+// The fused residual op against the three ops it replaces, drawing from generators with the same
+// seed: the same values and gradients (the same mask, the same float32 operations); in eval mode it
+// records add + layer_norm, the graph ONNX export lowers.
+TEST(NnOps, DropoutAddLayerNormEqualsDropoutAddLayerNorm) {
+  Generator g(3);
+  Tensor x0 = randn({4, 5, 16}, kFloat32, &g), h0 = randn({4, 5, 16}, kFloat32, &g);
+  Tensor w0 = randn({16}, kFloat32, &g), b0 = randn({16}, kFloat32, &g);
+  Tensor dy = randn({4, 5, 16}, kFloat32, &g);
+  std::vector<Tensor> grads[2];
+  Tensor ys[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    Tensor x = x0.detach().requires_grad_(), h = h0.detach().requires_grad_();
+    Tensor w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+    Generator gd(11);
+    Tensor y = fused ? dropout_add_layer_norm(x, h, 0.3, true, &gd, {16}, w, b, 1e-5)
+                     : layer_norm(add(x, dropout(h, 0.3, true, &gd)), {16}, w, b, 1e-5);
+    if (fused) {
+      ASSERT_TRUE(y.grad_fn());
+      EXPECT_EQ(y.grad_fn()->name, "dropout_add_layer_norm");
+    }
+    (y * dy).sum().backward();
+    ys[fused] = y;
+    grads[fused] = {x.grad(), h.grad(), w.grad(), b.grad()};
+  }
+  EXPECT_TRUE(close(ys[1], ys[0].data(), {0, 0}));
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_TRUE(close(grads[1][i], grads[0][i].data(), {1e-6, 1e-6})) << "input " << i;
+  Tensor e = dropout_add_layer_norm(x0, h0, 0.3, false, nullptr, {16}, w0, b0);
+  EXPECT_TRUE(close(e, layer_norm(add(x0, h0), {16}, w0, b0).data(), {0, 0}));
+  EXPECT_MESSAGE_HAS(
+      error_of([&] { dropout_add_layer_norm(x0, w0, 0.1, true, nullptr, {16}); }),
+      "dropout_add_layer_norm: residual [4, 5, 16] float32 and sub-layer output [16] float32 "
+      "differ");
+}
+
 TEST(NnOps, BatchNormMomentumAndEvalUseOfRunningStats) {
   Generator g(2);
   Tensor x = randn({8, 3, 4}, kFloat32, &g) * 2.0 + 1.0;

@@ -17,6 +17,9 @@ namespace {
 // Op → why export_model does not translate it.
 const std::map<std::string, std::string> kNotExportable = {
     {"cross_entropy", "a training loss; models are exported without their loss"},
+    {"dropout_add_layer_norm",
+     "recorded only while dropout is active (training); in eval mode the same call records add + "
+     "layer_norm, which export lowers"},
     {"nll_loss", "a training loss; models are exported without their loss"},
     {"one_hot", "not lowered yet (ONNX OneHot would do)"},
     {"scatter_add", "not lowered yet (ScatterElements with reduction = add, opset 16)"},

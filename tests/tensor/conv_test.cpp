@@ -169,6 +169,8 @@ TEST(Conv, ChannelsLastDepthwiseMatchesReference) {
       // NAS-BERT's separable convolution: (B, C, T), k = 7, padding 3.
       {"conv1d k7 pad 3", {3, 24, 33}, {24, 1, 7}, params1d(1, 3, 1, 24), true},
       {"conv1d stride 2 dilation 3", {2, 8, 20}, {8, 1, 3}, params1d(2, 2, 3, 8), false},
+      // Stride 1 takes the backward's division-free path; with dilation and uneven padding.
+      {"conv1d stride 1 dilation 2", {2, 16, 25}, {16, 1, 3}, params1d(1, 1, 2, 16), true},
       {"conv1d batch 1, long", {1, 48, 700}, {48, 1, 5}, params1d(1, 2, 1, 48), true},
   };
   const int saved = get_num_threads();

@@ -149,6 +149,86 @@ TEST(NnLayerNorm, NonContiguousInputAndPartialGrads) {
                kF32Column, "dweight only");
 }
 
+// The fused residual kernel against its twin (dropout_keep() element by element, then the layer-norm
+// twins), at p = 0 (no mask), 0.1 and 0.5, and with counters that cross a 2^32 run boundary
+// inside a row (the mask's key changes there).
+TEST(NnDropoutAddLayerNorm, MatchesReferenceTwin) {
+  const uint64_t kSeed = 99, kNearRun = (uint64_t{1} << 32) - 50;
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tol row = dt == kFloat32 ? kF32Rowwise : kF64, col = dt == kFloat32 ? kF32Column : kF64;
+    // The kernel's row statistics are of s rounded to float32 (as the three separate passes'
+    // are), the twin's of s in float64: one float32 rounding per element, so rowwise tolerance.
+    const Tol stat = dt == kFloat32 ? kF32Rowwise : Tol{1e-10, 1e-12};
+    for (auto [R, D] : {std::pair<int64_t, int64_t>{200, 37}, {3, 1024}}) {
+      Array x = randn_seeded({R, D}, 31, 1.0, dt), h = randn_seeded({R, D}, 32, 2.0, dt);
+      Array dy = randn_seeded({R, D}, 33, 1.0, dt);
+      Array w = randn_seeded({D}, 34, 1.0, dt), b = randn_seeded({D}, 35, 1.0, dt);
+      for (double p : {0.0, 0.1, 0.5})
+        for (uint64_t offset : {uint64_t{7}, kNearRun}) {
+          const std::string what = fmt::format("{} ({}, {}) p {} offset {}", dt, R, D, p, offset);
+          AddLayerNormForward f = dropout_add_layer_norm(x, h, p, kSeed, offset, D, w, b, 1e-5);
+          AddLayerNormForward r =
+              dropout_add_layer_norm_reference(x, h, p, kSeed, offset, D, w, b, 1e-5);
+          expect_close(f.sum, r.sum, row, "sum " + what);
+          expect_close(f.y, r.y, row, "y " + what);
+          expect_close(f.mean, r.mean, stat, "mean " + what);
+          expect_close(f.rstd, r.rstd, stat, "rstd " + what);
+          AddLayerNormGrads g = dropout_add_layer_norm_backward(
+              dy, f.sum, f.mean, f.rstd, w, D, p, kSeed, offset, true, true, true, true);
+          AddLayerNormGrads gr =
+              dropout_add_layer_norm_backward_reference(dy, x, h, p, kSeed, offset, w, D, 1e-5);
+          expect_close(g.dx, gr.dx, row, "dx " + what);
+          expect_close(g.dh, gr.dh, row, "dh " + what);
+          expect_close(g.dweight, gr.dweight, col, "dweight " + what);
+          expect_close(g.dbias, gr.dbias, col, "dbias " + what);
+        }
+    }
+  }
+}
+
+// The fused pass computes exactly what dropout, add and layer_norm compute one after the other
+// (the same mask, the same float32 operations in the same order), so training with it follows the
+// same trajectory bit for bit.
+TEST(NnDropoutAddLayerNorm, EqualsTheThreePassesBitForBit) {
+  const int64_t R = 64, D = 96;
+  Array x = randn_seeded({R, D}, 41), h = randn_seeded({R, D}, 42), dy = randn_seeded({R, D}, 43);
+  Array w = randn_seeded({D}, 44), b = randn_seeded({D}, 45);
+  const double p = 0.1;
+  const uint64_t seed = 5, offset = 1234;
+  AddLayerNormForward f = dropout_add_layer_norm(x, h, p, seed, offset, D, w, b, 1e-5);
+  Array s = add(x, dropout(h, p, seed, offset));
+  LayerNormForward l = layer_norm(s, D, w, b, 1e-5);
+  EXPECT_EQ(std::memcmp(f.sum.data<float>(), s.data<float>(), sizeof(float) * R * D), 0);
+  EXPECT_EQ(std::memcmp(f.y.data<float>(), l.y.data<float>(), sizeof(float) * R * D), 0);
+  AddLayerNormGrads g = dropout_add_layer_norm_backward(dy, f.sum, f.mean, f.rstd, w, D, p, seed,
+                                                        offset, false, true, false, false);
+  EXPECT_FALSE(g.dx.defined());
+  EXPECT_FALSE(g.dweight.defined());
+  LayerNormGrads lg = layer_norm_backward(dy, s, l.mean, l.rstd, w, D, true, false, false);
+  Array dh = dropout(lg.dx, p, seed, offset);
+  EXPECT_EQ(std::memcmp(g.dh.data<float>(), dh.data<float>(), sizeof(float) * R * D), 0);
+}
+
+TEST(NnDropoutAddLayerNorm, BadInputIsAClearError) {
+  Array x = zeros({4, 8}), h = zeros({4, 6});
+  auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(message([&] {
+              dropout_add_layer_norm(x, h, 0.1, 1, 0, 8, {}, {}, 1e-5);
+            }).find("dropout_add_layer_norm: residual [4, 8] and sub-layer output [4, 6] differ"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              dropout_add_layer_norm(x, x, 1.0, 1, 0, 8, {}, {}, 1e-5);
+            }).find("dropout_add_layer_norm: p must be in [0, 1), got 1"),
+            std::string::npos);
+}
+
 struct CeCase {
   int64_t N, K;
   bool weighted;

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "kiln/tensor/creation.h"
+#include "kiln/tensor/dropout.h"
 #include "kiln/tensor/kernels/nn_internal.h"
 
 namespace kiln::kernels {
@@ -101,6 +103,35 @@ std::pair<double, double> layer_norm_row_sums(const T* x, const T* dy, const T* 
 }  // namespace
 
 // ==================================================================== layer norm
+namespace {
+
+// One layer-norm row: y = (x − μ)·rstd·w + b; returns (μ, rstd).
+template <typename T>
+std::pair<double, double> layer_norm_row(const T* xr, T* yr, const T* wp, const T* bp, int64_t D,
+                                         double eps) {
+  const auto [mu, var] = row_mean_var(xr, D);
+  const double rs = 1.0 / std::sqrt(var + eps);
+  MMap<T> y(yr, D);
+  auto xhat = (CMap<T>(xr, D) - static_cast<T>(mu)) * static_cast<T>(rs);
+  if (wp && bp)
+    y = xhat * CMap<T>(wp, D) + CMap<T>(bp, D);
+  else if (wp)
+    y = xhat * CMap<T>(wp, D);
+  else if (bp)
+    y = xhat + CMap<T>(bp, D);
+  else
+    y = xhat;
+  return {mu, rs};
+}
+
+// The mask of dropout_add_layer_norm's h: dropout's counters (seed, offset), drop probability p.
+struct RowDropout {
+  double p;
+  uint64_t seed, offset;
+};
+
+}  // namespace
+
 LayerNormForward layer_norm(const Array& x_in, int64_t D, const Array& weight, const Array& bias,
                             double eps) {
   check_float(x_in, "layer_norm");
@@ -121,33 +152,71 @@ LayerNormForward layer_norm(const Array& x_in, int64_t D, const Array& weight, c
     double* mp = out.mean.data<double>();
     double* rp = out.rstd.data<double>();
     parallel_for(0, R, row_grain(D), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        std::tie(mp[r], rp[r]) = layer_norm_row(xp + r * D, yp + r * D, wp, bp, D, eps);
+    });
+  });
+  return out;
+}
+
+AddLayerNormForward dropout_add_layer_norm(const Array& x_in, const Array& h_in, double p,
+                                           uint64_t seed, uint64_t offset, int64_t D,
+                                           const Array& weight, const Array& bias, double eps) {
+  check_float(x_in, "dropout_add_layer_norm");
+  KILN_CHECK_SHAPE(x_in.shape() == h_in.shape(),
+                   "dropout_add_layer_norm: residual {} and sub-layer output {} differ (they "
+                   "must have the same shape)",
+                   x_in.shape(), h_in.shape());
+  KILN_CHECK_SHAPE(D >= 1 && x_in.numel() % D == 0,
+                   "dropout_add_layer_norm: input {} does not split into rows of {}", x_in.shape(),
+                   D);
+  KILN_CHECK(p >= 0 && p < 1, "dropout_add_layer_norm: p must be in [0, 1), got {}", p);
+  const DType dt = x_in.dtype();
+  Array x = x_in.contiguous(), h = contiguous_as(h_in, dt);
+  const int64_t R = x.numel() / D;
+  AddLayerNormForward out{Array(x.shape(), dt), Array(x.shape(), dt), Array({R}, kFloat64),
+                          Array({R}, kFloat64)};
+  Array w = weight.defined() ? contiguous_as(weight, dt) : Array{};
+  Array b = bias.defined() ? contiguous_as(bias, dt) : Array{};
+  const int32_t thr = dropout_threshold(p);
+  KILN_DISPATCH_FLOATING(dt, "dropout_add_layer_norm", [&] {
+    using T = scalar_t;
+    const T* xp = x.data<T>();
+    const T* hp = h.data<T>();
+    T* sp = out.sum.data<T>();
+    T* yp = out.y.data<T>();
+    const T* wp = w.defined() ? w.data<T>() : nullptr;
+    const T* bp = b.defined() ? b.data<T>() : nullptr;
+    double* mp = out.mean.data<double>();
+    double* rp = out.rstd.data<double>();
+    const T scale = static_cast<T>(1.0 / (1.0 - p));
+    parallel_for(0, R, row_grain(D), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const T* xr = xp + r * D;
-        const auto [mu, var] = row_mean_var(xr, D);
-        const double rs = 1.0 / std::sqrt(var + eps);
-        mp[r] = mu;
-        rp[r] = rs;
-        // One pass: y = (x − μ)·rstd·w + b.
-        MMap<T> y(yp + r * D, D);
-        auto xhat = (CMap<T>(xr, D) - static_cast<T>(mu)) * static_cast<T>(rs);
-        if (wp && bp)
-          y = xhat * CMap<T>(wp, D) + CMap<T>(bp, D);
-        else if (wp)
-          y = xhat * CMap<T>(wp, D);
-        else if (bp)
-          y = xhat + CMap<T>(bp, D);
-        else
-          y = xhat;
+        // s = x + h·mask/(1 − p), while the row is in cache; then the layer norm of s.
+        T* sr = sp + r * D;
+        if (p > 0) {
+          apply_dropout_mask(hp + r * D, sr, r * D, D, seed, offset, thr, scale);
+          MMap<T>(sr, D) += CMap<T>(xp + r * D, D);
+        } else {
+          MMap<T>(sr, D) = CMap<T>(xp + r * D, D) + CMap<T>(hp + r * D, D);
+        }
+        std::tie(mp[r], rp[r]) = layer_norm_row<T>(sr, yp + r * D, wp, bp, D, eps);
       }
     });
   });
   return out;
 }
 
-LayerNormGrads layer_norm_backward(const Array& dy_in, const Array& x_in, const Array& mean,
-                                   const Array& rstd, const Array& weight, int64_t D, bool need_dx,
-                                   bool need_dw, bool need_db) {
+namespace {
+
+// layer_norm_backward's body. With `drop`, also dh = dropout(dx) with drop's mask, row by row while
+// dx is in cache (dropout_add_layer_norm_backward); dx is then always computed.
+LayerNormGrads layer_norm_backward_impl(const Array& dy_in, const Array& x_in, const Array& mean,
+                                        const Array& rstd, const Array& weight, int64_t D,
+                                        bool need_dx, bool need_dw, bool need_db,
+                                        const RowDropout* drop, Array* dh) {
   check_float(x_in, "layer_norm_backward");
+  need_dx = need_dx || drop;
   KILN_CHECK_SHAPE(dy_in.numel() == x_in.numel(),
                    "layer_norm_backward: gradient {} does not match input {}", dy_in.shape(),
                    x_in.shape());
@@ -158,6 +227,8 @@ LayerNormGrads layer_norm_backward(const Array& dy_in, const Array& x_in, const 
   Array mu = contiguous_as(mean, kFloat64), rs = contiguous_as(rstd, kFloat64);
   LayerNormGrads g;
   if (need_dx) g.dx = Array(x.shape(), dt);
+  if (drop) *dh = Array(x.shape(), dt);
+  const int32_t thr = drop ? dropout_threshold(drop->p) : 0;
   // dweight / dbias: each of a fixed number of row blocks sums into its own float64 partial; the
   // partials are then added in block order, so the result does not depend on the thread count.
   const bool cols = need_dw || need_db;
@@ -172,6 +243,8 @@ LayerNormGrads layer_norm_backward(const Array& dy_in, const Array& x_in, const 
     const double* mp = mu.data<double>();
     const double* rp = rs.data<double>();
     T* dxp = need_dx ? g.dx.data<T>() : nullptr;
+    T* dhp = drop ? dh->data<T>() : nullptr;
+    const T scale = drop ? static_cast<T>(1.0 / (1.0 - drop->p)) : T(1);
     parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         double* bw = cols ? pw.data() + blk * D : nullptr;
@@ -195,6 +268,11 @@ LayerNormGrads layer_norm_backward(const Array& dy_in, const Array& x_in, const 
             dx = (dym * CMap<T>(wp, D) - static_cast<T>(mg) - xhat_mgx) * static_cast<T>(s);
           else
             dx = (dym - static_cast<T>(mg) - xhat_mgx) * static_cast<T>(s);
+          if (dhp && drop->p > 0)
+            apply_dropout_mask(dxp + r * D, dhp + r * D, r * D, D, drop->seed, drop->offset, thr,
+                               scale);
+          else if (dhp)
+            MMap<T>(dhp + r * D, D) = dx;
         }
       }
     });
@@ -219,6 +297,30 @@ LayerNormGrads layer_norm_backward(const Array& dy_in, const Array& x_in, const 
     if (need_dw) g.dweight = dw;
     if (need_db) g.dbias = db;
   }
+  return g;
+}
+
+}  // namespace
+
+LayerNormGrads layer_norm_backward(const Array& dy, const Array& x, const Array& mean,
+                                   const Array& rstd, const Array& weight, int64_t D, bool need_dx,
+                                   bool need_dw, bool need_db) {
+  return layer_norm_backward_impl(dy, x, mean, rstd, weight, D, need_dx, need_dw, need_db, nullptr,
+                                  nullptr);
+}
+
+AddLayerNormGrads dropout_add_layer_norm_backward(const Array& dy, const Array& sum,
+                                                  const Array& mean, const Array& rstd,
+                                                  const Array& weight, int64_t D, double p,
+                                                  uint64_t seed, uint64_t offset, bool need_dx,
+                                                  bool need_dh, bool need_dw, bool need_db) {
+  const RowDropout drop{p, seed, offset};
+  AddLayerNormGrads g;
+  LayerNormGrads l = layer_norm_backward_impl(dy, sum, mean, rstd, weight, D, need_dx, need_dw,
+                                              need_db, need_dh ? &drop : nullptr, &g.dh);
+  if (need_dx) g.dx = l.dx;
+  g.dweight = l.dweight;
+  g.dbias = l.dbias;
   return g;
 }
 
@@ -276,6 +378,43 @@ LayerNormGrads layer_norm_backward_reference(const Array& dy_in, const Array& x_
   }
   const DType dt = x_in.dtype();
   return {g.dx.to(dt), g.dweight.to(dt), g.dbias.to(dt)};
+}
+
+// The residual sum by dropout's scalar definition (dropout_keep), in float64.
+namespace {
+Array residual_sum_reference(const Array& x_in, const Array& h_in, double p, uint64_t seed,
+                             uint64_t offset) {
+  Array x = x_in.to(kFloat64).contiguous(), h = h_in.to(kFloat64).contiguous();
+  Array s(x.shape(), kFloat64);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const bool keep = dropout_keep(seed, offset + static_cast<uint64_t>(i), p);
+    s.data<double>()[i] = x.data<double>()[i] + (keep ? h.data<double>()[i] / (1.0 - p) : 0.0);
+  }
+  return s;
+}
+}  // namespace
+
+AddLayerNormForward dropout_add_layer_norm_reference(const Array& x, const Array& h, double p,
+                                                     uint64_t seed, uint64_t offset, int64_t D,
+                                                     const Array& weight, const Array& bias,
+                                                     double eps) {
+  Array s = residual_sum_reference(x, h, p, seed, offset);
+  LayerNormForward f = layer_norm_reference(s, D, weight, bias, eps);
+  return {f.y.to(x.dtype()), s.to(x.dtype()), f.mean, f.rstd};
+}
+
+AddLayerNormGrads dropout_add_layer_norm_backward_reference(const Array& dy, const Array& x,
+                                                            const Array& h, double p, uint64_t seed,
+                                                            uint64_t offset, const Array& weight,
+                                                            int64_t D, double eps) {
+  Array s = residual_sum_reference(x, h, p, seed, offset);
+  LayerNormGrads l = layer_norm_backward_reference(dy, s, weight, D, eps);
+  Array ds = l.dx.to(kFloat64).contiguous(), dh(ds.shape(), kFloat64);
+  for (int64_t i = 0; i < ds.numel(); ++i)
+    dh.data<double>()[i] = dropout_keep(seed, offset + static_cast<uint64_t>(i), p)
+                               ? ds.data<double>()[i] / (1.0 - p)
+                               : 0.0;
+  return {l.dx, dh.to(x.dtype()), l.dweight, l.dbias};
 }
 
 // ==================================================================== batch norm
