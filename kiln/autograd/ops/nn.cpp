@@ -50,6 +50,23 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
     if (from[from.size() - i] != 1 && from[from.size() - i] != to[to.size() - i]) return false;
   return true;
 }
+// The layer norms' shape rule: x ends with normalized_shape, and weight / bias (where given) have
+// that shape. Returns the number of normalised dims.
+int64_t check_normalized_shape(const char* op, const Tensor& x, const Shape& normalized_shape,
+                               const Tensor& weight, const Tensor& bias) {
+  const int64_t nd = static_cast<int64_t>(normalized_shape.size());
+  KILN_CHECK_SHAPE(
+      nd >= 1 && nd <= x.dim() && Shape(x.shape().end() - nd, x.shape().end()) == normalized_shape,
+      "{}: input {} does not end with normalized_shape {} (input's last {} dims must equal it)", op,
+      x.shape(), normalized_shape, nd);
+  for (const Tensor* p : {&weight, &bias})
+    KILN_CHECK_SHAPE(
+        !p->defined() || p->shape() == normalized_shape,
+        "{}: {} {} does not match normalized_shape {} (input {}; {} must have that shape)", op,
+        p == &weight ? "weight" : "bias", p->shape(), normalized_shape, x.shape(),
+        p == &weight ? "weight" : "bias");
+  return nd;
+}
 Saved save_optional(const Tensor& t, const char* op) {
   return t.defined() ? save(t, op) : Saved{};
 }
@@ -170,18 +187,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
   check_floating(x, "layer_norm", "input");
-  const int64_t nd = static_cast<int64_t>(normalized_shape.size());
-  KILN_CHECK_SHAPE(
-      nd >= 1 && nd <= x.dim() && Shape(x.shape().end() - nd, x.shape().end()) == normalized_shape,
-      "layer_norm: input {} does not end with normalized_shape {} (input's last {} dims must equal "
-      "it)",
-      x.shape(), normalized_shape, nd);
-  for (const Tensor* p : {&weight, &bias})
-    KILN_CHECK_SHAPE(
-        !p->defined() || p->shape() == normalized_shape,
-        "layer_norm: {} {} does not match normalized_shape {} (input {}; {} must have that shape)",
-        p == &weight ? "weight" : "bias", p->shape(), normalized_shape, x.shape(),
-        p == &weight ? "weight" : "bias");
+  const int64_t nd = check_normalized_shape("layer_norm", x, normalized_shape, weight, bias);
   const int64_t D = shape_numel(normalized_shape);
   kernels::LayerNormForward f =
       kernels::layer_norm(x.data(), D, weight.defined() ? weight.data() : Array{},
@@ -303,18 +309,8 @@ Tensor dropout_add_layer_norm(const Tensor& x, const Tensor& h, double p, bool t
                    "dropout_add_layer_norm: residual {} {} and sub-layer output {} {} differ "
                    "(they must have the same shape and dtype)",
                    x.shape(), x.dtype(), h.shape(), h.dtype());
-  const int64_t nd = static_cast<int64_t>(normalized_shape.size());
-  KILN_CHECK_SHAPE(
-      nd >= 1 && nd <= x.dim() && Shape(x.shape().end() - nd, x.shape().end()) == normalized_shape,
-      "dropout_add_layer_norm: input {} does not end with normalized_shape {} (input's last {} "
-      "dims must equal it)",
-      x.shape(), normalized_shape, nd);
-  for (const Tensor* t : {&weight, &bias})
-    KILN_CHECK_SHAPE(!t->defined() || t->shape() == normalized_shape,
-                     "dropout_add_layer_norm: {} {} does not match normalized_shape {} ({} must "
-                     "have that shape)",
-                     t == &weight ? "weight" : "bias", t->shape(), normalized_shape,
-                     t == &weight ? "weight" : "bias");
+  const int64_t nd =
+      check_normalized_shape("dropout_add_layer_norm", x, normalized_shape, weight, bias);
   const int64_t D = shape_numel(normalized_shape);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.advance(static_cast<uint64_t>(h.numel())), seed = g.seed();
