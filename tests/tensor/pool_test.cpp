@@ -55,6 +55,9 @@ Pool2dParams p1d(int64_t k, int64_t s, int64_t pad) {
 
 const PoolCase kCases[] = {
     {"2x2 stride 2", {2, 3, 8, 9}, p2d(2, 2, 2, 2, 0, 0)},
+    // LeNet's first pool: 196 outputs per plane, so the fast path's 64-window chunks span rows and
+    // planes, and planes split across threads.
+    {"2x2 stride 2, LeNet's 28x28 planes", {8, 6, 28, 28}, p2d(2, 2, 2, 2, 0, 0)},
     {"3x2 stride (2, 1) pad 1", {2, 3, 9, 8}, p2d(3, 2, 2, 1, 1, 1)},
     {"3x3 stride 3 pad 1 (uncovered rows)", {1, 2, 7, 7}, p2d(3, 3, 3, 3, 1, 1)},
     {"whole plane", {1, 1, 5, 6}, p2d(5, 6, 1, 1, 0, 0)},

@@ -68,46 +68,80 @@ Window adaptive_window(const PoolGeom& g, int64_t oh, int64_t ow) {
 
 // The 2 × 2, stride 2, unpadded window (LeNet's, VGG's): every window lies inside the input, so no
 // clipping. The four taps are compared in max_forward's order (row-major; strictly greater or NaN
-// replaces, so the first maximum and the last NaN win) with selects instead of branches, which the
-// compiler vectorises over ow (the branchy form mispredicts on every other tap of random data).
+// replaces, so the first maximum and the last NaN win) with selects instead of branches.
 bool is_2x2_stride_2(const PoolGeom& g) {
   return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
 }
 
-// One output row: top / bot are input rows 2·oh and 2·oh + 1 (row length W), base = 2·oh·W is the
-// index of top[0] in the plane.   y, idx: Wo values
+// Written over each output row's stride-2 inputs, GCC compiled the selects to scalar compares and
+// branches (perf annotate: a `jp`/`ja` per tap; 12.7 % of the W4 LeNet step, mispredicted on random
+// data), and LeNet's rows (14 and 5 outputs) are too short for a vector loop anyway. So outputs are
+// taken in chunks of 64 across rows and planes: a copy loop gathers each window's four taps into
+// contiguous arrays, the select loop runs over a full chunk with a 32-bit tap code (the width of
+// float, so it vectorises), and a last loop writes the values and widens the codes to indices.
 template <typename T>
-void max_row_2x2(const T* __restrict top, const T* __restrict bot, int64_t W, int64_t Wo,
-                 int64_t base, T* __restrict y, int64_t* __restrict idx) {
-  for (int64_t ow = 0; ow < Wo; ++ow) {
-    const T a = top[2 * ow], b = top[2 * ow + 1], c = bot[2 * ow], d = bot[2 * ow + 1];
-    T m = a;
-    int64_t off = 0;
-    bool t = (b > m) | (b != b);  // b != b: NaN
-    m = t ? b : m;
-    off = t ? 1 : off;
-    t = (c > m) | (c != c);
-    m = t ? c : m;
-    off = t ? W : off;
-    t = (d > m) | (d != d);
-    m = t ? d : m;
-    off = t ? W + 1 : off;
-    y[ow] = m;
-    idx[ow] = base + 2 * ow + off;
+struct Taps2x2 {
+  static constexpr int64_t kChunk = 64;
+  alignas(64) T a[kChunk], b[kChunk], c[kChunk], d[kChunk], m[kChunk];
+  alignas(64) int32_t code[kChunk];  // 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right
+  int64_t pos[kChunk];               // the top-left tap's index in its plane
+
+  // Selects over the first n windows, in max_forward's order.
+  template <int64_t N>
+  void select(int64_t n) {
+    const int64_t e = N > 0 ? N : n;
+    for (int64_t j = 0; j < e; ++j) {
+      T v = a[j];
+      int32_t k = 0;
+      bool r = (b[j] > v) | (b[j] != b[j]);  // x != x: NaN
+      v = r ? b[j] : v;
+      k = r ? 1 : k;
+      r = (c[j] > v) | (c[j] != c[j]);
+      v = r ? c[j] : v;
+      k = r ? 2 : k;
+      r = (d[j] > v) | (d[j] != d[j]);
+      v = r ? d[j] : v;
+      k = r ? 3 : k;
+      m[j] = v;
+      code[j] = k;
+    }
   }
-}
+  // Selects over n windows and writes outputs o0 .. o0 + n − 1.
+  void flush(int64_t n, int64_t W, T* y, int64_t* idx, int64_t o0) {
+    if (n == kChunk)
+      select<kChunk>(n);
+    else
+      select<0>(n);
+    for (int64_t j = 0; j < n; ++j) {
+      y[o0 + j] = m[j];
+      idx[o0 + j] = pos[j] + (code[j] & 1) + (code[j] >> 1) * W;
+    }
+  }
+};
 
 template <typename T>
 void max_forward_2x2(const T* x, const PoolGeom& g, T* y, int64_t* idx) {
   parallel_for(0, g.planes, plane_grain(g.P() * 4), [&](int64_t r0, int64_t r1) {
+    Taps2x2<T> t;
+    int64_t n = 0, o0 = r0 * g.P();  // outputs of planes r0 .. r1 are contiguous from o0
     for (int64_t r = r0; r < r1; ++r) {
       const T* xp = x + r * g.HW();
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const T* top = xp + 2 * oh * g.W;
-        max_row_2x2(top, top + g.W, g.W, g.Wo, 2 * oh * g.W, y + r * g.P() + oh * g.Wo,
-                    idx + r * g.P() + oh * g.Wo);
-      }
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const int64_t p = 2 * oh * g.W + 2 * ow;
+          t.a[n] = xp[p];
+          t.b[n] = xp[p + 1];
+          t.c[n] = xp[p + g.W];
+          t.d[n] = xp[p + g.W + 1];
+          t.pos[n] = p;
+          if (++n == Taps2x2<T>::kChunk) {
+            t.flush(n, g.W, y, idx, o0);
+            o0 += n;
+            n = 0;
+          }
+        }
     }
+    if (n > 0) t.flush(n, g.W, y, idx, o0);
   });
 }
 
