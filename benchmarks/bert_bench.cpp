@@ -14,8 +14,10 @@
 //   ./build-bench/benchmarks/bert_bench                 (5 repetitions of >= 0.5 s are built in)
 //   KILN_BENCH_THREADS=1 ./build-bench/benchmarks/bert_bench   (on a loaded machine)
 // 2 threads for Kiln, LibTorch and ONNX Runtime (intraOpNumThreads); KILN_BENCH_THREADS overrides.
-// Peak RSS (counter peak_rss_MB) is the whole process's, so measure it one case per process:
+// Peak RSS (counter peak_rss_MB) is the whole process's, so measure it one case per process, and
+// Kiln's in the binary built without LibTorch (linking LibTorch alone costs ~160 MB before any case):
 //   ./build-bench/benchmarks/bert_bench --benchmark_filter='W5_train_step_torch/'
+//   ./build-bench/benchmarks/bert_bench_kiln_only --benchmark_filter='W5_train_step_kiln/'
 // The ORT column's peak RSS is that of the Node process running ONNX Runtime (both shapes).
 // ORT is skipped (with a note) when no Kiln inference case ran or `node` cannot run the script.
 // Legend: B = batch, T = tokens, C = hidden (256), V = vocabulary.

@@ -2,9 +2,11 @@
 // update), Kiln vs LibTorch in the same binary, 2 threads. Compare the *_median rows:
 //   ./build/benchmarks/train_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
-// Peak RSS is the process's (getrusage), so measure it one benchmark per process:
-//   ./build/benchmarks/train_bench --benchmark_filter='W3_mlp_step_torch$' ... (counter
+// Peak RSS is the process's (getrusage), so measure it one benchmark per process, Kiln's in the
+// binary built without LibTorch (a process that links LibTorch holds ~160 MB before any case runs):
+//   ./build/benchmarks/train_bench --benchmark_filter='W3_mlp_step_torch/' ... (counter
 //   peak_rss_MB)
+//   ./build/benchmarks/train_bench_kiln_only --benchmark_filter='W3_mlp_step_kiln/'
 //
 // W3: 784-512-256-10 ReLU MLP, batch 128, softmax cross-entropy, SGD lr 0.01 momentum 0.9.
 // W4: LeNet-5 on (64, 1, 28, 28): conv 6@5×5 pad 2, ReLU, max-pool 2, conv 16@5×5, ReLU, max-pool
