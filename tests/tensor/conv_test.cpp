@@ -74,16 +74,22 @@ const ConvCase kCases[] = {
      {7, 8, 1, 1},
      params2d(1, 1, 0, 0, 1, 1, 1),
      true},
-    // 576 output pixels: two images per GEMM chunk, the last chunk holding one.
-    {"partial last chunk", {3, 2, 24, 24}, {3, 2, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 1), true},
+    // 576 output pixels and Kg·R = 16·144 multiply-adds per column (not a thin GEMM, so chunks of
+    // >= 1024 columns): two images per GEMM chunk, the last chunk holding one.
+    {"partial last chunk", {3, 16, 24, 24}, {16, 16, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 1), true},
     {"1x1 stride 2", {1, 4, 7, 7}, {3, 4, 1, 1}, params2d(2, 2, 0, 0, 1, 1, 1), false},
     {"kernel covers input", {3, 2, 5, 4}, {3, 2, 5, 4}, params2d(1, 1, 0, 0, 1, 1, 1), true},
     {"odd sizes batch 1", {1, 7, 13, 5}, {11, 7, 4, 2}, params2d(3, 1, 1, 1, 1, 1, 1), false},
     {"padding beyond kernel", {1, 2, 3, 3}, {2, 2, 2, 2}, params2d(1, 1, 3, 3, 1, 1, 1), true},
     {"stride beyond kernel", {2, 3, 10, 10}, {4, 3, 2, 2}, params2d(4, 4, 0, 0, 1, 1, 1), false},
-    // One input channel, one group (LeNet's first layer): the GEMM path, not the depthwise one;
-    // 84 output pixels, so 13 images per chunk and a partial last chunk.
-    {"single channel 5x5 pad 2", {15, 1, 9, 10}, {6, 1, 5, 5}, params2d(1, 1, 2, 2, 1, 1, 1), true},
+    // One input channel, one group (LeNet's first layer): the GEMM path, not the depthwise one. A
+    // thin GEMM (Kg·R = 6·25), so chunks of ~2M multiply-adds: 18 images of 784 output pixels per
+    // chunk and a partial last chunk of 2.
+    {"single channel 5x5 pad 2",
+     {20, 1, 28, 28},
+     {6, 1, 5, 5},
+     params2d(1, 1, 2, 2, 1, 1, 1),
+     true},
     {"single channel one output", {2, 1, 7, 6}, {1, 1, 3, 2}, params2d(2, 1, 0, 1, 1, 1, 1), false},
     // Large enough that im2col, col2im and the depthwise loops split across threads.
     {"parallel rows", {2, 16, 20, 20}, {24, 16, 3, 3}, params2d(1, 1, 1, 1, 1, 1, 1), true},

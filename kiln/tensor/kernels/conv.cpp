@@ -151,17 +151,23 @@ void fill_bias(const T* bias, int64_t K, int64_t P, T* y) {
 // ---- general path: im2col + GEMM over chunks of images ----
 
 // Images per chunk: enough GEMM columns (nb·P) that small images still make one large GEMM (each
-// call hands work to the OpenBLAS threads and back), yet no more: larger chunks cost a gather /
-// scatter copy and a column buffer beyond L2, which measured ~20% slower per image on W2
-// (P = 1024, one image per chunk) at 1 thread. A 7 × 7 map gets 21 images, a 128-long 1-D
-// sequence 8.
+// chunk costs a GEMM call and up to three parallel_for hand-offs: im2col / col2im, gather, scatter),
+// yet no more: larger chunks cost a gather / scatter copy and a column buffer beyond L2, which
+// measured ~20% slower per image on W2 (P = 1024, one image per chunk) at 1 thread. So at least
+// kChunkColumns columns, and for thin GEMMs (few multiply-adds per column, Kg·R) as many as make
+// kChunkWork multiply-adds: LeNet's first convolution (Kg·R = 6·25) then takes 18 images of 28 × 28
+// per chunk instead of 2, and its W4 training step measured 5.6 → 4.2 ms (medians of 5 interleaved
+// runs, 2 threads, Zen 5); the second (Kg·R = 16·150) and W2 (64·576) keep kChunkColumns. A 7 × 7
+// map gets 21 images, a 128-long 1-D sequence 8; never more than kChunkBytes of columns.
 constexpr int64_t kChunkColumns = 1024;
+constexpr int64_t kChunkWork = 2 << 20;
 constexpr int64_t kChunkBytes = 16 << 20;
 
 int64_t images_per_chunk(const Geom& g, size_t itemsize) {
   const int64_t P = std::max<int64_t>(g.P(), 1);
   const int64_t col_bytes = g.C * g.kh * g.kw * P * static_cast<int64_t>(itemsize);
-  const int64_t by_columns = (kChunkColumns + P - 1) / P;
+  const int64_t columns = std::max(kChunkColumns, kChunkWork / std::max<int64_t>(g.Kg * g.R(), 1));
+  const int64_t by_columns = (columns + P - 1) / P;
   const int64_t by_bytes = std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(col_bytes, 1));
   return std::clamp<int64_t>(std::min(by_columns, by_bytes), 1, std::max<int64_t>(g.B, 1));
 }
