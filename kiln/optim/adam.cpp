@@ -1,6 +1,8 @@
 #include "kiln/optim/adam.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/error.h"
@@ -68,25 +70,54 @@ void adam_range(const AdamArgs<T> a, int64_t b, int64_t e) {
 }
 
 template <typename T>
-void adam_kernel(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScalars& s) {
-  const AdamArgs<T> a{p,
-                      g,
-                      m,
-                      v,
-                      vmax,
-                      static_cast<T>(s.beta1),
-                      static_cast<T>(1.0 - s.beta1),
-                      static_cast<T>(s.beta2),
-                      static_cast<T>(1.0 - s.beta2),
-                      static_cast<T>(s.wd),
-                      static_cast<T>(1.0 - s.lr * s.wd),
-                      static_cast<T>(s.bias_correction2_sqrt),
-                      static_cast<T>(s.eps),
-                      static_cast<T>(-s.step_size),
-                      s.maximize ? T(-1) : T(1),
-                      s.decoupled,
-                      !s.decoupled && s.wd != 0};
-  parallel_for(0, n, kGrainSize, [&a](int64_t b, int64_t e) { adam_range(a, b, e); });
+AdamArgs<T> adam_args(T* p, const T* g, T* m, T* v, T* vmax, const AdamScalars& s) {
+  return {p,
+          g,
+          m,
+          v,
+          vmax,
+          static_cast<T>(s.beta1),
+          static_cast<T>(1.0 - s.beta1),
+          static_cast<T>(s.beta2),
+          static_cast<T>(1.0 - s.beta2),
+          static_cast<T>(s.wd),
+          static_cast<T>(1.0 - s.lr * s.wd),
+          static_cast<T>(s.bias_correction2_sqrt),
+          static_cast<T>(s.eps),
+          static_cast<T>(-s.step_size),
+          s.maximize ? T(-1) : T(1),
+          s.decoupled,
+          !s.decoupled && s.wd != 0};
+}
+
+// One parameter's slice of the fused pass: elements [begin, begin + n) of the step's concatenation.
+struct Segment {
+  int64_t begin = 0, n = 0;
+  bool f64 = false;
+  AdamArgs<float> f{};
+  AdamArgs<double> d{};
+  void set(const AdamArgs<float>& a) { f = a; }
+  void set(const AdamArgs<double>& a) {
+    f64 = true;
+    d = a;
+  }
+};
+
+// Every segment in one parallel loop over the concatenated elements: each chunk [b, e) runs
+// adam_range on the parts of the segments it covers (segments sorted by begin).
+void adam_fused(const std::vector<Segment>& segs, int64_t total) {
+  parallel_for(0, total, kGrainSize, [&segs](int64_t b, int64_t e) {
+    auto it = std::upper_bound(segs.begin(), segs.end(), b,
+                               [](int64_t x, const Segment& s) { return x < s.begin; });
+    for (--it; it != segs.end() && it->begin < e; ++it) {
+      const int64_t lo = std::max(b, it->begin) - it->begin;
+      const int64_t hi = std::min(e, it->begin + it->n) - it->begin;
+      if (it->f64)
+        adam_range(it->d, lo, hi);
+      else
+        adam_range(it->f, lo, hi);
+    }
+  });
 }
 
 Array& buffer(ParamState& st, const char* key, const Array& p) {
@@ -104,7 +135,9 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
     : Adam("Adam", std::move(groups), options, false) {}
 Adam::Adam(std::string name, std::vector<ParamGroup> groups, const AdamOptions& options,
            bool decoupled)
-    : Optimizer(std::move(name), std::move(groups), defaults_of(options)), decoupled_(decoupled) {
+    : Optimizer(std::move(name), std::move(groups), defaults_of(options)),
+      decoupled_(decoupled),
+      fused_(options.fused()) {
   validate_all();
 }
 
@@ -122,7 +155,8 @@ void Adam::validate(size_t group, const GroupOptions& o) const {
              o.get("eps"));
 }
 
-void Adam::update(const GroupOptions& o, Array& p, const Array& grad, ParamState& st) {
+namespace {
+AdamScalars scalars_of(const GroupOptions& o, const ParamState& st, bool decoupled) {
   AdamScalars s{};
   s.lr = o.get("lr");
   s.beta1 = o.get("beta1");
@@ -131,18 +165,51 @@ void Adam::update(const GroupOptions& o, Array& p, const Array& grad, ParamState
   s.wd = o.get("weight_decay");
   s.amsgrad = o.get("amsgrad") != 0;
   s.maximize = o.get("maximize") != 0;
-  s.decoupled = decoupled_;
+  s.decoupled = decoupled;
   const double t = static_cast<double>(st.step);
   s.step_size = s.lr / (1.0 - std::pow(s.beta1, t));
   s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.beta2, t));
+  return s;
+}
+}  // namespace
+
+void Adam::update(const GroupOptions& o, Array& p, const Array& grad, ParamState& st) {
+  const AdamScalars s = scalars_of(o, st, decoupled_);
   Array& m = buffer(st, "exp_avg", p);
   Array& v = buffer(st, "exp_avg_sq", p);
   Array* vmax = s.amsgrad ? &buffer(st, "max_exp_avg_sq", p) : nullptr;
   KILN_DISPATCH_FLOATING(p.dtype(), name(), [&] {
-    adam_kernel<scalar_t>(p.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
-                          v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, p.numel(),
-                          s);
+    const AdamArgs<scalar_t> a =
+        adam_args<scalar_t>(p.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
+                            v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, s);
+    parallel_for(0, p.numel(), kGrainSize, [&a](int64_t b, int64_t e) { adam_range(a, b, e); });
   });
+}
+
+void Adam::update_all(std::vector<Update>& updates) {
+  if (!fused_) return Optimizer::update_all(updates);
+  std::vector<Segment> segs;
+  segs.reserve(updates.size());
+  int64_t total = 0;
+  for (Update& u : updates) {
+    const AdamScalars s = scalars_of(*u.options, *u.st, decoupled_);
+    Array& m = buffer(*u.st, "exp_avg", u.p);
+    Array& v = buffer(*u.st, "exp_avg_sq", u.p);
+    Array* vmax = s.amsgrad ? &buffer(*u.st, "max_exp_avg_sq", u.p) : nullptr;
+    if (u.p.numel() == 0) continue;  // its state exists, as after update()
+    Segment seg;
+    seg.begin = total;
+    seg.n = u.p.numel();
+    KILN_DISPATCH_FLOATING(u.p.dtype(), name(), [&] {
+      const AdamArgs<scalar_t> a =
+          adam_args<scalar_t>(u.p.data<scalar_t>(), u.grad.data<scalar_t>(), m.data<scalar_t>(),
+                              v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, s);
+      seg.set(a);
+    });
+    segs.push_back(seg);
+    total += seg.n;
+  }
+  if (!segs.empty()) adam_fused(segs, total);
 }
 
 }  // namespace kiln::optim

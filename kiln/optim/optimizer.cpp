@@ -128,6 +128,8 @@ void Optimizer::validate(size_t group, const GroupOptions& o) const {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  std::vector<Update> updates;
+  std::vector<std::pair<Array, size_t>> strided;  // (parameter values, index of its copy's update)
   for (const auto& g : groups_) {
     for (const auto& [pname, p] : g.params) {
       Tensor grad = p.grad();
@@ -141,17 +143,22 @@ void Optimizer::step() {
       ++st.step;
       Array values = p.data();
       if (values.is_contiguous()) {
-        update(g.options, values, g_arr, st);
-        values.bump_version();
+        updates.push_back({&g.options, values, std::move(g_arr), &st});
       } else {
         // Strided parameter (rare: a leaf made from a view): update a contiguous copy and write it
         // back.
-        Array tmp = values.clone();
-        update(g.options, tmp, g_arr, st);
-        values.copy_(tmp);
+        strided.emplace_back(values, updates.size());
+        updates.push_back({&g.options, values.clone(), std::move(g_arr), &st});
       }
     }
   }
+  update_all(updates);
+  for (auto& u : updates) u.p.bump_version();
+  for (auto& [values, i] : strided) values.copy_(updates[i].p);
+}
+
+void Optimizer::update_all(std::vector<Update>& updates) {
+  for (auto& u : updates) update(*u.options, u.p, u.grad, *u.st);
 }
 
 void Optimizer::zero_grad() {

@@ -117,6 +117,16 @@ class Optimizer {
   /// written in place), `grad` its gradient (contiguous, p's dtype), `st` its state (step already
   /// incremented).
   virtual void update(const GroupOptions& options, Array& p, const Array& grad, ParamState& st) = 0;
+  /// One step's updates, collected by step(): each as update() takes them.
+  struct Update {
+    const GroupOptions* options;
+    Array p;     // contiguous values, written in place
+    Array grad;  // contiguous, p's dtype
+    ParamState* st;
+  };
+  /// Applies every update of one step. The default calls update() on each in order; an optimiser
+  /// may override it to run them all in one pass (Adam's fused path).
+  virtual void update_all(std::vector<Update>& updates);
   /// Checks one group's filled-in options (throw naming the group index and the rule).
   virtual void validate(size_t group, const GroupOptions& options) const;
   /// validate() on every group: each concrete optimiser's constructor calls it last (a virtual call

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,57 @@ TEST(Optimizer, UpdatesAreIdenticalAtOneAndManyThreads) {
   };
   std::vector<float> one = run(1), many = run(4);
   EXPECT_EQ(one, many);
+}
+
+// The fused pass (one parallel loop over every parameter's elements) against its reference twin,
+// the per-parameter loop (fused(false)): the same values and state bit for bit, over parameters that
+// straddle chunk boundaries in every way — empty, one element, odd sizes, one larger than a chunk,
+// a float64 one, a strided one (updated through a contiguous copy) and one without a gradient —
+// in two groups with different options, at 1 and 2 threads, Adam and AdamW.
+TEST(Optimizer, FusedAdamMatchesPerParameterAdamBitForBit) {
+  kiln::testing::ScopedNumThreads scoped(1);
+  auto run = [&](bool adamw, bool fused, int threads) {
+    scoped.set(threads);
+    kiln::Generator gen(3);
+    std::vector<Tensor> ps = {
+        kiln::randn({0}, kiln::kFloat32, &gen),    kiln::randn({1}, kiln::kFloat32, &gen),
+        kiln::randn({7, 3}, kiln::kFloat32, &gen), kiln::randn({70001}, kiln::kFloat32, &gen),
+        kiln::randn({513}, kiln::kFloat64, &gen),  kiln::randn({9, 5}, kiln::kFloat32, &gen).t(),
+        kiln::randn({4}, kiln::kFloat32, &gen)};
+    for (Tensor& p : ps) p = p.detach().requires_grad_();
+    EXPECT_FALSE(ps[5].data().is_contiguous());
+    const std::vector<float> big_before = ps[3].to_vector<float>();
+    std::vector<ParamGroup> groups = {
+        {{{"e", ps[0]}, {"one", ps[1]}, {"w", ps[2]}, {"big", ps[3]}}, {}},
+        {{{"f64", ps[4]}, {"strided", ps[5]}, {"nograd", ps[6]}},
+         {{"lr", 3e-2}, {"amsgrad", 1.0}, {"weight_decay", 0.0}}}};
+    AdamOptions o = AdamOptions(1e-2).weight_decay(0.05).fused(fused);
+    std::unique_ptr<Optimizer> opt;
+    if (adamw)
+      opt = std::make_unique<AdamW>(groups, o);
+    else
+      opt = std::make_unique<Adam>(groups, o);
+    kiln::Generator ggen(5);
+    for (int step = 0; step < 3; ++step) {
+      for (size_t i = 0; i + 1 < ps.size(); ++i)
+        ps[i].set_grad(kiln::randn(ps[i].shape(), ps[i].dtype(), &ggen));
+      opt->step();
+    }
+    EXPECT_NE(ps[3].to_vector<float>(), big_before);  // the steps did move the parameters
+    std::vector<std::vector<double>> out;
+    for (const Tensor& p : ps) out.push_back(p.to(kiln::kFloat64).to_vector<double>());
+    for (const auto& [key, value] : opt->state_dict())
+      out.push_back(value.to(kiln::kFloat64).contiguous().to_vector<double>());
+    return out;
+  };
+  for (bool adamw : {false, true})
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (adamw ? "AdamW" : "Adam") << ", " << threads << " thread(s)");
+      const auto reference = run(adamw, false, threads), fused = run(adamw, true, threads);
+      ASSERT_EQ(fused.size(), reference.size());
+      for (size_t i = 0; i < fused.size(); ++i) EXPECT_EQ(fused[i], reference[i]) << "entry " << i;
+    }
 }
 
 TEST(Optimizer, StateDictRoundTripAndKeys) {
