@@ -19,6 +19,7 @@
 
 #include "bench_common.h"
 #include "kiln/autograd/functions.h"
+#include "kiln/autograd/grad_mode.h"
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/normalization.h"
 #include "kiln/tensor/parallel.h"
@@ -153,6 +154,25 @@ void Attention_forward_backward_kiln(benchmark::State& st) {
   rows_per_second(st, kB * kH * kT);
 }
 
+// Inference (no gradient): the scores of each (batch, head) entry stay in a scratch block
+// (kernels::attention_no_grad). The "_scores" row runs the recorded path instead (q requires grad,
+// no backward), which writes the (B, H, T, T) scores array, softmaxes it, then multiplies.
+void Attention_forward_kiln(benchmark::State& st) {
+  set_threads();
+  const Inputs& in = inputs();
+  Tensor q(in.q), k(in.k), v(in.v), mask = zeros({kB, 1, 1, kT});
+  kiln::NoGradGuard no_grad;
+  for (auto _ : st) benchmark::DoNotOptimize(scaled_dot_product_attention(q, k, v, mask));
+  rows_per_second(st, kB * kH * kT);
+}
+void Attention_forward_scores_kiln(benchmark::State& st) {
+  set_threads();
+  const Inputs& in = inputs();
+  Tensor q(in.q, true), k(in.k), v(in.v), mask = zeros({kB, 1, 1, kT});
+  for (auto _ : st) benchmark::DoNotOptimize(scaled_dot_product_attention(q, k, v, mask));
+  rows_per_second(st, kB * kH * kT);
+}
+
 // ---------------------------------------------------------------- LibTorch on the same values
 #ifdef KILN_WITH_TORCH
 torch::Tensor wrap(const Array& a) {
@@ -232,6 +252,18 @@ void CrossEntropy_forward_backward_torch(benchmark::State& st) {
 }
 // LibTorch 1.13 has no fused attention on CPU: the same math as its Python reference
 // implementation.
+void Attention_forward_torch(benchmark::State& st) {
+  set_torch_threads();
+  const Inputs& in = inputs();
+  auto q = wrap(in.q), k = wrap(in.k), v = wrap(in.v), mask = torch::zeros({kB, 1, 1, kT});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kHeadDim));
+  torch::NoGradGuard no_grad;
+  for (auto _ : st) {
+    auto s = torch::matmul(q, k.transpose(-1, -2)) * scale + mask;
+    benchmark::DoNotOptimize(torch::matmul(torch::softmax(s, -1), v));
+  }
+  rows_per_second(st, kB * kH * kT);
+}
 void Attention_forward_backward_torch(benchmark::State& st) {
   set_torch_threads();
   const Inputs& in = inputs();
@@ -270,6 +302,7 @@ const char* const kWorkloads[] = {"Softmax_forward",
                                   "LayerNorm_forward_backward",
                                   "CrossEntropy_forward",
                                   "CrossEntropy_forward_backward",
+                                  "Attention_forward",
                                   "Attention_forward_backward",
                                   "ResidualNorm_forward_backward",
                                   "ResidualNorm_3ops_forward_backward"};
@@ -288,6 +321,8 @@ void register_all() {
   reg("LayerNorm_forward_backward_kiln", LayerNorm_forward_backward_kiln);
   reg("CrossEntropy_forward_kiln", CrossEntropy_forward_kiln);
   reg("CrossEntropy_forward_backward_kiln", CrossEntropy_forward_backward_kiln);
+  reg("Attention_forward_kiln", Attention_forward_kiln);
+  reg("Attention_forward_scores_kiln", Attention_forward_scores_kiln);
   reg("Attention_forward_backward_kiln", Attention_forward_backward_kiln);
   reg("ResidualNorm_forward_backward_kiln", ResidualNorm_forward_backward_kiln);
   reg("ResidualNorm_3ops_forward_backward_kiln", ResidualNorm_3ops_forward_backward_kiln);
@@ -298,6 +333,7 @@ void register_all() {
   reg("LayerNorm_forward_backward_torch", LayerNorm_forward_backward_torch);
   reg("CrossEntropy_forward_torch", CrossEntropy_forward_torch);
   reg("CrossEntropy_forward_backward_torch", CrossEntropy_forward_backward_torch);
+  reg("Attention_forward_torch", Attention_forward_torch);
   reg("Attention_forward_backward_torch", Attention_forward_backward_torch);
   reg("ResidualNorm_forward_backward_torch", ResidualNorm_forward_backward_torch);
   reg("ResidualNorm_3ops_forward_backward_torch", ResidualNorm_3ops_forward_backward_torch);

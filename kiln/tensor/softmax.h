@@ -35,6 +35,14 @@ Array log_softmax_backward_reference(const Array& dy, const Array& y, int64_t di
 /// (fully masked) becomes all zeros instead of NaN: it attends to nothing, and gets zero output and
 /// zero gradient.
 void attention_softmax_(Array& scores, double scale, const Array& mask);
+/// softmax(scale · q·kᵀ + mask)·v without gradients, one (batch, head) entry at a time: each
+/// entry's (Tq, Tk) scores live in a per-task scratch block between its two GEMMs and its softmax,
+/// so no (*, Tq, Tk) array is ever made (the inference path of scaled_dot_product_attention).
+///   q: (*, Tq, d)  k: (*, Tk, d)  v: (*, Tk, dv)  mask: additive, broadcastable to (*, Tq, Tk), or
+///   undefined  ->  (*, Tq, dv). Rows of q, k, v may be strided (unit stride along the last dim is
+///   used in place). Fully masked rows give zeros, as attention_softmax_.
+Array attention_no_grad(const Array& q, const Array& k, const Array& v, const Array& mask,
+                        double scale);
 /// In place on dp (*, Tq, Tk): dp ← scale · p ⊙ (dp − Σ_k dp ⊙ p), the softmax backward of the
 /// attention probabilities p, times the score scale.
 void attention_softmax_backward_(Array& dp, const Array& p, double scale);

@@ -208,6 +208,62 @@ TEST(NnOps, AttentionMatchesPrimitivesOnStridedInputsAndWithDropout) {
   }
 }
 
+// Without gradients (NoGradGuard, or no input requiring one) attention runs the inference kernel,
+// which keeps each entry's scores in a scratch block: its output must equal the recorded path's
+// bit for bit (the same GEMM calls and row softmax), over strided and contiguous inputs, 3-D and
+// 4-D, additive / bool / no masks, float32 and float64, at 1 and 2 threads; and nothing is recorded
+// for backward.
+TEST(NnOps, AttentionInferencePathEqualsTheRecordedPath) {
+  kiln::testing::ScopedNumThreads scoped(1);
+  Generator g(21);
+  const Tensor qs = randn({3, 9, 4, 8}, kFloat32, &g), ks = randn({3, 11, 4, 8}, kFloat32, &g),
+               vs = randn({3, 11, 4, 5}, kFloat32, &g);
+  const Tensor key_pad = from_vector<uint8_t>({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,  //
+                                               1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,  //
+                                               1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                                              {3, 1, 1, 11})
+                             .to(kBool);
+  const Tensor full_mask = randn({3, 4, 9, 11}, kFloat32, &g);
+  struct Case {
+    const char* name;
+    Tensor q, k, v, mask;
+  };
+  const std::vector<Case> cases = {
+      {"strided heads, key padding", qs.transpose(1, 2), ks.transpose(1, 2), vs.transpose(1, 2),
+       key_pad},
+      {"contiguous, full additive mask", qs.transpose(1, 2).contiguous(),
+       ks.transpose(1, 2).contiguous(), vs.transpose(1, 2).contiguous(), full_mask},
+      {"3-D, no mask", qs.select(2, 1), ks.select(2, 1), vs.select(2, 1), Tensor()},
+      {"float64", qs.transpose(1, 2).to(kFloat64), ks.transpose(1, 2).to(kFloat64),
+       vs.transpose(1, 2).to(kFloat64), full_mask.to(kFloat64)},
+  };
+  for (int threads : {1, 2}) {
+    scoped.set(threads);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << c.name << ", " << threads << " thread(s)");
+      Tensor fast;
+      {
+        NoGradGuard ng;
+        fast = scaled_dot_product_attention(c.q, c.k, c.v, c.mask);
+      }
+      EXPECT_FALSE(fast.requires_grad());
+      Tensor q = c.q.detach().requires_grad_();
+      Tensor recorded = scaled_dot_product_attention(q, c.k, c.v, c.mask);
+      ASSERT_TRUE(recorded.requires_grad());
+      // float32 is bit for bit (oneDNN's sgemm, and OpenBLAS's under KILN_GEMM=openblas). float64 runs
+      // OpenBLAS's dgemm, whose last bit
+      // depends on the operands' alignment: the scratch block is 64-byte aligned, the recorded
+      // path's per-entry score blocks (9 × 11 doubles apart) are not; 1 ulp was seen.
+      const Tol tol = c.q.dtype() == kFloat64 ? Tol{1e-14, 1e-14} : Tol{0, 0};
+      EXPECT_TRUE(close(fast, recorded.data(), tol));
+      // Eval mode with dropout_p > 0 is still inference: the same values.
+      NoGradGuard ng;
+      EXPECT_TRUE(close(scaled_dot_product_attention(c.q, c.k, c.v, c.mask, 0.1, false),
+                        recorded.data(), tol));
+    }
+  }
+}
+
 TEST(NnOps, AttentionFullyMaskedRowsGiveZerosNotNaN) {
   // Key-padding mask (B, 1, 1, Tk): batch 1 has every key padded with -inf, batch 0 with -1e9.
   const double inf = std::numeric_limits<double>::infinity();

@@ -10,6 +10,7 @@
 #include "kiln/tensor/creation.h"
 #include "kiln/tensor/dropout.h"
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/linalg.h"
 #include "kiln/tensor/loss.h"
 #include "kiln/tensor/normalization.h"
 #include "kiln/tensor/ops.h"
@@ -404,6 +405,51 @@ TEST(NnAttentionRows, FullyMaskedRowIsZeroAndMaskBroadcasts) {
   Array dp = randn_seeded({2, 3, 4}, 62);
   attention_softmax_backward_(dp, s, 0.5);
   EXPECT_EQ(sum(unary(UnaryOp::Abs, dp.select(0, 1).select(0, 0))).item<double>(), 0.0);
+}
+
+// The inference attention (scores kept per (batch, head) entry in a scratch block) against its
+// reference twin: each entry in float64 with matmul_reference, the scaled + masked scores through
+// softmax_reference, then matmul_reference with v. Entries are strided (B, H, T, d) views of
+// (B, T, H, d) arrays, Tq != Tk, and the mask broadcasts (B, 1, 1, Tk) with batch 1's last two
+// keys hidden, plus one fully masked query row (zeros out); also float64 and no mask.
+TEST(NnAttentionNoGrad, MatchesReferencePerEntry) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (bool masked : {true, false}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (masked ? " masked" : " no mask"));
+      const int64_t B = 2, H = 3, Tq = 5, Tk = 7, d = 4, dv = 6;
+      const Array q = randn_seeded({B, Tq, H, d}, 71).to(dt).transpose(1, 2);
+      const Array k = randn_seeded({B, Tk, H, d}, 72).to(dt).transpose(1, 2);
+      const Array v = randn_seeded({B, Tk, H, dv}, 73).to(dt).transpose(1, 2);
+      Array mask;
+      if (masked) {
+        mask = zeros({B, 1, Tq, Tk}, dt);
+        mask.select(0, 1).slice(2, Tk - 2, Tk).fill_(-inf);
+        mask.select(0, 0).select(0, 0).select(0, 3).fill_(-inf);  // query 3 of batch 0: all hidden
+      }
+      const double scale = 0.5;
+      const Array y = attention_no_grad(q, k, v, mask, scale);
+      ASSERT_EQ(y.shape(), (Shape{B, H, Tq, dv}));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h) {
+          const Array qi = q.select(0, b).select(0, h).to(kFloat64);
+          const Array ki = k.select(0, b).select(0, h).to(kFloat64).transpose(0, 1).contiguous();
+          const Array vi = v.select(0, b).select(0, h).to(kFloat64);
+          Array s = mul(matmul_reference(qi, ki), scale);
+          if (masked) s = add(s, mask.select(0, b).select(0, 0).to(kFloat64));
+          Array p = softmax_reference(s, -1);
+          if (masked && b == 0) p.select(0, 3).fill_(0.0);  // fully masked: attends to nothing
+          expect_close(y.select(0, b).select(0, h), matmul_reference(p, vi).to(dt),
+                       dt == kFloat32 ? kF32Rowwise : kF64, "entry");
+        }
+      if (masked) {
+        EXPECT_EQ(sum(unary(UnaryOp::Abs, y.select(0, 0).select(1, 3))).item<double>(), 0.0);
+      }
+    }
+  }
+  // Shapes that do not fit are an error naming the op.
+  EXPECT_THROW(
+      attention_no_grad(zeros({2, 3, 4}), zeros({2, 5, 3}), zeros({2, 5, 4}), Array{}, 1.0), Error);
 }
 
 }  // namespace

@@ -450,9 +450,18 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
             : mask.data();
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const bool drop = training && dropout_p > 0;
+  Attrs attrs = {{"scale", scale}, {"dropout_p", dropout_p}, {"training", int64_t{training}}};
+  if (!drop && !detail::any_requires_grad({q, k, v, mask})) {
+    // Inference (or no input needs a gradient): nothing is saved, and each (batch, head) entry's
+    // scores stay in a scratch block instead of a (*, Tq, Tk) array. Same values as below.
+    Array out = kernels::attention_no_grad(q.data(), k.data(), v.data(), m, scale);
+    return make_op(
+        "scaled_dot_product_attention", {q, k, v, mask}, out,
+        [](const Array&, const Needs&) -> Grads { return Grads(4); }, std::move(attrs));
+  }
   Array p = kernels::matmul(q.data(), k.data(), false, true);  // (*, Tq, Tk)
   kernels::attention_softmax_(p, scale, m);
-  const bool drop = training && dropout_p > 0;
   uint64_t seed = 0, offset = 0;
   if (drop) {
     Generator& g = gen ? *gen : default_generator();
@@ -480,7 +489,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         if (n[3]) g[3] = kernels::sum_to(kernels::mul(ds, 1.0 / scale), ms);
         return g;
       },
-      {{"scale", scale}, {"dropout_p", dropout_p}, {"training", int64_t{training}}});
+      std::move(attrs));
 }
 
 }  // namespace kiln

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "kiln/tensor/kernels/nn_internal.h"
+#include "kiln/tensor/linalg.h"
 
 namespace kiln::kernels {
 using namespace nn_detail;
@@ -240,6 +241,42 @@ Array log_softmax_backward_reference(const Array& dy, const Array& y, int64_t di
 }
 
 // ==================================================================== attention rows
+namespace {
+// One attention row in place: s ← softmax(scale · s + mask row) over Tk entries, the mask row read
+// at stride ms (null: no mask); a fully masked row becomes zeros. mrow: Tk scratch when masked.
+template <typename T>
+void attention_row(T* sp, const T* mp, int64_t ms, int64_t Tk, double scale, Vec<T>& mrow) {
+  MMap<T> s(sp, Tk);
+  s *= static_cast<T>(scale);
+  if (mp) {
+    for (int64_t j = 0; j < Tk; ++j) mrow[j] = mp[j * ms];
+    s += mrow;
+  }
+  const T m = max_of(s.data(), Tk);
+  if (m == -std::numeric_limits<T>::infinity()) {
+    s.setZero();  // fully masked: attends to nothing
+    return;
+  }
+  s = (s - m).exp();
+  s *= static_cast<T>(1.0 / sum_f64(s.data(), Tk));
+}
+
+// Offset of batch entry i (row-major over dims [0, nd)) in an array with the given strides.
+int64_t entry_offset(int64_t i, const Shape& dims, const Array& a) {
+  int64_t off = 0;
+  for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
+    off += (i % dims[static_cast<size_t>(d)]) * a.stride(d);
+    i /= dims[static_cast<size_t>(d)];
+  }
+  return off;
+}
+
+// A view of `base`'s storage starting `offset` elements in, how GEMM operands point into a buffer.
+Array at(const Array& base, int64_t offset) {
+  return Array(base.storage(), {1}, {1}, base.offset() + offset, base.dtype());
+}
+}  // namespace
+
 void attention_softmax_(Array& scores, double scale, const Array& mask_in) {
   check_float(scores, "scaled_dot_product_attention");
   KILN_CHECK(scores.is_contiguous() && scores.dim() >= 2,
@@ -263,27 +300,75 @@ void attention_softmax_(Array& scores, double scale, const Array& mask_in) {
     parallel_for(0, rows, row_grain(Tk), [&](int64_t r0, int64_t r1) {
       Vec<T> mrow(mp ? Tk : 0);
       for (int64_t r = r0; r < r1; ++r) {
-        MMap<T> s(sp + r * Tk, Tk);
-        s *= static_cast<T>(scale);
+        int64_t off = 0;
         if (mp) {
-          int64_t off = 0, rem = r;
+          int64_t rem = r;
           for (int64_t d = nd - 2; d >= 0; --d) {
             off += (rem % scores.size(d)) * mask.stride(d);
             rem /= scores.size(d);
           }
-          for (int64_t j = 0; j < Tk; ++j) mrow[j] = mp[off + j * ms];
-          s += mrow;
         }
-        const T m = max_of(s.data(), Tk);
-        if (m == -std::numeric_limits<T>::infinity()) {
-          s.setZero();  // fully masked: attends to nothing
-          continue;
-        }
-        s = (s - m).exp();
-        s *= static_cast<T>(1.0 / sum_f64(s.data(), Tk));
+        attention_row(sp + r * Tk, mp ? mp + off : nullptr, ms, Tk, scale, mrow);
       }
     });
   });
+}
+
+Array attention_no_grad(const Array& q_in, const Array& k_in, const Array& v_in,
+                        const Array& mask_in, double scale) {
+  check_float(q_in, "scaled_dot_product_attention");
+  KILN_CHECK(q_in.dim() >= 2 && k_in.dim() == q_in.dim() && v_in.dim() == q_in.dim() &&
+                 k_in.dtype() == q_in.dtype() && v_in.dtype() == q_in.dtype(),
+             "scaled_dot_product_attention: q {}, k {}, v {} must have one rank (>= 2) and dtype",
+             q_in.shape(), k_in.shape(), v_in.shape());
+  // GEMM operands need unit stride along their rows; permuted heads (B, H, T, d) views of a
+  // (B, T, H, d) projection already have it, so they are read in place.
+  auto rows_unit = [](const Array& a) { return a.stride(-1) == 1 ? a : a.contiguous(); };
+  const Array q = rows_unit(q_in), k = rows_unit(k_in), v = rows_unit(v_in);
+  const int64_t Tq = q.size(-2), d = q.size(-1), Tk = k.size(-2), dv = v.size(-1);
+  const Shape batch(q.shape().begin(), q.shape().end() - 2);
+  KILN_CHECK(Shape(k.shape().begin(), k.shape().end() - 2) == batch &&
+                 Shape(v.shape().begin(), v.shape().end() - 2) == batch && k.size(-1) == d &&
+                 v.size(-2) == Tk,
+             "scaled_dot_product_attention: q {}, k {}, v {} do not fit (*, Tq, d), (*, Tk, d), "
+             "(*, Tk, dv)",
+             q.shape(), k.shape(), v.shape());
+  const int64_t n = shape_numel(batch);
+  Shape out_shape = batch, score_shape = batch;
+  out_shape.insert(out_shape.end(), {Tq, dv});
+  score_shape.insert(score_shape.end(), {Tq, Tk});
+  Array out(out_shape, q.dtype());
+  if (out.numel() == 0) return out;
+  if (Tk == 0) {
+    out.zero_();  // softmax over no keys: nothing to attend to
+    return out;
+  }
+  const Array mask =
+      mask_in.defined()
+          ? (mask_in.dtype() == q.dtype() ? mask_in : mask_in.to(q.dtype())).expand(score_shape)
+          : Array{};
+  KILN_DISPATCH_FLOATING(q.dtype(), "scaled_dot_product_attention", [&] {
+    using T = scalar_t;
+    // One task per (batch, head) entry: its scores (Tq, Tk) live in a scratch block the task's
+    // two GEMMs and its softmax share while it is in cache; nothing of size (*, Tq, Tk) exists.
+    parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
+      Array scores({Tq, Tk}, q.dtype());
+      Vec<T> mrow(mask.defined() ? Tk : 0);
+      for (int64_t i = i0; i < i1; ++i) {
+        gemm(false, true, Tq, Tk, d, 1.0, at(q, entry_offset(i, batch, q)), q.stride(-2),
+             at(k, entry_offset(i, batch, k)), k.stride(-2), 0.0, scores, Tk);
+        T* sp = scores.data<T>();
+        const T* mp = mask.defined() ? mask.data<T>() + entry_offset(i, batch, mask) : nullptr;
+        for (int64_t r = 0; r < Tq; ++r)
+          attention_row(sp + r * Tk, mp ? mp + r * mask.stride(-2) : nullptr,
+                        mask.defined() ? mask.stride(-1) : 0, Tk, scale, mrow);
+        Array oi = at(out, i * Tq * dv);
+        gemm(false, false, Tq, dv, Tk, 1.0, scores, Tk, at(v, entry_offset(i, batch, v)),
+             v.stride(-2), 0.0, oi, dv);
+      }
+    });
+  });
+  return out;
 }
 
 void attention_softmax_backward_(Array& dp, const Array& p_in, double scale) {
