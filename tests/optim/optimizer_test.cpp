@@ -242,6 +242,30 @@ TEST(ClipGradNorm, ScalesToMaxNormAndReturnsTotal) {
   EXPECT_NEAR(b.grad().to_vector<float>()[0], 12 * coef, 1e-6);
 }
 
+// The 2-norm of large float32 gradients (summed in fixed blocks in parallel, read in place) against
+// a float64 reference sum, and the same bits at 1 and 2 threads; a strided gradient takes the
+// copying path and agrees.
+TEST(ClipGradNorm, LargeGradientsMatchAFloat64SumAtAnyThreadCount) {
+  kiln::testing::ScopedNumThreads scoped(1);
+  kiln::Generator gen(17);
+  Tensor a = kiln::zeros({70001}).requires_grad_(), b = kiln::zeros({300, 7}).requires_grad_();
+  const Tensor ga = kiln::randn({70001}, kiln::kFloat32, &gen);
+  const Tensor gb = kiln::randn({7, 300}, kiln::kFloat32, &gen).t();  // strided
+  double want = 0;
+  for (const Tensor& g : {ga, gb})
+    for (float v : g.contiguous().to_vector<float>()) want += static_cast<double>(v) * v;
+  want = std::sqrt(want);
+  std::vector<double> got;
+  for (int threads : {1, 2}) {
+    scoped.set(threads);
+    a.set_grad(ga);
+    b.set_grad(gb);
+    got.push_back(clip_grad_norm_(std::vector<Tensor>{a, b}, 1e9));
+  }
+  EXPECT_NEAR(got[0], want, 1e-12 * want);
+  EXPECT_EQ(got[0], got[1]);
+}
+
 TEST(ClipGradNorm, OtherNormsAndNonFinite) {
   Tensor a = param({0, 0, 0});
   a.set_grad(kiln::from_vector(std::vector<float>{1, -5, 2}));
