@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "kiln/tensor/creation.h"
@@ -171,18 +172,35 @@ AdamScalars scalars_of(const GroupOptions& o, const ParamState& st, bool decoupl
   s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.beta2, t));
   return s;
 }
-}  // namespace
 
-void Adam::update(const GroupOptions& o, Array& p, const Array& grad, ParamState& st) {
-  const AdamScalars s = scalars_of(o, st, decoupled_);
+// One parameter's update as a segment starting at `begin` of a step's concatenation; creates its
+// state buffers on first use ("exp_avg", "exp_avg_sq", and "max_exp_avg_sq" with amsgrad).
+Segment segment_of(const GroupOptions& o, Array& p, const Array& grad, ParamState& st,
+                   bool decoupled, const std::string& op, int64_t begin) {
+  const AdamScalars s = scalars_of(o, st, decoupled);
   Array& m = buffer(st, "exp_avg", p);
   Array& v = buffer(st, "exp_avg_sq", p);
   Array* vmax = s.amsgrad ? &buffer(st, "max_exp_avg_sq", p) : nullptr;
-  KILN_DISPATCH_FLOATING(p.dtype(), name(), [&] {
-    const AdamArgs<scalar_t> a =
-        adam_args<scalar_t>(p.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
-                            v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, s);
-    parallel_for(0, p.numel(), kGrainSize, [&a](int64_t b, int64_t e) { adam_range(a, b, e); });
+  Segment seg;
+  seg.begin = begin;
+  seg.n = p.numel();
+  KILN_DISPATCH_FLOATING(p.dtype(), op, [&] {
+    seg.set(adam_args<scalar_t>(p.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
+                                v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, s));
+  });
+  return seg;
+}
+}  // namespace
+
+// The per-parameter loop (fused(false)), the fused pass's reference twin: its own parallel loop
+// over this parameter alone.
+void Adam::update(const GroupOptions& o, Array& p, const Array& grad, ParamState& st) {
+  const Segment seg = segment_of(o, p, grad, st, decoupled_, name(), 0);
+  parallel_for(0, seg.n, kGrainSize, [&seg](int64_t b, int64_t e) {
+    if (seg.f64)
+      adam_range(seg.d, b, e);
+    else
+      adam_range(seg.f, b, e);
   });
 }
 
@@ -192,20 +210,8 @@ void Adam::update_all(std::vector<Update>& updates) {
   segs.reserve(updates.size());
   int64_t total = 0;
   for (Update& u : updates) {
-    const AdamScalars s = scalars_of(*u.options, *u.st, decoupled_);
-    Array& m = buffer(*u.st, "exp_avg", u.p);
-    Array& v = buffer(*u.st, "exp_avg_sq", u.p);
-    Array* vmax = s.amsgrad ? &buffer(*u.st, "max_exp_avg_sq", u.p) : nullptr;
-    if (u.p.numel() == 0) continue;  // its state exists, as after update()
-    Segment seg;
-    seg.begin = total;
-    seg.n = u.p.numel();
-    KILN_DISPATCH_FLOATING(u.p.dtype(), name(), [&] {
-      const AdamArgs<scalar_t> a =
-          adam_args<scalar_t>(u.p.data<scalar_t>(), u.grad.data<scalar_t>(), m.data<scalar_t>(),
-                              v.data<scalar_t>(), vmax ? vmax->data<scalar_t>() : nullptr, s);
-      seg.set(a);
-    });
+    const Segment seg = segment_of(*u.options, u.p, u.grad, *u.st, decoupled_, name(), total);
+    if (seg.n == 0) continue;  // its state exists, as after update()
     segs.push_back(seg);
     total += seg.n;
   }

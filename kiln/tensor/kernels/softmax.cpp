@@ -261,7 +261,8 @@ void attention_row(T* sp, const T* mp, int64_t ms, int64_t Tk, double scale, Vec
   s *= static_cast<T>(1.0 / sum_f64(s.data(), Tk));
 }
 
-// Offset of batch entry i (row-major over dims [0, nd)) in an array with the given strides.
+// Offset of entry i (row-major over `dims`, the leading dims of `a`) in `a`, by a's strides (0 where
+// a broadcasts).
 int64_t entry_offset(int64_t i, const Shape& dims, const Array& a) {
   int64_t off = 0;
   for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
@@ -282,8 +283,8 @@ void attention_softmax_(Array& scores, double scale, const Array& mask_in) {
   KILN_CHECK(scores.is_contiguous() && scores.dim() >= 2,
              "scaled_dot_product_attention: scores must be contiguous (*, Tq, Tk), got {}",
              scores.shape());
-  const int64_t Tk = scores.size(-1), rows = scores.numel() / std::max<int64_t>(Tk, 1),
-                nd = scores.dim();
+  const int64_t Tk = scores.size(-1), rows = scores.numel() / std::max<int64_t>(Tk, 1);
+  const Shape row_dims(scores.shape().begin(), scores.shape().end() - 1);  // rows are entries
   scores.bump_version();
   if (scores.numel() == 0) return;
   // The mask seen through scores' shape (broadcast dims get stride 0): row r's mask starts at the
@@ -299,17 +300,9 @@ void attention_softmax_(Array& scores, double scale, const Array& mask_in) {
     const int64_t ms = mask.defined() ? mask.stride(-1) : 0;
     parallel_for(0, rows, row_grain(Tk), [&](int64_t r0, int64_t r1) {
       Vec<T> mrow(mp ? Tk : 0);
-      for (int64_t r = r0; r < r1; ++r) {
-        int64_t off = 0;
-        if (mp) {
-          int64_t rem = r;
-          for (int64_t d = nd - 2; d >= 0; --d) {
-            off += (rem % scores.size(d)) * mask.stride(d);
-            rem /= scores.size(d);
-          }
-        }
-        attention_row(sp + r * Tk, mp ? mp + off : nullptr, ms, Tk, scale, mrow);
-      }
+      for (int64_t r = r0; r < r1; ++r)
+        attention_row(sp + r * Tk, mp ? mp + entry_offset(r, row_dims, mask) : nullptr, ms, Tk,
+                      scale, mrow);
     });
   });
 }
