@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <numbers>
 #include <unordered_map>
 
 #include "kiln/autograd/functions.h"
@@ -16,7 +17,7 @@
 #include "kiln/onnx/export.h"
 #include "kiln/optim/adam.h"
 #include "kiln/tensor/error.h"
-#include "kiln/tensor/random.h"
+#include "kiln/tensor/parallel.h"
 
 namespace kiln::automl {
 namespace {
@@ -237,6 +238,81 @@ TfidfFeaturizer TfidfFeaturizer::from_json(const json::Value& v) {
   return f;
 }
 
+namespace {
+// z (k) = b + Σ over row's entries of value · w[index, :], w (F, k) row-major.
+void score_row(const SparseRows& x, size_t row, const float* w, const float* b, size_t k,
+               float* z) {
+  std::copy(b, b + k, z);
+  for (int64_t e = x.offsets[row]; e < x.offsets[row + 1]; ++e) {
+    const float v = x.value[static_cast<size_t>(e)];
+    const float* wf = w + static_cast<size_t>(x.index[static_cast<size_t>(e)]) * k;
+    for (size_t c = 0; c < k; ++c) z[c] += v * wf[c];
+  }
+}
+}  // namespace
+
+double detail::linear_loss_grad(const SparseRows& x, std::span<const size_t> rows,
+                                std::span<const int64_t> labels, const float* w, const float* b,
+                                int64_t k, LinearLoss loss, float* gw, float* gb) {
+  const size_t nb = rows.size(), kk = static_cast<size_t>(k);
+  KILN_CHECK(nb > 0 && k >= 1, "linear_loss_grad: need rows and k >= 1, got {} rows, k = {}", nb,
+             k);
+  for (size_t row : rows) {
+    KILN_CHECK(row < x.rows() && row < labels.size(),
+               "linear_loss_grad: row {} but the data has {} rows and {} labels", row, x.rows(),
+               labels.size());
+    KILN_CHECK(labels[row] >= 0 && labels[row] < k,
+               "linear_loss_grad: label {} of row {} is not in [0, {})", labels[row], row, k);
+  }
+  // z: (B, K) scores, turned in place into d loss / d z; per-row losses summed in order below.
+  std::vector<float> z(nb * kk);
+  std::vector<double> row_loss(nb);
+  const float inv_b = 1.0f / static_cast<float>(nb);
+  parallel_for(0, static_cast<int64_t>(nb), 64, [&](int64_t r0, int64_t r1) {
+    for (auto r = static_cast<size_t>(r0); r < static_cast<size_t>(r1); ++r) {
+      const size_t row = rows[r];
+      const int64_t y = labels[row];
+      float* zr = z.data() + r * kk;
+      score_row(x, row, w, b, kk, zr);
+      double l = 0;
+      if (loss == LinearLoss::Logistic) {
+        const float mx = *std::max_element(zr, zr + kk);
+        double sum = 0;
+        for (size_t c = 0; c < kk; ++c) sum += std::exp(static_cast<double>(zr[c] - mx));
+        const double log_sum = std::log(sum);
+        l = log_sum - static_cast<double>(zr[y] - mx);
+        for (size_t c = 0; c < kk; ++c) {
+          const double p = std::exp(static_cast<double>(zr[c] - mx) - log_sum);
+          zr[c] = static_cast<float>(p - (static_cast<int64_t>(c) == y ? 1.0 : 0.0)) * inv_b;
+        }
+      } else {
+        for (size_t c = 0; c < kk; ++c) {
+          const float s = static_cast<int64_t>(c) == y ? 1.0f : -1.0f;
+          const float margin = std::max(0.0f, 1.0f - s * zr[c]);
+          l += static_cast<double>(margin) * margin;
+          zr[c] = -2.0f * s * margin * inv_b;
+        }
+      }
+      row_loss[r] = l;
+    }
+  });
+  std::fill(gw, gw + static_cast<size_t>(x.cols) * kk, 0.0f);
+  std::fill(gb, gb + k, 0.0f);
+  double total = 0;
+  for (size_t r = 0; r < nb; ++r) {
+    const size_t row = rows[r];
+    const float* gr = z.data() + r * kk;
+    for (int64_t e = x.offsets[row]; e < x.offsets[row + 1]; ++e) {
+      const float v = x.value[static_cast<size_t>(e)];
+      float* gf = gw + static_cast<size_t>(x.index[static_cast<size_t>(e)]) * kk;
+      for (size_t c = 0; c < kk; ++c) gf[c] += v * gr[c];
+    }
+    for (size_t c = 0; c < kk; ++c) gb[c] += gr[c];
+    total += row_loss[r];
+  }
+  return total / static_cast<double>(nb);
+}
+
 TfidfLinearModel TfidfLinearModel::fit(std::span<const std::string> texts,
                                        std::span<const int64_t> labels,
                                        std::vector<std::string> label_names,
@@ -248,10 +324,10 @@ TfidfLinearModel TfidfLinearModel::fit(std::span<const std::string> texts,
   KILN_CHECK(texts.size() == labels.size() && !texts.empty(),
              "TfidfLinearModel::fit: {} texts but {} labels (need the same number, >= 1)",
              texts.size(), labels.size());
-  KILN_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.learning_rate > 0 &&
+  KILN_CHECK(options.epochs >= 1 && options.batch_size >= 0 && options.learning_rate > 0 &&
                  options.l2 >= 0,
-             "TfidfLinearModel::fit: need epochs >= 1, batch_size >= 1, learning_rate > 0, "
-             "l2 >= 0; got {}, {}, {}, {}",
+             "TfidfLinearModel::fit: need epochs >= 1, batch_size >= 0 (0: all rows), "
+             "learning_rate > 0, l2 >= 0; got {}, {}, {}, {}",
              options.epochs, options.batch_size, options.learning_rate, options.l2);
   TfidfLinearModel m;
   m.labels_ = std::move(label_names);
@@ -263,12 +339,22 @@ TfidfLinearModel TfidfLinearModel::fit(std::span<const std::string> texts,
   }
   KILN_CHECK(x.cols > 0, "TfidfLinearModel::fit: the {} texts hold no word or character n-grams",
              texts.size());
-  m.linear_ = std::make_shared<nn::Linear>(nn::LinearOptions(x.cols, k));
-  Generator gen(options.seed);
-  m.linear_->reset_parameters(&gen);
-  optim::Adam opt(m.linear_->named_parameters(),
+  // Trained as w = Wᵀ (F, K), so each feature's K weights are contiguous for the sparse passes;
+  // zeros to start (the problem is convex).
+  const int64_t f = x.cols;
+  Tensor wt = zeros({f, k}).requires_grad_();
+  Tensor bias = zeros({k}).requires_grad_();
+  Tensor gw = zeros({f, k}), gb = zeros({k});
+  optim::Adam opt({{"weight_t", wt}, {"bias", bias}},
                   optim::AdamOptions(options.learning_rate).weight_decay(options.l2));
-  const size_t n = texts.size(), bs = static_cast<size_t>(options.batch_size);
+  const size_t n = texts.size();
+  const size_t bs = options.batch_size == 0 ? n : static_cast<size_t>(options.batch_size);
+  // The step size anneals to zero on a half cosine over all steps (Loshchilov & Hutter's SGDR
+  // without restarts), so the last iterate settles instead of hovering at a constant step's
+  // noise level.
+  const int64_t steps_per_epoch = static_cast<int64_t>((n + bs - 1) / bs);
+  const double total_steps = static_cast<double>(steps_per_epoch) * options.epochs;
+  int64_t step = 0;
   for (int epoch = 0; epoch < options.epochs && !m.stopped_; ++epoch) {
     const std::vector<size_t> order = data::permutation(n, options.seed * 7919 + epoch);
     for (size_t start = 0; start < n; start += bs) {
@@ -277,15 +363,21 @@ TfidfLinearModel TfidfLinearModel::fit(std::span<const std::string> texts,
         break;
       }
       const std::span<const size_t> rows(order.data() + start, std::min(bs, n - start));
-      std::vector<int64_t> y;
-      for (size_t r : rows) y.push_back(labels[r]);
-      // x_b: (B, F) dense; logits: (B, K)
-      const Tensor logits = m.linear_->forward(x.dense(rows));
-      Tensor loss = cross_entropy(logits, from_vector(y, {static_cast<int64_t>(y.size())}));
-      opt.zero_grad();
-      loss.backward();
+      detail::linear_loss_grad(x, rows, labels, wt.data_ptr<float>(), bias.data_ptr<float>(), k,
+                               options.loss, gw.data_ptr<float>(), gb.data_ptr<float>());
+      wt.set_grad(gw);
+      bias.set_grad(gb);
+      opt.set_lr(options.learning_rate * 0.5 *
+                 (1.0 + std::cos(std::numbers::pi * static_cast<double>(step) / total_steps)));
       opt.step();
+      ++step;
     }
+  }
+  m.linear_ = std::make_shared<nn::Linear>(nn::LinearOptions(f, k));
+  {
+    NoGradGuard no_grad;
+    m.linear_->weight.copy_(wt.detach().transpose(0, 1));
+    m.linear_->bias.copy_(bias.detach());
   }
   m.linear_->eval();
   return m;
@@ -297,10 +389,21 @@ Tensor TfidfLinearModel::predict_proba_features(const Tensor& x) const {
 }
 
 Tensor TfidfLinearModel::predict_proba(std::span<const std::string> texts) const {
+  // Sparse rows against the transposed weight (F, K): no dense (N, F) array.
   const SparseRows x = featurizer_.transform(texts);
-  std::vector<size_t> all(x.rows());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  return predict_proba_features(x.dense(all));
+  const Tensor wt = linear_->weight.detach().transpose(0, 1).contiguous();
+  const Tensor b = linear_->bias.detach().contiguous();
+  const int64_t k = wt.size(1);
+  const auto n = static_cast<int64_t>(x.rows());
+  std::vector<float> z(static_cast<size_t>(n * k));
+  parallel_for(0, n, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      score_row(x, static_cast<size_t>(r), wt.data_ptr<float>(), b.data_ptr<float>(),
+                static_cast<size_t>(k), z.data() + r * k);
+    }
+  });
+  NoGradGuard no_grad;
+  return softmax(from_vector(z, {n, k}), -1);
 }
 
 void TfidfLinearModel::save(const std::filesystem::path& dir, const json::Value& extra) const {

@@ -1,7 +1,8 @@
 #pragma once
 // An n-gram TF-IDF featuriser and a multinomial logistic regression on its features: the linear
 // text learner of kiln::automl (ML.NET's FeaturizeText + SdcaMaximumEntropy is the anchor; here the
-// model is trained with Kiln's Adam on cross-entropy).
+// model is trained with Kiln's Adam on cross-entropy, or on one-vs-rest squared hinge as
+// scikit-learn's LinearSVC, with sparse forward and backward passes).
 //
 // Featurisation (a preprocessing step Kiln applies; the exported ONNX graph takes its output):
 //   1. the text is cut to max_chars bytes and ASCII-lowercased;
@@ -73,14 +74,39 @@ class TfidfFeaturizer {
   std::vector<float> idf_;        // (F)
 };
 
-/// Hyper-parameters of the linear model.
+/// The linear model's training loss over class scores z = W·x + b (K classes, label y).
+enum class LinearLoss {
+  /// Multinomial logistic regression: −log softmax(z)_y (ML.NET's SdcaMaximumEntropy).
+  Logistic,
+  /// One-vs-rest squared hinge: Σ_k max(0, 1 − s_k z_k)², s_y = +1, s_k = −1 otherwise
+  /// (scikit-learn's LinearSVC). predict_proba is then softmax(z): it ranks as the scores, but
+  /// is not calibrated.
+  SquaredHinge,
+};
+
+/// Hyper-parameters of the linear model. The defaults are automl's recipe: 200 full-batch steps
+/// of squared hinge (0.574 on the fortunes topics, 0.986 on SpamAssassin, with word 1-2 and
+/// character 3-5 grams and max_features 500,000; the old defaults, 3 epochs of logistic loss in
+/// batches of 64 at 0.05, gave 0.506 and 0.979 with 20,000 features).
 struct LinearTextOptions {
-  double learning_rate = 0.05;  // Adam
-  double l2 = 1e-5;             // L2 penalty (Adam's coupled weight decay)
-  int epochs = 3;
-  int64_t batch_size = 64;
+  double learning_rate = 0.3;  // Adam's peak step, annealed to 0 on a half cosine over all steps
+  double l2 = 1e-4;            // L2 penalty (Adam's coupled weight decay)
+  int epochs = 200;            // passes over the rows
+  int64_t batch_size = 0;      // rows per Adam step; 0: all rows (one full-batch step per epoch)
+  LinearLoss loss = LinearLoss::SquaredHinge;
   uint64_t seed = 0;
 };
+
+namespace detail {
+/// The mean loss of rows `rows` of x (labels[r] in [0, k)) under scores z = x·w + b, with w
+/// (F, k) row-major (x.cols = F) and b (k), and its gradient: gw (F·k) and gb (k) are
+/// overwritten with d loss / d w and d loss / d b. Sparse: O(nnz · k) plus zeroing gw. Rows are
+/// scored in parallel; the gradient sums run in row order, so results do not depend on the
+/// thread count.
+double linear_loss_grad(const SparseRows& x, std::span<const size_t> rows,
+                        std::span<const int64_t> labels, const float* w, const float* b, int64_t k,
+                        LinearLoss loss, float* gw, float* gb);
+}  // namespace detail
 
 /// Featuriser + linear layer: p(class | text) = softmax(W · features(text) + b).
 class TfidfLinearModel {

@@ -7,10 +7,12 @@
 #include <fstream>
 
 #include "automl/automl_test_util.h"
+#include "kiln/autograd/functions.h"
 #include "kiln/automl/automl.h"
 #include "kiln/data/split.h"
 #include "kiln/io/json.h"
 #include "kiln/tensor/error.h"
+#include "kiln/tensor/parallel.h"
 #include "onnx/ort_runner.h"
 
 namespace kiln::automl {
@@ -72,6 +74,99 @@ TEST(Tfidf, FeaturesAreL2NormalisedAndReproducibleFromJson) {
   const SparseRows a = f.transform(std::vector<std::string>{"free"});
   const SparseRows b = f.transform(std::vector<std::string>{"FREE"});
   EXPECT_EQ(a.index, b.index);
+}
+
+// The sparse loss and gradient of the linear model against its dense twin: the same model built
+// from autograd ops in float64 (x (B, F) dense, z = x·w + b), for both losses, on a subset of
+// rows in shuffled order (with a repeated row), at one and two threads.
+TEST(TfidfLinear, SparseLossAndGradientMatchDenseAutograd) {
+  const int64_t n = 70, f = 11, k = 4;
+  data::SplitMix64 rng(3);
+  SparseRows x;
+  x.cols = f;
+  std::vector<int64_t> labels;
+  for (int64_t r = 0; r < n; ++r) {
+    for (int32_t c = 0; c < f; ++c) {
+      if (rng.bounded(3) == 0) {
+        x.index.push_back(c);
+        x.value.push_back(static_cast<float>(rng.bounded(1000)) / 500.0f - 1.0f);
+      }
+    }
+    x.offsets.push_back(static_cast<int64_t>(x.index.size()));
+    labels.push_back(static_cast<int64_t>(rng.bounded(k)));
+  }
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < 67; ++i) rows.push_back((i * 37 + 5) % n);
+  rows.push_back(rows[3]);
+  Generator gen(7);
+  const Tensor w = randn({f, k}, kFloat32, &gen), b = randn({k}, kFloat32, &gen);
+  const int threads = get_num_threads();
+  for (LinearLoss loss : {LinearLoss::Logistic, LinearLoss::SquaredHinge}) {
+    SCOPED_TRACE(loss == LinearLoss::Logistic ? "logistic" : "squared hinge");
+    // Dense float64 twin through autograd.
+    const Tensor xd = to_dtype(x.dense(rows), kFloat64);
+    const Tensor wd = to_dtype(w, kFloat64).requires_grad_();
+    const Tensor bd = to_dtype(b, kFloat64).requires_grad_();
+    std::vector<int64_t> y;
+    std::vector<double> sign;
+    for (size_t r : rows) {
+      y.push_back(labels[r]);
+      for (int64_t c = 0; c < k; ++c) sign.push_back(c == labels[r] ? 1.0 : -1.0);
+    }
+    const auto bn = static_cast<int64_t>(rows.size());
+    const Tensor z = add(matmul(xd, wd), bd);
+    Tensor ref_loss = loss == LinearLoss::Logistic
+                          ? cross_entropy(z, from_vector(y, {bn}))
+                          : mul(sum(square(relu(rsub(mul(z, from_vector(sign, {bn, k})), 1.0)))),
+                                1.0 / static_cast<double>(bn));
+    ref_loss.backward();
+    const std::vector<double> ref_gw = wd.grad().to_vector<double>();
+    const std::vector<double> ref_gb = bd.grad().to_vector<double>();
+    std::vector<float> first_gw;
+    for (int t : {1, 2}) {
+      set_num_threads(t);
+      std::vector<float> gw(static_cast<size_t>(f * k), 9.0f), gb(static_cast<size_t>(k), 9.0f);
+      const double l = detail::linear_loss_grad(x, rows, labels, w.data_ptr<float>(),
+                                                b.data_ptr<float>(), k, loss, gw.data(), gb.data());
+      EXPECT_NEAR(l, ref_loss.item<double>(), 1e-5 * std::abs(ref_loss.item<double>()));
+      for (size_t i = 0; i < gw.size(); ++i) EXPECT_NEAR(gw[i], ref_gw[i], 1e-6) << "w " << i;
+      for (size_t i = 0; i < gb.size(); ++i) EXPECT_NEAR(gb[i], ref_gb[i], 1e-6) << "b " << i;
+      if (t == 1)
+        first_gw = gw;
+      else
+        EXPECT_EQ(gw, first_gw) << "the gradient depends on the thread count";
+    }
+    set_num_threads(threads);
+  }
+  std::vector<float> gw(static_cast<size_t>(f * k)), gb(static_cast<size_t>(k));
+  const std::vector<size_t> bad = {0, static_cast<size_t>(n)};
+  EXPECT_THROW(detail::linear_loss_grad(x, bad, labels, w.data_ptr<float>(), b.data_ptr<float>(), k,
+                                        LinearLoss::Logistic, gw.data(), gb.data()),
+               Error);
+}
+
+// Both losses learn the synthetic topics from full-batch steps (batch_size 0).
+TEST(TfidfLinear, BothLossesLearnTheTopicsFromFullBatchSteps) {
+  const data::Table table = topics_table(11);
+  const std::vector<std::string> texts = table["Text"].strings();
+  std::vector<int64_t> y;
+  const std::vector<std::string> names = {"finance", "sport", "weather"};
+  for (const std::string& l : table["Label"].strings()) {
+    y.push_back(std::find(names.begin(), names.end(), l) - names.begin());
+  }
+  const std::span<const std::string> train(texts.data(), 240), test(texts.data() + 240, 60);
+  for (LinearLoss loss : {LinearLoss::Logistic, LinearLoss::SquaredHinge}) {
+    const TfidfLinearModel m = TfidfLinearModel::fit(
+        train, std::span<const int64_t>(y.data(), 240), names, {.max_features = 500},
+        {.learning_rate = 0.1, .l2 = 1e-5, .epochs = 60, .batch_size = 0, .loss = loss});
+    const std::vector<float> p = m.predict_proba(test).to_vector<float>();
+    int right = 0;
+    for (size_t i = 0; i < 60; ++i) {
+      const auto best = std::max_element(p.begin() + 3 * i, p.begin() + 3 * i + 3) - p.begin();
+      right += best - static_cast<int64_t>(3 * i) == y[240 + i];
+    }
+    EXPECT_GE(right, 57) << (loss == LinearLoss::Logistic ? "logistic" : "squared hinge");
+  }
 }
 
 TEST(TextSearch, MetricsMatchHandComputedValues) {
