@@ -200,6 +200,25 @@ TEST(TextSearch, FindsAnAccurateModelWithinTheBudget) {
   EXPECT_EQ(lb.at("trials").at(0).at("trainer").as_string(), "tfidf_linear");
 }
 
+// ML.NET's rule: below cv_max_rows rows the linear learner is scored by 5-fold cross-validation
+// over all rows, and the result says so; from cv_max_rows on, by the holdout.
+TEST(TextSearch, TheLinearLearnerIsCrossValidatedBelowCvMaxRows) {
+  const auto notes = [](size_t cv_max_rows) {
+    const TextSearchResult r = TextClassificationSearch({.time_budget_s = 30,
+                                                         .seed = 2,
+                                                         .max_trials = 2,
+                                                         .cv_max_rows = cv_max_rows,
+                                                         .learners = kLinear})
+                                   .run(topics_table(3));
+    EXPECT_GE(*r.search.trials[r.search.best].score, 0.9);
+    return fmt::format("{}", fmt::join(r.search.notes, " | "));
+  };
+  const std::string cv = notes(10000);
+  EXPECT_NE(cv.find("5-fold cross-validation over all 300 rows"), std::string::npos) << cv;
+  const std::string holdout = notes(300);
+  EXPECT_EQ(holdout.find("cross-validation"), std::string::npos) << holdout;
+}
+
 TEST(TextSearch, SameSeedSameTrialsAtAFixedTrialCount) {
   auto configs = [](uint64_t seed) {
     const TextSearchResult r =
