@@ -139,7 +139,7 @@ SearchSpace tfidf_linear_space() {
 // The linear model's standard strong configuration (FLAML's points_to_evaluate): word 1-2 and
 // character 3-5 grams, squared hinge (scikit-learn's LinearSVC on TF-IDF, the usual text
 // baseline), at 200 / 100 / 50 full-batch steps; the search runs the longest that fits. Fortunes
-// (5,410 quotes, 24 topics): 0.576 test accuracy at 200 steps, where the low-cost start's region
+// (5,410 quotes, 24 topics): 0.574 test accuracy at 200 steps, where the low-cost start's region
 // tops out near 0.55.
 std::vector<Config> tfidf_linear_recipes() {
   std::vector<Config> out;
@@ -365,9 +365,11 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   KILN_CHECK(!learners.empty(), "automl text-classification: no learner to search over ({})",
              fmt::join(notes, "; "));
   // The refit on all rows: an encoder's time grows with the rows (a 77.7 s fortunes trial refitted
-  // in 93.1 s, 0.96 × the row ratio); TF-IDF's faster, as its n-gram tables grow too (fortunes,
-  // ratio 1.25: a 148k-feature trial of 16.7 s needed more than 1.9× its time on all rows, a
-  // 200k-feature one of 9.1 s more than 2.4×; 3 r² = 4.7×).
+  // in 93.1 s, 0.96 × the row ratio); TF-IDF's faster, as its n-gram tables grow too (the old
+  // dense trainer, fortunes, ratio 1.25: 148k- and 200k-feature trials needed more than 1.9× and
+  // 2.4× their time on all rows; 3 r² = 4.7×). The sparse trainer's refits take ~1.1 × one
+  // fold's time (fortunes 16.9 s for 15.4 s, SpamAssassin 13.2 s for 13.5 s), so 3 r² per fold
+  // is generous, not tight.
   const double scale = static_cast<double>(texts.size()) / static_cast<double>(train_x.size());
   const double linear_scale = static_cast<double>(texts.size()) / linear_train_rows;
   const double linear_fits = static_cast<double>(linear_folds.size());
