@@ -1,5 +1,5 @@
 #pragma once
-// An n-gram TF-IDF featuriser and a multinomial logistic regression on its features: the linear
+// An n-gram TF-IDF featuriser and a linear classifier on its features: the linear
 // text learner of kiln::automl (ML.NET's FeaturizeText + SdcaMaximumEntropy is the anchor; here the
 // model is trained with Kiln's Adam on cross-entropy, or on one-vs-rest squared hinge as
 // scikit-learn's LinearSVC, with sparse forward and backward passes).
