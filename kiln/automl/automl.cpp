@@ -330,15 +330,14 @@ TextSearchResult TextClassificationSearch::run(const data::Table& table) const {
   };
   std::vector<Learner> learners;
   std::vector<std::string> notes;
-  if (linear_cv &&
-      std::find(o.learners.begin(), o.learners.end(), "tfidf_linear") != o.learners.end()) {
-    notes.push_back(fmt::format(
-        "tfidf_linear: scored by {}-fold cross-validation over all {} rows (fewer than {}, "
-        "ML.NET's rule); the encoders on the {:.0f} % holdout",
-        o.folds, texts.size(), o.cv_max_rows, o.validation_fraction * 100));
-  }
   for (const std::string& name : o.learners) {
     if (name == "tfidf_linear") {
+      if (linear_cv) {
+        notes.push_back(fmt::format(
+            "tfidf_linear: scored by {}-fold cross-validation over all {} rows (fewer than {}, "
+            "ML.NET's rule); the encoders on the {:.0f} % holdout",
+            o.folds, texts.size(), o.cv_max_rows, o.validation_fraction * 100));
+      }
       learners.push_back(linear);
       learners.back().recipes = tfidf_linear_recipes();
       learners.back().cost = tfidf_cost;
