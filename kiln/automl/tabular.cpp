@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "kiln/autograd/functions.h"
@@ -105,6 +106,12 @@ double TabularSearchResult::metric_value(double score) const {
   return higher_is_better(metric) ? score : -score * metric_scale;
 }
 
+std::string TabularSearchResult::shown_metric(double score) const {
+  if (!std::isfinite(score)) return "diverged";
+  return higher_is_better(metric) ? fmt::format("{:.4f}", score)
+                                  : fmt::format("{:.5g}", metric_value(score));
+}
+
 TabularSearch::TabularSearch(TabularSearchOptions options) : options_(std::move(options)) {
   auto& o = options_;
   const bool classify = o.task == TabularTask::Classification;
@@ -118,6 +125,10 @@ TabularSearch::TabularSearch(TabularSearchOptions options) : options_(std::move(
   KILN_CHECK(o.time_budget_s > 0, "automl {}: the time budget must be > 0 s, got {}", task,
              o.time_budget_s);
   KILN_CHECK(o.folds >= 2, "automl {}: folds must be >= 2, got {}", task, o.folds);
+  KILN_CHECK(o.ensemble >= 1 && o.rescore_top >= 0 && o.rescore_repeats >= 0,
+             "automl {}: need ensemble >= 1, rescore_top >= 0 and rescore_repeats >= 0; got {}, "
+             "{}, {}",
+             task, o.ensemble, o.rescore_top, o.rescore_repeats);
   for (const std::string& l : o.learners) {
     KILN_CHECK(l == "linear" || l == "mlp", "automl {}: unknown learner '{}' (linear, mlp)", task,
                l);
@@ -189,93 +200,131 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
 
   // Validation: k folds below cv_max_rows rows, else one holdout (indices into kept).
   const size_t n = kept.size();
-  std::vector<data::SplitIndices> splits;
+  const bool cross_validate = n < o.cv_max_rows;
   std::vector<int64_t> ids;  // classification: the class ids
   if (classify) ids.assign(y.begin(), y.end());
-  if (n < o.cv_max_rows) {
+  if (cross_validate) {
     KILN_CHECK(n >= 2 * static_cast<size_t>(o.folds),
                "automl {}: {} labelled rows are too few for {}-fold cross-validation (need >= {})",
                task, n, o.folds, 2 * o.folds);
-    splits = classify ? data::stratified_kfold(ids, static_cast<size_t>(o.folds), o.seed)
-                      : data::kfold(n, static_cast<size_t>(o.folds), o.seed);
     result.validation = fmt::format("{}-fold cross-validation", o.folds);
   } else {
-    splits = {classify ? data::stratified_split(ids, o.holdout_fraction, o.seed)
-                       : data::train_test_split(n, o.holdout_fraction, o.seed)};
     result.validation = fmt::format("holdout {:.0f} %", o.holdout_fraction * 100);
   }
-  std::vector<Fold> folds;
+  // The folds of one split of the kept rows, drawn with `split_seed`.
+  const auto make_folds = [&](uint64_t split_seed) {
+    std::vector<data::SplitIndices> splits;
+    if (cross_validate) {
+      splits = classify ? data::stratified_kfold(ids, static_cast<size_t>(o.folds), split_seed)
+                        : data::kfold(n, static_cast<size_t>(o.folds), split_seed);
+    } else {
+      splits = {classify ? data::stratified_split(ids, o.holdout_fraction, split_seed)
+                         : data::train_test_split(n, o.holdout_fraction, split_seed)};
+    }
+    std::vector<Fold> out;
+    for (const data::SplitIndices& s : splits) {
+      Fold f;
+      for (size_t i : s.train) f.train_rows.push_back(kept[i]), f.y_train.push_back(y[i]);
+      for (size_t i : s.test) f.valid_rows.push_back(kept[i]), f.y_valid.push_back(y[i]);
+      f.featurizer = TabularFeaturizer::fit(table, f.train_rows, {o.label_column});
+      f.x_train = f.featurizer.transform(table, f.train_rows);
+      f.x_valid = f.featurizer.transform(table, f.valid_rows);
+      out.push_back(std::move(f));
+    }
+    return out;
+  };
+  const std::vector<Fold> folds = make_folds(o.seed);
   double train_rows = 0;
-  for (const data::SplitIndices& s : splits) {
-    Fold f;
-    for (size_t i : s.train) f.train_rows.push_back(kept[i]), f.y_train.push_back(y[i]);
-    for (size_t i : s.test) f.valid_rows.push_back(kept[i]), f.y_valid.push_back(y[i]);
-    f.featurizer = TabularFeaturizer::fit(table, f.train_rows, {o.label_column});
-    f.x_train = f.featurizer.transform(table, f.train_rows);
-    f.x_valid = f.featurizer.transform(table, f.valid_rows);
-    train_rows += static_cast<double>(f.train_rows.size()) / static_cast<double>(splits.size());
-    folds.push_back(std::move(f));
+  for (const Fold& f : folds) {
+    train_rows += static_cast<double>(f.train_rows.size()) / static_cast<double>(folds.size());
   }
 
-  // The learners: train on every fold, score the mean validation metric. The first fold's model
-  // of the best trial so far is kept, in case the final refit does not fit the budget.
+  // One configuration's score on `fs`: the mean validation metric over the folds, fold i trained
+  // with seed `seed` + i, so that the mean is over initialisations as well as splits (with one
+  // seed for every fold, a configuration's luck with its initialisation counts five times, and a
+  // search of a thousand trials finds that luck). `first` (when given) receives fold 0's model.
+  const auto cv_score = [&](const std::string& learner, const Config& c,
+                            const std::vector<Fold>& fs, uint64_t seed, const Deadline& dl,
+                            std::optional<TabularModel>* first) {
+    double sum = 0;
+    for (size_t fi = 0; fi < fs.size(); ++fi) {
+      const Fold& f = fs[fi];
+      TabularModel m =
+          TabularModel::fit(f.featurizer, f.x_train, f.y_train, o.task, labels,
+                            net_options(learner, c, seed + fi), [&] { return dl.passed(); });
+      if (m.stopped()) return TrialOutcome{.status = TrialStatus::Stopped};
+      const int64_t rows = static_cast<int64_t>(f.valid_rows.size());
+      const std::vector<float> out =
+          m.predict_features(from_vector(f.x_valid, {rows, f.featurizer.num_features()}))
+              .to_vector<float>();
+      if (classify) {
+        const size_t k = labels.size();
+        std::vector<int64_t> truth, pred;
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* p = out.data() + i * static_cast<int64_t>(k);
+          pred.push_back(std::max_element(p, p + k) - p);
+          truth.push_back(static_cast<int64_t>(f.y_valid[static_cast<size_t>(i)]));
+        }
+        sum += classification_metric(o.metric, truth, pred, static_cast<int64_t>(k));
+      } else {
+        const std::vector<double> pred(out.begin(), out.end());
+        sum += regression_metric(o.metric, f.y_valid, pred);
+      }
+      if (first && fi == 0) *first = std::move(m);
+    }
+    const double metric = sum / static_cast<double>(fs.size());
+    if (!std::isfinite(metric)) {
+      return TrialOutcome{.status = TrialStatus::Failed,
+                          .message = "the predictions diverged (non-finite metric)"};
+    }
+    return TrialOutcome{.score = higher_is_better(o.metric) ? metric : -metric / metric_scale};
+  };
+
+  // The learners: a trial is cv_score on the search's folds. The first fold's model of the best
+  // trial so far is kept, in case the final refit does not fit the budget.
   std::optional<TabularModel> fallback;
   std::optional<double> fallback_score;
   const auto make_learner = [&](const std::string& name, SearchSpace space) {
-    return Learner{
-        .name = name,
-        .space = std::move(space),
-        .run = [&, name](const Config& c, const Deadline& dl) {
-          const TabularNetOptions net = net_options(name, c, o.seed);
-          double sum = 0;
-          std::optional<TabularModel> first;
-          for (const Fold& f : folds) {
-            TabularModel m = TabularModel::fit(f.featurizer, f.x_train, f.y_train, o.task, labels,
-                                               net, [&] { return dl.passed(); });
-            if (m.stopped()) return TrialOutcome{.status = TrialStatus::Stopped};
-            const int64_t rows = static_cast<int64_t>(f.valid_rows.size());
-            const std::vector<float> out =
-                m.predict_features(from_vector(f.x_valid, {rows, f.featurizer.num_features()}))
-                    .to_vector<float>();
-            if (classify) {
-              const size_t k = labels.size();
-              std::vector<int64_t> truth, pred;
-              for (int64_t i = 0; i < rows; ++i) {
-                const float* p = out.data() + i * static_cast<int64_t>(k);
-                pred.push_back(std::max_element(p, p + k) - p);
-                truth.push_back(static_cast<int64_t>(f.y_valid[static_cast<size_t>(i)]));
-              }
-              sum += classification_metric(o.metric, truth, pred, static_cast<int64_t>(k));
-            } else {
-              const std::vector<double> pred(out.begin(), out.end());
-              sum += regression_metric(o.metric, f.y_valid, pred);
-            }
-            if (!first) first = std::move(m);
-          }
-          const double metric = sum / static_cast<double>(folds.size());
-          if (!std::isfinite(metric)) {
-            return TrialOutcome{.status = TrialStatus::Failed,
-                                .message = "the predictions diverged (non-finite metric)"};
-          }
-          const double score = higher_is_better(o.metric) ? metric : -metric / metric_scale;
-          if (!fallback_score || score > *fallback_score) fallback = first, fallback_score = score;
-          return TrialOutcome{.score = score};
-        }};
+    return Learner{.name = name,
+                   .space = std::move(space),
+                   .run = [&, name](const Config& c, const Deadline& dl) {
+                     std::optional<TabularModel> first;
+                     TrialOutcome t = cv_score(name, c, folds, o.seed, dl, &first);
+                     if (t.score && (!fallback_score || *t.score > *fallback_score)) {
+                       fallback = std::move(first), fallback_score = t.score;
+                     }
+                     return t;
+                   }};
   };
   std::vector<Learner> learners;
   for (const std::string& name : o.learners) {
     learners.push_back(
         make_learner(name, name == "linear" ? linear_tabular_space() : mlp_tabular_space()));
   }
-  // The refit trains once on all rows, a trial once per fold on train_rows rows.
+  // A trial trains once per fold on train_rows rows, a refit member once on all rows.
   const double refit_scale =
       static_cast<double>(n) / train_rows / static_cast<double>(folds.size());
+  const int members = o.ensemble;
+  const int repeats = o.rescore_repeats;
+  // Re-scoring runs `top` configurations `repeats` times more, each about one trial's time; it
+  // may take a tenth of the budget (fewer configurations when trials are slow, none below two).
+  const auto rescore_top = [&](double trial_seconds) {
+    if (repeats == 0 || o.rescore_top < 2) return 0;
+    const double fit = 0.1 * o.time_budget_s / (repeats * std::max(trial_seconds, 1e-3) * 1.2);
+    const int top = static_cast<int>(std::min<double>(o.rescore_top, std::floor(fit)));
+    return top >= 2 ? top : 0;
+  };
+  const auto refit_reserve = [&](double trial_seconds) {
+    return trial_seconds * refit_scale * members * 1.5 + 0.5;
+  };
   const double prepared = seconds_since(t0);
   SearchOptions so{.time_budget_s = std::max(0.0, o.time_budget_s - prepared),
                    .seed = o.seed,
                    .max_trials = o.max_trials,
                    .reserve_s = [&](const TrialRecord* best) {
-                     return best ? best->seconds * refit_scale * 1.5 + 0.5 : 0.5;
+                     if (!best) return 0.5;
+                     return refit_reserve(best->seconds) +
+                            rescore_top(best->seconds) * repeats * best->seconds * 1.2;
                    }};
   so.tracking = {.experiment = o.task == TabularTask::Classification ? "automl-classification"
                                                                      : "automl-regression",
@@ -303,26 +352,119 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
              result.search.trials.empty()
                  ? std::string("never started")
                  : std::string(to_string(result.search.trials.front().status)));
+  const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(o.time_budget_s))};
+
+  // Re-scoring: the best few distinct configurations again on `repeats` new splits with new
+  // seeds, and the best mean over all of a configuration's splits wins. Among a thousand trials
+  // on one split the top score is partly luck (the winner's curse); the mean of several splits
+  // is less so. A repeat that the budget cuts is dropped for every configuration.
+  const double best_seconds = result.search.trials[static_cast<size_t>(result.search.best)].seconds;
+  const int top = rescore_top(best_seconds);
+  std::vector<int> chosen;  // indices into trials
+  for (const TrialRecord* r : ranked_trials(result.search)) {
+    if (static_cast<int>(chosen.size()) >= top || !r->score) break;
+    const bool seen = std::any_of(chosen.begin(), chosen.end(), [&](int i) {
+      const TrialRecord& c = result.search.trials[static_cast<size_t>(i)];
+      return c.learner == r->learner && c.config == r->config;
+    });
+    if (!seen) chosen.push_back(r->trial - 1);
+  }
+  if (chosen.size() >= 2) {
+    const Deadline rescore_end{end.at -
+                               std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(refit_reserve(best_seconds)))};
+    std::vector<std::vector<double>> scores;
+    for (int i : chosen) scores.push_back({*result.search.trials[static_cast<size_t>(i)].score});
+    int done = 0;
+    for (int r = 1; r <= repeats && !rescore_end.passed(); ++r) {
+      const std::vector<Fold> again = make_folds(o.seed + static_cast<uint64_t>(r));
+      std::vector<double> got;
+      for (int i : chosen) {
+        const TrialRecord& t = result.search.trials[static_cast<size_t>(i)];
+        const TrialOutcome out =
+            cv_score(t.learner, t.config, again, o.seed + 1000 * static_cast<uint64_t>(r),
+                     rescore_end, nullptr);
+        // A configuration that diverges on a new split cannot win; one the budget cuts ends the
+        // repeat.
+        if (out.status == TrialStatus::Failed) {
+          got.push_back(-std::numeric_limits<double>::infinity());
+          continue;
+        }
+        if (!out.score) break;
+        got.push_back(*out.score);
+      }
+      if (got.size() < chosen.size()) break;
+      for (size_t c = 0; c < chosen.size(); ++c) scores[c].push_back(got[c]);
+      ++done;
+    }
+    if (done > 0) {
+      size_t win = 0;
+      std::vector<double> means;
+      for (const std::vector<double>& v : scores) {
+        double m = 0;
+        for (double x : v) m += x / static_cast<double>(v.size());
+        means.push_back(m);
+        if (m > means[win]) win = means.size() - 1;
+      }
+      std::vector<std::string> parts;
+      for (size_t c = 0; c < chosen.size(); ++c) {
+        const TrialRecord& t = result.search.trials[static_cast<size_t>(chosen[c])];
+        result.rescored.push_back({.trial = t.trial, .scores = scores[c], .mean_score = means[c]});
+        std::vector<std::string> shown;
+        for (double v : scores[c]) shown.push_back(result.shown_metric(v));
+        parts.push_back(fmt::format("trial {} {} {} (mean of {}, {})", t.trial, t.learner,
+                                    result.shown_metric(means[c]), scores[c].size(),
+                                    fmt::join(shown, " ")));
+      }
+      if (std::isfinite(means[win])) result.search.best = chosen[win];
+      result.search.notes.push_back(fmt::format(
+          "the {} best configurations were scored on {} more split{} with other seeds, and the "
+          "best mean won (trial {}): {}",
+          chosen.size(), done, done == 1 ? "" : "s", result.search.best + 1,
+          fmt::join(parts, "; ")));
+    } else {
+      result.search.notes.push_back(
+          "no time was left to score the best configurations on more splits: the best single "
+          "score won");
+    }
+  }
   const TrialRecord& best = result.search.trials[static_cast<size_t>(result.search.best)];
   result.winner = best.learner;
 
-  // Refit on every labelled row within what is left of the budget.
-  const Deadline end{t0 + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(o.time_budget_s))};
+  // Refit on every labelled row within what is left of the budget: `members` models with seeds
+  // seed, seed + 1, ..., their outputs averaged (fewer when the budget runs out).
   const Clock::time_point r0 = Clock::now();
   TabularFeaturizer all = TabularFeaturizer::fit(table, kept, {o.label_column});
   const std::vector<float> x_all = all.transform(table, kept);
-  TabularModel refit = TabularModel::fit(std::move(all), x_all, y, o.task, labels,
-                                         net_options(best.learner, best.config, o.seed),
-                                         [&] { return end.passed(); });
-  result.refitted = !refit.stopped();
+  std::vector<TabularModel> fitted;
+  double member_seconds = 0;
+  for (int e = 0; e < members; ++e) {
+    if (e > 0 && end.seconds_left() < member_seconds * 1.2) break;
+    const Clock::time_point m0 = Clock::now();
+    TabularModel m =
+        TabularModel::fit(all, x_all, y, o.task, labels,
+                          net_options(best.learner, best.config, o.seed + static_cast<uint64_t>(e)),
+                          [&] { return end.passed(); });
+    if (m.stopped()) break;
+    fitted.push_back(std::move(m));
+    member_seconds = std::max(member_seconds, seconds_since(m0));
+  }
+  result.refitted = !fitted.empty();
   if (result.refitted) {
-    result.model = std::move(refit);
+    result.ensemble = static_cast<int>(fitted.size());
+    result.model = TabularModel::average(std::move(fitted));
+    if (result.ensemble < members) {
+      result.search.notes.push_back(fmt::format(
+          "the refit averages {} of the {} models asked for: the budget had no time for more",
+          result.ensemble, members));
+    }
   } else {
+    result.ensemble = 1;
     result.model = std::move(*fallback);
     result.search.notes.push_back(
-        "the refit on all rows was cut by the budget: the best trial's first-fold model (trained "
-        "on that fold's training rows) is the result");
+        "the refit on all rows was cut by the budget: the first-fold model (trained on that "
+        "fold's training rows) of the trial with the best single score is the result");
   }
   result.refit_seconds = seconds_since(r0);
   result.total_seconds = seconds_since(t0);
@@ -340,6 +482,22 @@ json::Value TabularSearchResult::leaderboard_json() const {
                                    refit_seconds, total_seconds, budget_s);
   v["validation"] = validation;
   v["rows"] = static_cast<int64_t>(rows);
+  v["ensemble"] = static_cast<int64_t>(ensemble);
+  json::Value again = json::Value::array();
+  for (const Rescore& r : rescored) {
+    json::Value one = json::Value::object();
+    one["trial"] = static_cast<int64_t>(r.trial);
+    json::Value metrics = json::Value::array();
+    // A split where the configuration diverged is null (JSON has no infinity).
+    const auto shown = [&](double s) {
+      return std::isfinite(s) ? json::Value(metric_value(s)) : json::Value(nullptr);
+    };
+    for (double s : r.scores) metrics.push_back(shown(s));
+    one["metrics"] = std::move(metrics);
+    one["mean"] = shown(r.mean_score);
+    again.push_back(std::move(one));
+  }
+  v["rescored"] = std::move(again);
   add_trials_json(v, search, [this](double score) { return metric_value(score); });
   return v;
 }
@@ -355,7 +513,13 @@ void TabularSearchResult::save(const std::filesystem::path& dir) const {
     extra["trainer"] = best.learner;
     extra["hyperparameters"] = config_json(best.config);
     extra["validation_metric"] = metric_value(*best.score);
+    for (const Rescore& r : rescored) {
+      if (r.trial == best.trial && std::isfinite(r.mean_score)) {
+        extra["validation_metric_mean"] = metric_value(r.mean_score);
+      }
+    }
   }
+  extra["ensemble"] = static_cast<int64_t>(ensemble);
   model.save(dir, extra);
   data::detail::AtomicFile f(dir / "leaderboard.json", "automl save");
   f.write(leaderboard_json().dump());

@@ -57,9 +57,9 @@ struct TabularNetOptions {
   uint64_t seed = 0;
 };
 
-/// A featuriser and a network over its output.
-///   classification: probabilities = softmax(net(features))   (N, K)
-///   regression:     prediction = net(features)                 (N, 1), in the target's units
+/// A featuriser and a network over its output, or the mean of several networks (average()):
+///   classification: probabilities = mean_m softmax(net_m(features))   (N, K)
+///   regression:     prediction = mean_m net_m(features)               (N, 1), in the target's units
 class TabularModel {
  public:
   /// Trains on featurised rows x (N·F row-major, F = featurizer.num_features()) with targets y
@@ -78,6 +78,14 @@ class TabularModel {
   /// `table` whose `label_column` is not missing (a class the model never saw counts as wrong).
   double evaluate(const data::Table& table, const std::string& label_column,
                   const std::string& metric) const;
+  /// An ensemble: the members' outputs averaged (class probabilities for classification,
+  /// predictions for regression), as predict(), evaluate() and model.onnx compute them. The
+  /// members must be trained models of one task with the same labels and feature count (the
+  /// first member's featurizer is kept: fit them on the same featurised rows). Throws kiln::Error
+  /// naming the first member that does not match.
+  static TabularModel average(std::vector<TabularModel> members);
+  /// How many networks are averaged (1 for a model from fit()).
+  size_t members() const { return nets_.size(); }
   TabularTask task() const { return task_; }
   const TabularFeaturizer& featurizer() const { return featurizer_; }
   const std::vector<std::string>& labels() const { return labels_; }
@@ -91,8 +99,8 @@ class TabularModel {
   TabularFeaturizer featurizer_;
   TabularTask task_ = TabularTask::Classification;
   std::vector<std::string> labels_;
-  std::shared_ptr<nn::Sequential> net_;
-  std::shared_ptr<Generator> gen_;  // initialisation and the dropout masks (seeded)
+  std::vector<std::shared_ptr<nn::Sequential>> nets_;  // one per member (average())
+  std::vector<std::shared_ptr<Generator>> gens_;  // initialisation and the dropout masks (seeded)
   bool stopped_ = false;
 };
 
@@ -110,6 +118,17 @@ struct TabularSearchOptions {
   double holdout_fraction = 0.2;
   bool verbose = false;  // one line per trial on stdout
   std::vector<std::string> learners = {"linear", "mlp"};
+  /// After the search, the `rescore_top` best distinct configurations are scored again on
+  /// `rescore_repeats` new splits (other fold draws and seeds) and the best mean over all splits
+  /// wins: the top score of many trials on one split is partly luck. Fewer configurations when a
+  /// trial is slow (re-scoring takes at most a tenth of the budget), none below two or with
+  /// rescore_repeats 0.
+  int rescore_top = 5;
+  int rescore_repeats = 2;
+  /// The refit trains this many models of the winning configuration on all rows (seeds seed,
+  /// seed + 1, ...) and averages their outputs (TabularModel::average); fewer when the budget
+  /// runs out. 1: a single model.
+  int ensemble = 5;
 };
 
 /// The linear learner's space: learning_rate (log 1e-4..0.3, init 0.01), l2 (log 1e-8..0.1, init
@@ -137,7 +156,16 @@ struct TabularSearchResult {
   std::string metric;
   std::string validation;  // "5-fold cross-validation" or "holdout 20 %"
   std::string winner;
+  /// A re-scored configuration: its scores on the search's split and each new split, and their
+  /// mean (the score it was chosen by).
+  struct Rescore {
+    int trial = 0;
+    std::vector<double> scores;
+    double mean_score = 0;
+  };
+  std::vector<Rescore> rescored;  // empty when nothing was re-scored
   TabularModel model;
+  int ensemble = 1;  // how many refitted models `model` averages
   bool refitted = false;
   double refit_seconds = 0;
   double total_seconds = 0;
@@ -146,10 +174,14 @@ struct TabularSearchResult {
   size_t rows = 0;
   /// The metric of a trial's score (the score itself, or −score · metric_scale for rmse and mae).
   double metric_value(double score) const;
+  /// metric_value as printed: 4 decimals for accuracy, macro_f1 and r2, 5 digits for rmse / mae,
+  /// "diverged" for a non-finite score.
+  std::string shown_metric(double score) const;
   /// The leaderboard as a fixed-width table, best first (then the failed / stopped trials).
   std::string leaderboard_table() const;
   /// {"task", "metric", "validation", "budget_s", "seconds", "refitted", "best_trial", "trials":
-  /// [{trial, trainer, hyperparameters, metric, seconds, status, message}], "notes"}.
+  /// [{trial, trainer, hyperparameters, metric, seconds, status, message}], "notes", "ensemble",
+  /// "rescored": [{trial, metrics (search split first), mean}]}.
   json::Value leaderboard_json() const;
   /// model.save(dir) and leaderboard.json.
   void save(const std::filesystem::path& dir) const;

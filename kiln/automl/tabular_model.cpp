@@ -21,21 +21,29 @@
 namespace kiln::automl {
 namespace {
 
-// softmax(net(x)) for classification, net(x) for regression: what model.onnx computes.
+// The mean over the members of softmax(net(x)) for classification, of net(x) for regression:
+// what model.onnx computes.
 class TabularHead : public nn::Module {
  public:
   using nn::Module::forward;
-  TabularHead(std::shared_ptr<nn::Sequential> net, bool softmax_out)
+  TabularHead(const std::vector<std::shared_ptr<nn::Sequential>>& nets, bool softmax_out)
       : nn::Module("TabularHead"), softmax_(softmax_out) {
-    net_ = register_module("net", std::move(net));
+    for (size_t i = 0; i < nets.size(); ++i) {
+      nets_.push_back(register_module(nets.size() == 1 ? "net" : fmt::format("net{}", i), nets[i]));
+    }
   }
   Tensor forward(const Tensor& x) override {
-    const Tensor y = net_->forward(x);
-    return softmax_ ? softmax(y, -1) : y;
+    Tensor sum;
+    for (const auto& net : nets_) {
+      const Tensor y = net->forward(x);
+      const Tensor out = softmax_ ? softmax(y, -1) : y;
+      sum = sum.defined() ? sum + out : out;
+    }
+    return nets_.size() == 1 ? sum : sum * (1.0 / static_cast<double>(nets_.size()));
   }
 
  private:
-  std::shared_ptr<nn::Sequential> net_;
+  std::vector<std::shared_ptr<nn::Sequential>> nets_;
   bool softmax_;
 };
 
@@ -88,29 +96,29 @@ TabularModel TabularModel::fit(TabularFeaturizer featurizer, std::span<const flo
     y_std = std::sqrt(sq / static_cast<double>(n));
     if (!(y_std > 0)) y_std = 1;
   }
-  m.gen_ = std::make_shared<Generator>(o.seed);
-  Generator& gen = *m.gen_;
-  m.net_ = std::make_shared<nn::Sequential>();
+  m.gens_ = {std::make_shared<Generator>(o.seed)};
+  Generator& gen = *m.gens_[0];
+  const auto net = std::make_shared<nn::Sequential>();
+  m.nets_ = {net};
   int64_t in = f;
   for (int d = 0; d < o.depth; ++d) {
-    m.net_->push_back(std::make_shared<nn::Linear>(nn::LinearOptions(in, o.hidden)));
-    m.net_->push_back(std::make_shared<nn::ReLU>());
+    net->push_back(std::make_shared<nn::Linear>(nn::LinearOptions(in, o.hidden)));
+    net->push_back(std::make_shared<nn::ReLU>());
     if (o.dropout > 0) {
-      m.net_->push_back(
-          std::make_shared<nn::Dropout>(nn::DropoutOptions(o.dropout).generator(&gen)));
+      net->push_back(std::make_shared<nn::Dropout>(nn::DropoutOptions(o.dropout).generator(&gen)));
     }
     in = o.hidden;
   }
   auto last = std::make_shared<nn::Linear>(nn::LinearOptions(in, k));
-  m.net_->push_back(last);
-  m.net_->reset_parameters(&gen);
-  m.net_->train();
+  net->push_back(last);
+  net->reset_parameters(&gen);
+  net->train();
   const optim::AdamOptions adam = optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay);
   std::unique_ptr<optim::Optimizer> opt;
   if (o.depth == 0) {
-    opt = std::make_unique<optim::Adam>(m.net_->named_parameters(), adam);
+    opt = std::make_unique<optim::Adam>(net->named_parameters(), adam);
   } else {
-    opt = std::make_unique<optim::AdamW>(m.net_->named_parameters(), adam);
+    opt = std::make_unique<optim::AdamW>(net->named_parameters(), adam);
   }
   const size_t bs = static_cast<size_t>(o.batch_size), rows = static_cast<size_t>(n);
   for (int epoch = 0; epoch < o.epochs && !m.stopped_; ++epoch) {
@@ -121,7 +129,7 @@ TabularModel TabularModel::fit(TabularFeaturizer featurizer, std::span<const flo
         break;
       }
       const std::span<const size_t> batch(order.data() + start, std::min(bs, rows - start));
-      const Tensor out = m.net_->forward(gather_rows(x, f, batch));  // (B, K)
+      const Tensor out = net->forward(gather_rows(x, f, batch));  // (B, K)
       Tensor loss;
       if (classify) {
         std::vector<int64_t> t;
@@ -137,16 +145,36 @@ TabularModel TabularModel::fit(TabularFeaturizer featurizer, std::span<const flo
       opt->step();
     }
   }
-  m.net_->eval();
+  net->eval();
   if (!classify) detail::unstandardize_output(*last, y_std, y_mean);
   return m;
 }
 
 Tensor TabularModel::predict_features(const Tensor& x) const {
-  KILN_CHECK(net_ != nullptr, "TabularModel::predict: the model was never trained");
+  KILN_CHECK(!nets_.empty(), "TabularModel::predict: the model was never trained");
   NoGradGuard no_grad;
-  const Tensor y = net_->forward(x);
-  return task_ == TabularTask::Classification ? softmax(y, -1) : y;
+  TabularHead head(nets_, task_ == TabularTask::Classification);
+  return head.forward(x);
+}
+
+TabularModel TabularModel::average(std::vector<TabularModel> members) {
+  KILN_CHECK(!members.empty(), "TabularModel::average: no members to average");
+  TabularModel m = std::move(members.front());
+  KILN_CHECK(!m.nets_.empty(), "TabularModel::average: member 0 was never trained");
+  for (size_t i = 1; i < members.size(); ++i) {
+    TabularModel& e = members[i];
+    KILN_CHECK(!e.nets_.empty() && e.task_ == m.task_ && e.labels_ == m.labels_ &&
+                   e.featurizer_.num_features() == m.featurizer_.num_features(),
+               "TabularModel::average: member {} does not match member 0 (need trained models of "
+               "the same task, labels and features; got {} {} labels {} features vs {} {} labels "
+               "{} features)",
+               i, to_string(e.task_), e.labels_.size(), e.featurizer_.num_features(),
+               to_string(m.task_), m.labels_.size(), m.featurizer_.num_features());
+    m.nets_.insert(m.nets_.end(), e.nets_.begin(), e.nets_.end());
+    m.gens_.insert(m.gens_.end(), e.gens_.begin(), e.gens_.end());
+    m.stopped_ = m.stopped_ || e.stopped_;
+  }
+  return m;
 }
 
 Tensor TabularModel::predict(const data::Table& table) const {
@@ -156,11 +184,11 @@ Tensor TabularModel::predict(const data::Table& table) const {
 }
 
 void TabularModel::save(const std::filesystem::path& dir, const json::Value& extra) const {
-  KILN_CHECK(net_ != nullptr, "TabularModel::save: the model was never trained");
+  KILN_CHECK(!nets_.empty(), "TabularModel::save: the model was never trained");
   std::filesystem::create_directories(dir);
   const bool classify = task_ == TabularTask::Classification;
   const std::string output = classify ? "probabilities" : "prediction";
-  TabularHead head(net_, classify);
+  TabularHead head(nets_, classify);
   head.eval();
   onnx::ExportOptions o;
   o.input_names = {"features"};

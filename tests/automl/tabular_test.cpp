@@ -8,8 +8,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "automl/automl_test_util.h"
+#include "kiln/automl/leaderboard.h"
 #include "kiln/automl/tabular.h"
 #include "kiln/data/split.h"
 #include "kiln/io/json.h"
@@ -194,6 +196,112 @@ TEST(TabularSearch, ProgressLinesShowTheMetricInTheLabelsUnits) {
   EXPECT_NE(r.leaderboard_table().find(fmt::format(" {:.4f} ", rmse)), std::string::npos);
 }
 
+// average(): the mean of the members' outputs (probabilities for classification), checked against
+// the members' own predictions averaged here in double.
+TEST(TabularModel, AverageIsTheMeanOfItsMembers) {
+  for (const bool regression : {false, true}) {
+    const data::Table t = synthetic_table(120, 12, regression);
+    const std::string label = regression ? "Target" : "Label";
+    std::vector<size_t> rows(t.num_rows());
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+    const TabularFeaturizer f = TabularFeaturizer::fit(t, rows, {label});
+    const std::vector<float> x = f.transform(t, rows);
+    std::vector<double> y;
+    for (const std::string& v : t[label].strings()) {
+      y.push_back(regression ? std::stod(v) : (v == "yes" ? 1.0 : 0.0));
+    }
+    const TabularTask task = regression ? TabularTask::Regression : TabularTask::Classification;
+    const std::vector<std::string> labels =
+        regression ? std::vector<std::string>{} : std::vector<std::string>{"no", "yes"};
+    std::vector<TabularModel> members;
+    std::vector<double> want;
+    const Tensor xt = from_vector(x, {static_cast<int64_t>(rows.size()), f.num_features()});
+    for (uint64_t seed : {0, 1, 2}) {
+      members.push_back(TabularModel::fit(
+          f, x, y, task, labels,
+          {.depth = 1, .hidden = 8, .learning_rate = 0.01, .epochs = 2, .seed = seed}));
+      const std::vector<float> p = members.back().predict_features(xt).to_vector<float>();
+      want.resize(p.size());
+      for (size_t i = 0; i < p.size(); ++i) want[i] += p[i] / 3.0;
+    }
+    ASSERT_NE(members[0].predict_features(xt).to_vector<float>(),
+              members[1].predict_features(xt).to_vector<float>());
+    const TabularModel avg = TabularModel::average(std::move(members));
+    EXPECT_EQ(avg.members(), 3u);
+    const std::vector<float> got = avg.predict_features(xt).to_vector<float>();
+    ASSERT_EQ(got.size(), want.size());
+    // float32 sums of three values vs double: a few ulps of values up to ~20.
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  }
+  // Members of different tasks do not mix.
+  const data::Table c = synthetic_table(40, 13, false);
+  std::vector<size_t> rows(c.num_rows());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  const TabularFeaturizer f = TabularFeaturizer::fit(c, rows, {"Label"});
+  const std::vector<float> x = f.transform(c, rows);
+  const std::vector<double> y(rows.size(), 1.0);
+  std::vector<TabularModel> mixed;
+  mixed.push_back(TabularModel::fit(f, x, y, TabularTask::Classification, {"no", "yes"}, {}));
+  mixed.push_back(TabularModel::fit(f, x, y, TabularTask::Regression, {}, {}));
+  EXPECT_NE(what([&] {
+              TabularModel::average(std::move(mixed));
+            }).find("TabularModel::average: member 1 does not match member 0"),
+            std::string::npos);
+  EXPECT_NE(what([&] { TabularModel::average({}); }).find("no members"), std::string::npos);
+}
+
+// After the search the best distinct configurations are scored on more splits; the one with the
+// best mean is the winner, and the refit averages `ensemble` models of it.
+TEST(TabularSearch, RescoringPicksTheBestMeanAndTheRefitAveragesTheEnsemble) {
+  const data::Table t = synthetic_table(300, 14, false);
+  const TabularSearchResult r = TabularSearch({.time_budget_s = 100,
+                                               .seed = 3,
+                                               .max_trials = 8,
+                                               .learners = {"linear", "mlp"},
+                                               .rescore_top = 3,
+                                               .rescore_repeats = 2,
+                                               .ensemble = 4})
+                                    .run(t);
+  ASSERT_EQ(r.rescored.size(), 3u);
+  std::set<std::pair<std::string, Config>> distinct;
+  double best_mean = -1e300;
+  int best_trial = 0;
+  for (const TabularSearchResult::Rescore& s : r.rescored) {
+    ASSERT_EQ(s.scores.size(), 3u);  // the search's split and two more
+    const TrialRecord& tr = r.search.trials[static_cast<size_t>(s.trial - 1)];
+    EXPECT_EQ(s.scores[0], *tr.score);
+    EXPECT_NEAR(s.mean_score, (s.scores[0] + s.scores[1] + s.scores[2]) / 3, 1e-12);
+    distinct.insert({tr.learner, tr.config});
+    if (s.mean_score > best_mean) best_mean = s.mean_score, best_trial = s.trial;
+  }
+  EXPECT_EQ(distinct.size(), 3u);
+  // The re-scored ones are the three best single scores.
+  const std::vector<const TrialRecord*> ranked = ranked_trials(r.search);
+  EXPECT_GE(*r.search.trials[static_cast<size_t>(r.rescored.back().trial - 1)].score,
+            *ranked[3]->score);
+  EXPECT_EQ(r.search.best, best_trial - 1);
+  EXPECT_EQ(r.ensemble, 4);
+  EXPECT_EQ(r.model.members(), 4u);
+  const json::Value lb = json::parse(r.leaderboard_json().dump(), "leaderboard");
+  EXPECT_EQ(lb.at("rescored").size(), 3u);
+  EXPECT_EQ(lb.at("ensemble").as_int(), 4);
+  EXPECT_EQ(lb.at("best_trial").as_int(), best_trial);
+  EXPECT_NE(r.leaderboard_table().find("best mean won (trial " + std::to_string(best_trial)),
+            std::string::npos)
+      << r.leaderboard_table();
+  // Without re-scoring the best single score wins, and ensemble 1 is one model.
+  const TabularSearchResult one = TabularSearch({.time_budget_s = 100,
+                                                 .seed = 3,
+                                                 .max_trials = 8,
+                                                 .learners = {"linear", "mlp"},
+                                                 .rescore_repeats = 0,
+                                                 .ensemble = 1})
+                                      .run(t);
+  EXPECT_TRUE(one.rescored.empty());
+  EXPECT_EQ(one.search.best, ranked_trials(one.search)[0]->trial - 1);
+  EXPECT_EQ(one.model.members(), 1u);
+}
+
 // One learner: which learner runs next depends on the trials' measured times (the ECI of
 // tuner.h), as in FLAML ("when time_budget is provided, there can be randomness in the result due
 // to runtime variance"); each learner's own configurations depend on the seed and scores only.
@@ -244,6 +352,7 @@ TEST(TabularSearch, SavedWinnersMatchKilnInOnnxRuntime) {
         TabularSearch({.time_budget_s = 100, .seed = 0, .max_trials = 2, .learners = learners})
             .run(synthetic_table(300, 8, false));
     EXPECT_EQ(c.winner, learners[0]);
+    EXPECT_EQ(c.model.members(), 5u);  // the default ensemble: five networks in one graph
     // float32 GEMMs over <= 512 hidden units then softmax: both sum in a different order.
     expect_onnx_matches(c, synthetic_table(50, 9, false), "probabilities", "onnx_c_" + c.winner,
                         1e-5);
@@ -277,6 +386,8 @@ TEST(TabularSearch, BadInputGivesClearErrors) {
   EXPECT_NE(what([&] { TabularSearch({.metric = "rmse"}); }).find("unknown metric 'rmse'"),
             std::string::npos);
   EXPECT_NE(what([&] { TabularSearch({.learners = {"svm"}}); }).find("unknown learner 'svm'"),
+            std::string::npos);
+  EXPECT_NE(what([&] { TabularSearch({.ensemble = 0}); }).find("need ensemble >= 1"),
             std::string::npos);
   EXPECT_NE(what([&] {
               TabularSearch({.task = TabularTask::Regression, .label_column = "Target"})
