@@ -233,7 +233,9 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
     }
     return out;
   };
+  const Clock::time_point f0 = Clock::now();
   const std::vector<Fold> folds = make_folds(o.seed);
+  const double folds_seconds = seconds_since(f0);  // what one more split costs to prepare
   double train_rows = 0;
   for (const Fold& f : folds) {
     train_rows += static_cast<double>(f.train_rows.size()) / static_cast<double>(folds.size());
@@ -284,15 +286,38 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
   // trial so far is kept, in case the final refit does not fit the budget.
   std::optional<TabularModel> fallback;
   std::optional<double> fallback_score;
+  // The best distinct configurations so far (at most rescore_top, best first, ties in run
+  // order) with their trial times: what re-scoring will run, for the search's reserve.
+  struct Leader {
+    std::string learner;
+    Config config;
+    double score = 0, seconds = 0;
+  };
+  std::vector<Leader> leaders;
+  const auto add_leader = [&](Leader l) {
+    const auto same = std::find_if(leaders.begin(), leaders.end(), [&](const Leader& x) {
+      return x.learner == l.learner && x.config == l.config;
+    });
+    if (same != leaders.end()) {
+      if (same->score >= l.score) return;
+      leaders.erase(same);
+    }
+    const auto at = std::find_if(leaders.begin(), leaders.end(),
+                                 [&](const Leader& x) { return x.score < l.score; });
+    leaders.insert(at, std::move(l));
+    if (leaders.size() > static_cast<size_t>(o.rescore_top)) leaders.pop_back();
+  };
   const auto make_learner = [&](const std::string& name, SearchSpace space) {
     return Learner{.name = name,
                    .space = std::move(space),
                    .run = [&, name](const Config& c, const Deadline& dl) {
+                     const Clock::time_point c0 = Clock::now();
                      std::optional<TabularModel> first;
                      TrialOutcome t = cv_score(name, c, folds, o.seed, dl, &first);
                      if (t.score && (!fallback_score || *t.score > *fallback_score)) {
                        fallback = std::move(first), fallback_score = t.score;
                      }
+                     if (t.score) add_leader({name, c, *t.score, seconds_since(c0)});
                      return t;
                    }};
   };
@@ -306,13 +331,23 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
       static_cast<double>(n) / train_rows / static_cast<double>(folds.size());
   const int members = o.ensemble;
   const int repeats = o.rescore_repeats;
-  // Re-scoring runs `top` configurations `repeats` times more, each about one trial's time; it
-  // may take a tenth of the budget (fewer configurations when trials are slow, none below two).
-  const auto rescore_top = [&](double trial_seconds) {
-    if (repeats == 0 || o.rescore_top < 2) return 0;
-    const double fit = 0.1 * o.time_budget_s / (repeats * std::max(trial_seconds, 1e-3) * 1.2);
-    const int top = static_cast<int>(std::min<double>(o.rescore_top, std::floor(fit)));
-    return top >= 2 ? top : 0;
+  // Re-scoring the first k of `seconds` (the best distinct configurations' trial times) costs
+  // `repeats` × (one split's preparation + their trials), with a margin; it may take a tenth of
+  // the budget and what `left` allows: the largest such k, or 0 below two.
+  const auto rescore_cost = [&](const std::vector<double>& seconds, size_t k) {
+    double sum = folds_seconds;
+    for (size_t i = 0; i < k; ++i) sum += seconds[i];
+    return k ? repeats * sum * 1.5 + 0.5 : 0.0;
+  };
+  const auto rescore_count = [&](const std::vector<double>& seconds, double left) {
+    if (repeats == 0) return size_t{0};
+    const double allowed = std::min(0.1 * o.time_budget_s, left);
+    size_t k = 0;
+    while (k < seconds.size() && k < static_cast<size_t>(o.rescore_top) &&
+           rescore_cost(seconds, k + 1) <= allowed) {
+      ++k;
+    }
+    return k >= 2 ? k : size_t{0};
   };
   const auto refit_reserve = [&](double trial_seconds) {
     return trial_seconds * refit_scale * members * 1.5 + 0.5;
@@ -323,8 +358,10 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
                    .max_trials = o.max_trials,
                    .reserve_s = [&](const TrialRecord* best) {
                      if (!best) return 0.5;
+                     std::vector<double> seconds;
+                     for (const Leader& l : leaders) seconds.push_back(l.seconds);
                      return refit_reserve(best->seconds) +
-                            rescore_top(best->seconds) * repeats * best->seconds * 1.2;
+                            rescore_cost(seconds, rescore_count(seconds, 1e300));
                    }};
   so.tracking = {.experiment = o.task == TabularTask::Classification ? "automl-classification"
                                                                      : "automl-regression",
@@ -359,21 +396,29 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
   // seeds, and the best mean over all of a configuration's splits wins. Among a thousand trials
   // on one split the top score is partly luck (the winner's curse); the mean of several splits
   // is less so. A repeat that the budget cuts is dropped for every configuration.
-  const double best_seconds = result.search.trials[static_cast<size_t>(result.search.best)].seconds;
-  const int top = rescore_top(best_seconds);
   std::vector<int> chosen;  // indices into trials
+  std::vector<double> chosen_seconds;
   for (const TrialRecord* r : ranked_trials(result.search)) {
-    if (static_cast<int>(chosen.size()) >= top || !r->score) break;
+    if (static_cast<int>(chosen.size()) >= o.rescore_top || !r->score) break;
     const bool seen = std::any_of(chosen.begin(), chosen.end(), [&](int i) {
       const TrialRecord& c = result.search.trials[static_cast<size_t>(i)];
       return c.learner == r->learner && c.config == r->config;
     });
-    if (!seen) chosen.push_back(r->trial - 1);
+    if (!seen) chosen.push_back(r->trial - 1), chosen_seconds.push_back(r->seconds);
   }
+  // The refit must fit after re-scoring, whichever candidate wins.
+  const double slowest = *std::max_element(chosen_seconds.begin(), chosen_seconds.end());
+  const Deadline rescore_end{end.at - std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(refit_reserve(slowest)))};
+  const size_t top = rescore_count(chosen_seconds, rescore_end.seconds_left());
+  if (top == 0 && chosen.size() >= 2 && repeats > 0) {
+    result.search.notes.push_back(fmt::format(
+        "the best configurations were not scored on more splits: {:.1f} s were left for it, "
+        "and two would take {:.1f} s",
+        std::max(0.0, rescore_end.seconds_left()), rescore_cost(chosen_seconds, 2)));
+  }
+  chosen.resize(top);
   if (chosen.size() >= 2) {
-    const Deadline rescore_end{end.at -
-                               std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(refit_reserve(best_seconds)))};
     std::vector<std::vector<double>> scores;
     for (int i : chosen) scores.push_back({*result.search.trials[static_cast<size_t>(i)].score});
     int done = 0;
