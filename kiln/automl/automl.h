@@ -12,13 +12,14 @@
 // Search: the rows are split (stratified, seeded) into 80 % training and 20 % validation; each
 // trial trains one learner configuration on the training part and scores it on the validation part
 // (metric accuracy or macro_f1) — except the TF-IDF learner below 10,000 rows, which is scored by
-// 5-fold cross-validation over all rows (ML.NET's rule; options folds, cv_max_rows); the tuner is kiln::automl::search (tuner.h). The best
-// configuration is then refitted on all rows, inside the same budget: search holds back the
-// estimated refit time (the best trial's time × 1.2 r for an encoder, its time per fold × 3 r² for
-// TF-IDF, whose n-gram tables grow with the rows too; r = all rows / training rows, + 1 s) while it fits in what
-// is left when that trial finishes; when it does not, or the refit is cut, the best trial's own
-// model is kept and the result says so. Learners, cheapest first: "tfidf_linear" (tfidf.h; space
-// tfidf_linear_space()), "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder
+// 5-fold cross-validation over all rows (ML.NET's rule; options folds, cv_max_rows); the tuner is
+// kiln::automl::search (tuner.h). The best configuration is then refitted on all rows, inside the
+// same budget: search holds back the estimated refit time (the best trial's time × 1.2 r for an
+// encoder, its time per fold × 3 r² for TF-IDF, whose n-gram tables grow with the rows too; r = all
+// rows / training rows, + 1 s) while it fits in what is left when that trial finishes; when it
+// does not, or the refit is cut, the best trial's own model is kept and the result says so.
+// Learners, cheapest first: "tfidf_linear" (tfidf.h; space tfidf_linear_space()),
+// "nasbert_finetune": kiln::text::TextClassification fine-tuning the encoder
 // Kiln ships (models/nasbert-5m-en, found by text::shipped_encoder_dir(); skipped with a note when
 // absent; space nasbert_finetune_space(); after its 1-epoch start the search runs the encoder's
 // known recipe, nasbert_finetune_recipes(), sized to the time left), and "nasbert_scratch": the

@@ -287,8 +287,9 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
   std::optional<TabularModel> fallback;
   std::optional<double> fallback_score;
   // The best distinct configurations so far (at most rescore_top, best first, ties in run
-  // order) with their trial times: what re-scoring will run, for the search's reserve.
+  // order, as ranked_trials): what re-scoring will run, kept during the search for its reserve.
   struct Leader {
+    int trial = 0;  // 1-based: the tuner numbers trials in the order it calls `run`
     std::string learner;
     Config config;
     double score = 0, seconds = 0;
@@ -307,17 +308,19 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
     leaders.insert(at, std::move(l));
     if (leaders.size() > static_cast<size_t>(o.rescore_top)) leaders.pop_back();
   };
+  int trials_run = 0;
   const auto make_learner = [&](const std::string& name, SearchSpace space) {
     return Learner{.name = name,
                    .space = std::move(space),
                    .run = [&, name](const Config& c, const Deadline& dl) {
+                     const int trial = ++trials_run;
                      const Clock::time_point c0 = Clock::now();
                      std::optional<TabularModel> first;
                      TrialOutcome t = cv_score(name, c, folds, o.seed, dl, &first);
                      if (t.score && (!fallback_score || *t.score > *fallback_score)) {
                        fallback = std::move(first), fallback_score = t.score;
                      }
-                     if (t.score) add_leader({name, c, *t.score, seconds_since(c0)});
+                     if (t.score) add_leader({trial, name, c, *t.score, seconds_since(c0)});
                      return t;
                    }};
   };
@@ -339,6 +342,7 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
     for (size_t i = 0; i < k; ++i) sum += seconds[i];
     return k ? repeats * sum * 1.5 + 0.5 : 0.0;
   };
+  constexpr double kNoLimit = std::numeric_limits<double>::infinity();
   const auto rescore_count = [&](const std::vector<double>& seconds, double left) {
     if (repeats == 0) return size_t{0};
     const double allowed = std::min(0.1 * o.time_budget_s, left);
@@ -361,7 +365,7 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
                      std::vector<double> seconds;
                      for (const Leader& l : leaders) seconds.push_back(l.seconds);
                      return refit_reserve(best->seconds) +
-                            rescore_cost(seconds, rescore_count(seconds, 1e300));
+                            rescore_cost(seconds, rescore_count(seconds, kNoLimit));
                    }};
   so.tracking = {.experiment = o.task == TabularTask::Classification ? "automl-classification"
                                                                      : "automl-regression",
@@ -398,13 +402,12 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
   // is less so. A repeat that the budget cuts is dropped for every configuration.
   std::vector<int> chosen;  // indices into trials
   std::vector<double> chosen_seconds;
-  for (const TrialRecord* r : ranked_trials(result.search)) {
-    if (static_cast<int>(chosen.size()) >= o.rescore_top || !r->score) break;
-    const bool seen = std::any_of(chosen.begin(), chosen.end(), [&](int i) {
-      const TrialRecord& c = result.search.trials[static_cast<size_t>(i)];
-      return c.learner == r->learner && c.config == r->config;
-    });
-    if (!seen) chosen.push_back(r->trial - 1), chosen_seconds.push_back(r->seconds);
+  for (const Leader& l : leaders) {
+    const TrialRecord& t = result.search.trials[static_cast<size_t>(l.trial - 1)];
+    KILN_CHECK(t.learner == l.learner && t.config == l.config,
+               "automl {}: internal: trial {} is not the configuration its learner ran", task,
+               l.trial);
+    chosen.push_back(l.trial - 1), chosen_seconds.push_back(t.seconds);
   }
   // The refit must fit after re-scoring, whichever candidate wins.
   const double slowest = *std::max_element(chosen_seconds.begin(), chosen_seconds.end());
