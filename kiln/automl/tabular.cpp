@@ -410,7 +410,8 @@ TabularSearchResult TabularSearch::run(const data::Table& table) const {
     chosen.push_back(l.trial - 1), chosen_seconds.push_back(t.seconds);
   }
   // The refit must fit after re-scoring, whichever candidate wins.
-  const double slowest = *std::max_element(chosen_seconds.begin(), chosen_seconds.end());
+  double slowest = result.search.trials[static_cast<size_t>(result.search.best)].seconds;
+  for (double sec : chosen_seconds) slowest = std::max(slowest, sec);
   const Deadline rescore_end{end.at - std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(refit_reserve(slowest)))};
   const size_t top = rescore_count(chosen_seconds, rescore_end.seconds_left());

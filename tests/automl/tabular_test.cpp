@@ -300,6 +300,16 @@ TEST(TabularSearch, RescoringPicksTheBestMeanAndTheRefitAveragesTheEnsemble) {
   EXPECT_TRUE(one.rescored.empty());
   EXPECT_EQ(one.search.best, ranked_trials(one.search)[0]->trial - 1);
   EXPECT_EQ(one.model.members(), 1u);
+  // rescore_top 0 keeps no leaders at all: the best single score wins.
+  const TabularSearchResult none = TabularSearch({.time_budget_s = 100,
+                                                  .seed = 3,
+                                                  .max_trials = 8,
+                                                  .learners = {"linear", "mlp"},
+                                                  .rescore_top = 0})
+                                       .run(t);
+  EXPECT_TRUE(none.rescored.empty());
+  EXPECT_EQ(none.search.best, ranked_trials(none.search)[0]->trial - 1);
+  EXPECT_EQ(none.model.members(), 5u);
 }
 
 // One learner: which learner runs next depends on the trials' measured times (the ECI of
