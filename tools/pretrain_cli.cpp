@@ -53,6 +53,9 @@ constexpr const char* kUsage =
     "  --seed N             initialisation, data order, masking and dropout (default 0)\n"
     "  --word-vectors FILE  GloVe-format vectors (dim = the preset's embed_dim) for the token\n"
     "                       embeddings at step 0 (scripts/corpus/word_vectors.py makes one)\n"
+    "  --init PATH          continue pre-training from these encoder weights (a pretrained\n"
+    "                       encoder directory such as models/nasbert-5m-en, whose tokenizer is\n"
+    "                       then used, or a save_encoder file); heads start fresh\n"
     "  --checkpoint-every N steps between checkpoints (default 500)\n"
     "  --snapshot-every N   also keep OUT/encoder-<step>.safetensors every N steps\n"
     "  --time-limit S       checkpoint and stop after S seconds (resume later)\n"
@@ -79,6 +82,7 @@ int run(const Args& a) {
                  "--checkpoint-every",
                  "--snapshot-every",
                  "--word-vectors",
+                 "--init",
                  "--time-limit",
                  "--sitting-steps",
                  "--log-every",
@@ -99,6 +103,10 @@ int run(const Args& a) {
       throw Error(fmt::format("{} already holds another tokenizer than --tokenizer {}",
                               (out / "tokenizer").string(), a.get("--tokenizer")));
     }
+  } else if (a.has("--init") && !a.has("--tokenizer") &&
+             fs::exists(fs::path(a.get("--init")) / "tokenizer")) {
+    tok = text::Tokenizer::load(fs::path(a.get("--init")) / "tokenizer");
+    tok->save(out / "tokenizer");
   } else if (a.has("--tokenizer")) {
     tok = text::load_text_tokenizer(a.get("--tokenizer"));
     tok->save(out / "tokenizer");
@@ -130,6 +138,7 @@ int run(const Args& a) {
   o.checkpoint_every = a.get_int("--checkpoint-every", o.checkpoint_every);
   o.snapshot_every = a.get_int("--snapshot-every", 0);
   if (a.has("--word-vectors")) o.word_vectors = a.get("--word-vectors");
+  if (a.has("--init")) o.init_encoder = a.get("--init");
   o.time_limit_seconds = a.get_double("--time-limit", 0);
   o.sitting_steps = a.get_int("--sitting-steps", 0);
   o.log_every = a.get_int("--log-every", o.log_every);
@@ -149,6 +158,7 @@ int run(const Args& a) {
   config["warmup_steps"] = o.warmup_steps;
   config["seed"] = static_cast<int64_t>(o.seed);
   config["word_vectors"] = o.word_vectors.string();
+  config["init_encoder"] = o.init_encoder.string();
   config["corpus"] = corpus_dir.string();
   config["corpus_tokens"] = corpus.size();
   config["corpus_chars"] = corpus.chars();

@@ -397,7 +397,8 @@ namespace {
 // What must match for a checkpoint to resume: everything that changes the model or the data
 // stream. steps, learning_rate and warmup may change between sittings (running longer).
 json::Value run_identity(const std::string& objective, const EncoderConfig& config,
-                         const Tokenizer& tok, const PretrainOptions& o) {
+                         const Tokenizer& tok, const PretrainOptions& o,
+                         std::optional<uint64_t> init_checksum) {
   json::Value v = json::Value::object();
   v["objective"] = objective;
   v["encoder_config"] = config.to_json();
@@ -410,6 +411,7 @@ json::Value run_identity(const std::string& objective, const EncoderConfig& conf
     v["disc_weight"] = o.disc_weight;
     v["generator_divisor"] = o.generator_divisor;
   }
+  if (init_checksum) v["init_encoder"] = fmt::format("{:016x}", *init_checksum);
   return v;
 }
 
@@ -556,6 +558,18 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
                   static_cast<long long>(n), tok.vocab_size(), o.word_vectors.string().c_str());
     }
   }
+  std::optional<uint64_t> init_checksum;
+  if (!o.init_encoder.empty()) {
+    const fs::path weights =
+        fs::is_directory(o.init_encoder) ? o.init_encoder / "encoder.safetensors" : o.init_encoder;
+    NasBertEncoder& target = electra ? *em->encoder : *mlm->encoder;
+    load_pretrained_encoder(*model, weights);  // checks every name and shape
+    init_checksum = weights_checksum(target);
+    if (o.verbose > 0) {
+      std::printf("pretrain: the encoder starts from %s (checksum %016llx)\n",
+                  weights.string().c_str(), static_cast<unsigned long long>(*init_checksum));
+    }
+  }
   model->train();
   auto opt = std::make_shared<optim::AdamW>(
       optim::split_groups(model->named_parameters(), optim::is_bias_or_norm,
@@ -567,7 +581,7 @@ PretrainResult pretrain(EncoderConfig config, const Tokenizer& tok, const TokenC
   trainer.compile(spec, nullptr);
   trainer.set_distributed(false);  // every process would read the same windows: not data-parallel
 
-  const json::Value identity = run_identity(o.objective, config, tok, o);
+  const json::Value identity = run_identity(o.objective, config, tok, o, init_checksum);
   const fs::path ckpt = o.out_dir.empty() ? fs::path() : o.out_dir / "checkpoint.safetensors";
   const fs::path log_path = o.out_dir.empty() ? fs::path() : o.out_dir / "log.csv";
   PretrainResult result;

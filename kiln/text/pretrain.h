@@ -171,6 +171,11 @@ struct PretrainOptions {
   /// GloVe-format word vectors (dim == embed_dim) for the encoder's token embeddings at step 0
   /// (init_token_embeddings; ELECTRA's generator gets them too). Empty: random init.
   std::filesystem::path word_vectors = {};
+  /// Continued pre-training: encoder weights to start from (a pretrained encoder directory, e.g.
+  /// models/nasbert-5m-en, or a save_encoder() file), loaded after word_vectors into the encoder
+  /// being trained (ELECTRA's discriminator); the heads and ELECTRA's generator start fresh. The
+  /// weights' checksum joins the run's identity, so a resume must start from the same weights.
+  std::filesystem::path init_encoder = {};
   std::filesystem::path out_dir = {};  // checkpoint.safetensors, encoder.safetensors, log.csv
   int64_t snapshot_every = 0;          // > 0: also keep encoder-<step>.safetensors every N steps
   int64_t checkpoint_every = 500;      // steps; 0 = only at the end

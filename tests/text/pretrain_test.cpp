@@ -262,6 +262,75 @@ TEST_P(PretrainObjective, LossFallsAndResumeContinuesTheSameCurve) {
   EXPECT_EQ(rows, 12);
 }
 
+// Continued pre-training: init_encoder loads a finished run's encoder (before any step, replacing
+// the random and word-vector init), the run trains on from there, its checksum joins the identity
+// (a resume from other weights is refused, one without init_encoder continues) and a wrong-shaped encoder is refused by name.
+TEST_P(PretrainObjective, InitEncoderContinuesFromGivenWeights) {
+  const Tokenizer& tok = **tok_;
+  const TokenCorpus c = TokenCorpus::build(*corpus_dir_, tok, {}, 0);
+  TempDir first, second;
+  PretrainOptions o = tiny_options(GetParam(), first.path());
+  o.steps = 20;
+  o.log_every = 20;
+  const PretrainResult a = pretrain(tiny_config(), tok, c, o);
+  ASSERT_EQ(a.step, 20);
+  const uint64_t trained = weights_checksum(*a.encoder);
+
+  // A continued run of one step at a learning rate of ~1e-18 ends where it started: on the given
+  // encoder's weights.
+  PretrainOptions cont = tiny_options(GetParam(), second.path());
+  cont.init_encoder = first.path();  // a directory: its encoder.safetensors
+  cont.steps = 1;
+  cont.warmup_steps = 1000000;  // lr at step 0 is learning_rate / 1e6
+  cont.learning_rate = 1e-12;
+  const PretrainResult b = pretrain(tiny_config(), tok, c, cont);
+  const auto ea = a.encoder->state_dict();
+  const auto eb = b.encoder->state_dict();
+  double max_diff = 0;
+  for (const auto& [name, t] : ea) {
+    max_diff =
+        std::max(max_diff, static_cast<double>(amax(abs(sub(t, eb.at(name)))).item<float>()));
+  }
+  EXPECT_LT(max_diff, 1e-6) << "the continued run did not start from the given encoder";
+
+  // The continued run's first losses are those of a trained model, not a fresh one: below the
+  // first run's first logged loss.
+  TempDir third;
+  PretrainOptions more = tiny_options(GetParam(), third.path());
+  more.init_encoder = first.path() / "encoder.safetensors";  // a file works the same
+  more.steps = 10;
+  more.log_every = 10;
+  const PretrainResult m = pretrain(tiny_config(), tok, c, more);
+  TempDir fresh_dir;
+  PretrainOptions fresh = tiny_options(GetParam(), fresh_dir.path());
+  fresh.steps = 10;
+  fresh.log_every = 10;
+  const PretrainResult f = pretrain(tiny_config(), tok, c, fresh);
+  EXPECT_LT(m.loss_curve.front().second, f.loss_curve.front().second);
+  EXPECT_NE(weights_checksum(*m.encoder), trained);  // it trained on
+
+  // Resuming `more` with other starting weights is refused, naming the field; without
+  // init_encoder it resumes (the checkpoint holds the weights).
+  more.steps = 20;
+  more.init_encoder = fresh_dir.path();
+  try {
+    pretrain(tiny_config(), tok, c, more);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("init_encoder"), std::string::npos) << e.what();
+  }
+  more.init_encoder.clear();
+  EXPECT_EQ(pretrain(tiny_config(), tok, c, more).step, 20);
+  // An encoder of another shape is refused, naming what does not fit.
+  EncoderConfig wider = tiny_config();
+  wider.hidden = 96;
+  wider.heads = 3;
+  TempDir fourth;
+  PretrainOptions bad = tiny_options(GetParam(), fourth.path());
+  bad.init_encoder = first.path();
+  EXPECT_THROW(pretrain(wider, tok, c, bad), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Objectives, PretrainObjective, ::testing::Values("electra", "mlm"));
 
 // Pre-training steps run through kiln::Model (compute_loss + train_on_batch), so Keras callbacks
