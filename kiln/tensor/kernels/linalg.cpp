@@ -134,6 +134,14 @@ void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int6
   int64_t rows = std::max<int64_t>(64, kTileElems / std::max<int64_t>(N, 1)) / 16 * 16;
   rows = std::min(rows, M);
   int64_t row_blocks = (M + rows - 1) / rows;
+  // Blocks of equal height, as many as a multiple of the threads: 128 rows at N = 1024 would
+  // otherwise be blocks of 96 and 32, and the thread with 32 rows waits (fc1 of a 1 × 128 BERT
+  // pass: 3/4 of the product on one thread). Never taller than the L2-sized rows above.
+  if (threads > 1 && M * N * K >= kSplitMacs && row_blocks >= threads) {
+    const int64_t blocks = (row_blocks + threads - 1) / threads * threads;
+    rows = std::max<int64_t>(16, ((M + blocks - 1) / blocks + 15) / 16 * 16);
+    row_blocks = (M + rows - 1) / rows;
+  }
   // Too few row blocks for the threads (short inputs, e.g. inference on one sequence): split the
   // columns too, into panels of 16.
   int64_t col_panels = 1;
