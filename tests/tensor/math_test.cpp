@@ -309,15 +309,16 @@ TEST(LinearForward, TilesWithBiasEpilogueMatchReference) {
   const int saved = get_num_threads();
   // (700, 300): three row blocks of 320, the last partial, at 1 thread; at 2 threads four blocks
   // of 176 (the last 172), evened out for the threads. (128, 1024): two blocks of 64 at 2 threads,
-  // not 96 and 32. At 2 threads (40, 300) splits into two row blocks and (8, 300) into two column
-  // panels.
+  // not 96 and 32. At 2 threads (40, 300) splits into two row blocks, (8, 300) into two column
+  // panels, and (40, 256, 512) (deep w) into two column panels of 128.
   for (auto [M, N, K] : {std::tuple{1, 1, 1},
                          {5, 7, 3},
                          {1000, 37, 29},
                          {40, 300, 64},
                          {8, 300, 200},
                          {700, 300, 16},
-                         {128, 1024, 200}})
+                         {128, 1024, 200},
+                         {40, 256, 512}})
     for (bool bias : {false, true})
       for (DType dt : {kFloat32, kFloat64}) {
         Array x = kernels::randn({M, K}, 0, 1, dt, &g);
