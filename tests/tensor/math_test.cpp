@@ -307,16 +307,18 @@ TEST(LinearForward, TilesWithBiasEpilogueMatchReference) {
   BackendGuard guard;
   Generator g(17);
   const int saved = get_num_threads();
-  // (700, 300): three row blocks of 320, the last partial, at 1 thread; at 2 threads four blocks
-  // of 176 (the last 172), evened out for the threads. (128, 1024): two blocks of 64 at 2 threads,
-  // not 96 and 32. At 2 threads (40, 300) splits into two row blocks, (8, 300) into two column
-  // panels, and (40, 256, 512) (deep w) into two column panels of 128.
+  // (700, 300, 16): three row blocks of 320 (~96K elements), the last partial, at 1 thread; at 2
+  // threads four blocks of 176 (the last 172), evened out for the threads. (2100, 300, 256): blocks
+  // of 4·K = 1024 rows (1024, 1024, 52) at 1 thread, four of 528 (the last 516) at 2. (128, 1024):
+  // two blocks of 64 at 2 threads, not 96 and 32. At 2 threads (40, 300) splits into two row
+  // blocks, (8, 300) into two column panels, and (40, 256, 512) (deep w) into two column panels.
   for (auto [M, N, K] : {std::tuple{1, 1, 1},
                          {5, 7, 3},
                          {1000, 37, 29},
                          {40, 300, 64},
                          {8, 300, 200},
                          {700, 300, 16},
+                         {2100, 300, 256},
                          {128, 1024, 200},
                          {40, 256, 512}})
     for (bool bias : {false, true})
