@@ -18,8 +18,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 /// C is computed in tiles (blocks of rows of equal height, or column panels when M is too short to
 /// give every thread a block); each tile's product is followed at once by its bias add, on the same
 /// thread, instead of a bias copy into C before a beta = 1 GEMM (that broadcast copy was 5.2% of
-/// NAS-BERT-5M's training step). x and w must be contiguous float32 /
-/// float64 of one dtype.
+/// NAS-BERT-5M's training step). x and w must be contiguous float32 / float64 of one dtype.
 Array linear_forward(const Array& x, const Array& w, const Array& b);
 
 /// The reference twin: float64 triple loops, then the bias, in x's dtype.

@@ -136,13 +136,15 @@ template <typename T>
 void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int64_t K, T* y) {
   const GemmBackend backend = gemm_backend();
   const int threads = available_threads();
+  // Worth spreading over the threads at all (otherwise one tile on the calling thread).
+  const bool split = threads > 1 && M * N * K >= kSplitMacs;
   int64_t rows = std::max({int64_t{64}, kTileElems / std::max<int64_t>(N, 1), 4 * K}) / 16 * 16;
   rows = std::min(rows, M);
   int64_t row_blocks = (M + rows - 1) / rows;
   // Blocks of equal height, as many as a multiple of the threads: 128 rows at N = 1024 would
   // otherwise be blocks of 96 and 32, and the thread with 32 rows waits (fc1 of a 1 × 128 BERT
   // pass: 3/4 of the product on one thread). Never taller than the rows above.
-  if (threads > 1 && M * N * K >= kSplitMacs && row_blocks >= threads) {
+  if (split && row_blocks >= threads) {
     const int64_t blocks = (row_blocks + threads - 1) / threads * threads;
     rows = std::max<int64_t>(16, ((M + blocks - 1) / blocks + 15) / 16 * 16);
     row_blocks = (M + rows - 1) / rows;
@@ -155,9 +157,9 @@ void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int6
   // every shape the rule sends them (N 256, K 1024: 330 -> 145 us at 64 rows, 262 -> 236 at 128)
   // and lose at K <= 256 or 64-column panels (N 128, K 1024: 134 -> 205 us at 128 rows).
   int64_t col_panels = 1;
-  if (row_blocks < threads && M * N * K >= kSplitMacs && K >= 512 && N >= 128 * threads) {
+  if (split && row_blocks < threads && K >= 512 && N >= 128 * threads) {
     col_panels = threads;
-  } else if (row_blocks < threads && M * N * K >= kSplitMacs && N >= 32) {
+  } else if (split && row_blocks < threads && N >= 32) {
     rows = (M + threads - 1) / threads;
     rows = std::max<int64_t>(16, (rows + 15) / 16 * 16);
     row_blocks = (M + rows - 1) / rows;
@@ -165,7 +167,7 @@ void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int6
   }
   const int64_t cols = ((N + col_panels - 1) / col_panels + 15) / 16 * 16;
   const int64_t tiles = row_blocks * col_panels;
-  const int64_t grain = threads == 1 || M * N * K < kSplitMacs ? tiles : 1;
+  const int64_t grain = split ? 1 : tiles;
   parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r0 = (t / col_panels) * rows, r1 = std::min(M, r0 + rows);
