@@ -70,12 +70,27 @@ int get_num_threads() {
 }
 
 namespace {
-// Inside a parallel_invoke branch: that branch's share of the threads; 0 elsewhere.
+// Inside a parallel_invoke branch: that branch's share of the threads; inside a parallel_entries
+// task with serial bodies: 1; 0 elsewhere.
 thread_local int t_branch_threads = 0;
 }  // namespace
 
 int available_threads() {
   return t_branch_threads > 0 ? t_branch_threads : get_num_threads();
+}
+
+void parallel_entries(int64_t n, FunctionRef<void(int64_t, int64_t)> body) {
+  const bool serial_inside = n >= 2 * int64_t{available_threads()};
+  parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
+    if (!serial_inside) return body(i0, i1);
+    // This thread's share is one thread while the body runs (restored however it ends).
+    struct One {
+      int prev = t_branch_threads;
+      One() { t_branch_threads = 1; }
+      ~One() { t_branch_threads = prev; }
+    } one;
+    body(i0, i1);
+  });
 }
 
 void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b) {

@@ -57,6 +57,12 @@ constexpr int64_t kSideBySideMacs = int64_t{1} << 25;
 /// parallel_invoke branch that branch's share of them (at least 1).
 int available_threads();
 
+/// parallel_for over n independent entries (grain 1), e.g. the (batch, head) products of attention.
+/// With at least two entries per thread, the loops and GEMMs inside a task run on its thread
+/// instead of splitting again: W5's 128 (128 × 128 × 64) attention products
+/// at 2 threads took 3.0 ms split, 2.4 ms not (Zen 5).
+void parallel_entries(int64_t n, FunctionRef<void(int64_t, int64_t)> body);
+
 /// Runs `fn` on a oneTBB worker (the data loader's background prefetch). wait() blocks until it has
 /// finished and rethrows anything it threw; the destructor waits too. With one thread set, the task
 /// runs inside wait() on the calling thread.

@@ -40,7 +40,9 @@ void attention_softmax_(Array& scores, double scale, const Array& mask);
 /// so no (*, Tq, Tk) array is ever made (the inference path of scaled_dot_product_attention).
 ///   q: (*, Tq, d)  k: (*, Tk, d)  v: (*, Tk, dv)  mask: additive, broadcastable to (*, Tq, Tk), or
 ///   undefined  ->  (*, Tq, dv). Rows of q, k, v may be strided (unit stride along the last dim is
-///   used in place). Fully masked rows give zeros, as attention_softmax_.
+///   used in place). Fully masked rows give zeros, as attention_softmax_. With two or more batch
+///   dims (B, H, Tq, dv) the result is a view of (B, Tq, H, dv) storage, so that merging the heads
+///   (transpose(1, 2).reshape) copies nothing.
 Array attention_no_grad(const Array& q, const Array& k, const Array& v, const Array& mask,
                         double scale);
 /// In place on dp (*, Tq, Tk): dp ← scale · p ⊙ (dp − Σ_k dp ⊙ p), the softmax backward of the

@@ -292,8 +292,9 @@ Array matmul(const Array& a_in, const Array& b_in, bool trans_a, bool trans_b) {
     eb.push_back(N);
     Array ax = a.expand(ea), bx = b.expand(eb);
     // Batch entries are independent products: one task per entry (attention's many small GEMMs
-    // gain more from this than from splitting each one).
-    parallel_for(0, nb, 1, [&](int64_t i0, int64_t i1) {
+    // gain more from this than from splitting each one). The same split as attention_no_grad, so
+    // inference and the recorded path give the same bits.
+    parallel_entries(nb, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         // Index the i-th batch entry of each operand.
         Array ai = ax, bi = bx, oi = out;

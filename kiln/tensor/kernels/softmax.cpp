@@ -330,7 +330,19 @@ Array attention_no_grad(const Array& q_in, const Array& k_in, const Array& v_in,
   Shape out_shape = batch, score_shape = batch;
   out_shape.insert(out_shape.end(), {Tq, dv});
   score_shape.insert(score_shape.end(), {Tq, Tk});
-  Array out(out_shape, q.dtype());
+  // With two or more batch dims (B, H, ...), the output is stored (..., Tq, H, dv) and returned as
+  // its (..., H, Tq, dv) view: merging the heads afterwards (transpose(1, 2).reshape) is then free.
+  const bool heads_inner = batch.size() >= 2;
+  const int64_t H = heads_inner ? batch.back() : 1;
+  Array out;
+  if (heads_inner) {
+    Shape stored(batch.begin(), batch.end() - 1);
+    stored.insert(stored.end(), {Tq, H, dv});
+    const int64_t r = static_cast<int64_t>(stored.size());
+    out = Array(stored, q.dtype()).transpose(r - 3, r - 2);
+  } else {
+    out = Array(out_shape, q.dtype());
+  }
   if (out.numel() == 0) return out;
   if (Tk == 0) {
     out.zero_();  // softmax over no keys: nothing to attend to
@@ -344,7 +356,7 @@ Array attention_no_grad(const Array& q_in, const Array& k_in, const Array& v_in,
     using T = scalar_t;
     // One task per (batch, head) entry: its scores (Tq, Tk) live in a scratch block the task's
     // two GEMMs and its softmax share while it is in cache; nothing of size (*, Tq, Tk) exists.
-    parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
+    parallel_entries(n, [&](int64_t i0, int64_t i1) {
       Array scores({Tq, Tk}, q.dtype());
       Vec<T> mrow(mask.defined() ? Tk : 0);
       for (int64_t i = i0; i < i1; ++i) {
@@ -355,9 +367,11 @@ Array attention_no_grad(const Array& q_in, const Array& k_in, const Array& v_in,
         for (int64_t r = 0; r < Tq; ++r)
           attention_row(sp + r * Tk, mp ? mp + r * mask.stride(-2) : nullptr,
                         mask.defined() ? mask.stride(-1) : 0, Tk, scale, mrow);
-        Array oi = at(out, i * Tq * dv);
+        // Entry i = (lead, h) starts at lead·Tq·H·dv + h·dv, rows H·dv apart (heads_inner), or
+        // at i·Tq·dv with rows dv apart.
+        Array oi = at(out, heads_inner ? (i / H) * Tq * H * dv + (i % H) * dv : i * Tq * dv);
         gemm(false, false, Tq, dv, Tk, 1.0, scores, Tk, at(v, entry_offset(i, batch, v)),
-             v.stride(-2), 0.0, oi, dv);
+             v.stride(-2), 0.0, oi, H * dv);
       }
     });
   });
