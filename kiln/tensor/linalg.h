@@ -19,7 +19,25 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 /// give every thread a block); each tile's product is followed at once by its bias add, on the same
 /// thread, instead of a bias copy into C before a beta = 1 GEMM (that broadcast copy was 5.2% of
 /// NAS-BERT-5M's training step). x and w must be contiguous float32 / float64 of one dtype.
-Array linear_forward(const Array& x, const Array& w, const Array& b);
+///
+/// reuse_weights: w is expected to be multiplied again unchanged (inference). float32 products
+/// on the oneDNN backend then pack w once into the blocked layout of oneDNN's matmul kernel and
+/// keep that copy, keyed by w's storage and version (any in-place write to w, which bumps its
+/// version, makes the next call pack it again); later calls skip the packing dnnl_sgemm redoes in
+/// every tile. The tiles are then row blocks of at most 512 rows (full width: the kernel writes
+/// only dense rows). The plain tiles serve where oneDNN has no such kernel (AVX2-only CPUs), for
+/// fewer than 16 rows, and for fewer than 16 rows a thread when the product is split over the
+/// threads (M·N·K >= 2^18). Results equal the plain path's to float rounding.
+Array linear_forward(const Array& x, const Array& w, const Array& b, bool reuse_weights = false);
+
+/// The packed weight copies linear_forward keeps (reuse_weights) for weights still alive, and their
+/// bytes (at most 512 MiB, least recently used dropped first; a written weight's old copy is
+/// dropped when it is packed again, a freed weight's on the next packing or on this call).
+struct PackedWeightStats {
+  int64_t copies = 0;
+  size_t bytes = 0;
+};
+PackedWeightStats packed_weight_stats();
 
 /// The reference twin: float64 triple loops, then the bias, in x's dtype.
 Array linear_forward_reference(const Array& x, const Array& w, const Array& b);

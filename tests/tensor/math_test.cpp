@@ -343,6 +343,63 @@ TEST(LinearForward, TilesWithBiasEpilogueMatchReference) {
       }
 }
 
+// linear_forward with reuse_weights (inference): on AVX-512 CPUs float32 products on the oneDNN
+// backend run oneDNN's matmul kernel on a packed copy of w that is kept between calls. Against the
+// reference twin: row blocks (with a short last one), column panels (few rows), odd sizes, with and
+// without bias, at 1 and 2 threads; a second call reuses the packing; an in-place write to w, and a
+// new w allocated after the old one was freed, are multiplied as they are now (nothing stale).
+// Fewer than 16 rows (a thread), and CPUs without AVX-512, take the plain tiles (checked the same
+// way, and that they keep nothing).
+TEST(LinearForward, PackedWeightsMatchReferenceAndFollowWrites) {
+  BackendGuard guard;
+  Generator g(18);
+  const int saved = get_num_threads();
+  set_gemm_backend(GemmBackend::OneDnn);
+  const bool avx512 = onednn_cpu_isa().rfind("avx512_core", 0) == 0;
+  const Tol tol{1e-4, 1e-4};
+  for (auto [M, N, K] : {std::tuple{1, 64, 64},
+                         {16, 33, 5},
+                         {17, 300, 70},
+                         {128, 1024, 256},
+                         {40, 256, 512},
+                         {1100, 96, 40}})
+    for (bool bias : {false, true})
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(fmt::format("threads={} M={} N={} K={} bias={}", threads, M, N, K, bias));
+        set_num_threads(threads);
+        Array x = kernels::randn({M, K}, 0, 1, kFloat32, &g);
+        Array w = kernels::randn({N, K}, 0, 1, kFloat32, &g);
+        Array b = bias ? kernels::randn({N}, 0, 1, kFloat32, &g) : Array();
+        const int64_t before = kernels::packed_weight_stats().copies;
+        EXPECT_TRUE(all_close(kernels::linear_forward(x, w, b, true),
+                              kernels::linear_forward_reference(x, w, b), tol));
+        const int64_t packed = kernels::packed_weight_stats().copies - before;
+        // linear_forward's rule: 16 rows, and 16 a thread when split over the threads.
+        const bool split = threads > 1 && int64_t{M} * N * K >= (int64_t{1} << 18);
+        if (avx512 && M >= 16 && (!split || M >= 16 * threads))
+          EXPECT_GE(packed, 1) << "no packed copy kept";
+        else
+          EXPECT_EQ(packed, 0);
+        // Again: the kept copy serves (none added), same result.
+        EXPECT_TRUE(all_close(kernels::linear_forward(x, w, b, true),
+                              kernels::linear_forward_reference(x, w, b), tol));
+        EXPECT_EQ(kernels::packed_weight_stats().copies - before, packed);
+        // An in-place write (bumps w's version): the new values are multiplied, and the old
+        // copy is replaced, not kept beside the new one.
+        w.copy_(kernels::randn({N, K}, 0, 1, kFloat32, &g));
+        EXPECT_TRUE(all_close(kernels::linear_forward(x, w, b, true),
+                              kernels::linear_forward_reference(x, w, b), tol));
+        EXPECT_EQ(kernels::packed_weight_stats().copies - before, packed);
+        // w freed; a new weight of the same size (often at the same address) gets its own packing.
+        w = Array();
+        Array w2 = kernels::randn({N, K}, 0, 1, kFloat32, &g);
+        EXPECT_TRUE(all_close(kernels::linear_forward(x, w2, b, true),
+                              kernels::linear_forward_reference(x, w2, b), tol));
+        EXPECT_EQ(kernels::packed_weight_stats().copies - before, packed);
+      }
+  set_num_threads(saved);
+}
+
 int process_threads() {
   int n = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
@@ -350,7 +407,8 @@ int process_threads() {
   return n;
 }
 
-// oneDNN threads through Kiln's pool: at 2 threads its GEMMs run as panels on oneTBB's workers, so
+// oneDNN threads through Kiln's pool: at 2 threads its GEMMs (sgemm, and the matmul primitive of
+// linear_forward's packed weights) run as panels on oneTBB's workers, so
 // the process gains no OpenMP threads, and the caller's OpenMP setting (LibTorch's, say) survives.
 TEST(Gemm, OneDnnStartsNoThreadsAndKeepsTheCallersOpenMpSetting) {
   BackendGuard guard;
@@ -367,6 +425,8 @@ TEST(Gemm, OneDnnStartsNoThreadsAndKeepsTheCallersOpenMpSetting) {
   for (int i = 0; i < 5; ++i) {
     Array c = kernels::matmul(a, a);
     parallel_invoke([&] { kernels::matmul(a, a); }, [&] { kernels::matmul(a, a); });
+    // The matmul primitive on packed weights (linear_forward's inference path) too.
+    Array y = kernels::linear_forward(a, a, Array(), /*reuse_weights=*/true);
   }
   EXPECT_EQ(process_threads(), before);
   EXPECT_EQ(omp_get_max_threads(), 3);

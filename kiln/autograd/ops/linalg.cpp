@@ -1,6 +1,7 @@
 // Matrix products. dA = dC · Bᵀ, dB = Aᵀ · dC; batch dims broadcast and are summed back.
 #include "kiln/tensor/linalg.h"
 #include "kiln/autograd/functions.h"
+#include "kiln/autograd/grad_mode.h"
 #include "kiln/autograd/op.h"
 #include "kiln/autograd/op_registry.h"
 #include "kiln/tensor/error.h"
@@ -99,7 +100,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.shape()[1], out = weight.shape()[0];
   const Array x2 = x.data().reshape({-1, in}).contiguous();
   const Array b = bias.defined() ? bias.data().to(x.dtype()).contiguous() : Array();
-  const Array y = kernels::linear_forward(x2, weight.data().contiguous(), b);
+  // Without grad mode this is inference: the weight will be multiplied again unchanged, so its
+  // packed copy is kept across calls (kernels::linear_forward's reuse_weights).
+  const Array y = kernels::linear_forward(x2, weight.data().contiguous(), b, !grad_enabled());
   Shape ys = x.shape();
   ys.back() = out;
   return make_op("linear", linear_inputs(x, weight, bias), y.view(ys),

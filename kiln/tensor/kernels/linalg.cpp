@@ -4,8 +4,13 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "kiln/tensor/backend.h"
 #include "kiln/tensor/error.h"
@@ -132,12 +137,146 @@ namespace {
 // 441–454 us with 1,024-row blocks (2 threads, Zen 5).
 constexpr int64_t kTileElems = 96 * 1024;
 
+// ---------------------------------------------------------------- packed weights
+
+// Below this many rows (a thread) a product keeps dnnl_sgemm: a 1-row product reads w once either
+// way, and the matmul primitive's set-up costs more than sgemm's packing (1 × 1024 × 256: 22 against
+// 12 us).
+constexpr int64_t kPackedMinRows = 16;
+// Row blocks of tiles with packed w (any height from 128 to 2,048 measured alike for W5's layers).
+constexpr int64_t kPackedBlockRows = 512;
+// The packed copies kept across calls: least recently used dropped past this many bytes.
+constexpr size_t kPackedCacheBytes = size_t{512} << 20;
+
+std::shared_ptr<void> aligned_buffer(size_t bytes) {
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  KILN_CHECK(p != nullptr, "linear: cannot allocate {} bytes for packed weights", bytes);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+// A weight packed for `layout`, valid while the weight's storage lives and its version is unchanged
+// (every in-place write bumps the version, storage.h).
+struct PackedWeight {
+  std::weak_ptr<Storage> owner;
+  const void* data;
+  uint64_t version;
+  onednn::PackedLinear layout;
+  std::shared_ptr<void> buf;
+  size_t bytes;
+};
+
+class PackedWeightCache {
+ public:
+  // w packed for `layout`: from the cache when this version of w was packed before, else packed
+  // now and kept.
+  std::shared_ptr<void> get(const Array& w, const onednn::PackedLinear& layout) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (std::shared_ptr<void> hit = find_and_prune(w, layout, true)) return hit;
+    }
+    const size_t n = layout.packed_bytes();
+    std::shared_ptr<void> buf = aligned_buffer(n);
+    layout.pack(w.data<float>(), buf.get());
+    std::lock_guard<std::mutex> lock(mu_);
+    find_and_prune(w, layout, false);  // another thread may have packed it meanwhile
+    entries_.push_front(PackedWeight{w.storage(), w.raw_data(), w.version(), layout, buf, n});
+    bytes_ += n;
+    while (bytes_ > kPackedCacheBytes && entries_.size() > 1) {
+      bytes_ -= entries_.back().bytes;
+      entries_.pop_back();
+    }
+    return buf;
+  }
+
+  PackedWeightStats stats() {  // of the weights still alive
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (it->owner.expired()) {
+        bytes_ -= it->bytes;
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return {static_cast<int64_t>(entries_.size()), bytes_};
+  }
+
+ private:
+  // Under mu_: drops entries whose storage was freed and, for w, those packed from
+  // another version (and, unless `reuse`, the current one too); returns the current one's buffer
+  // when `reuse` and it is kept (moved to the front: most recently used).
+  std::shared_ptr<void> find_and_prune(const Array& w, const onednn::PackedLinear& layout,
+                                       bool reuse) {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      const bool dead = it->owner.expired();
+      const bool same = !dead && it->data == w.raw_data() && it->layout.same_layout(layout);
+      if (same && reuse && it->version == w.version()) {
+        entries_.splice(entries_.begin(), entries_, it);
+        return entries_.front().buf;
+      }
+      if (dead || same) {
+        bytes_ -= it->bytes;
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return nullptr;
+  }
+
+  std::mutex mu_;
+  std::list<PackedWeight> entries_;
+  size_t bytes_ = 0;
+};
+
+PackedWeightCache& packed_weights() {
+  static PackedWeightCache cache;
+  return cache;
+}
+
+// y = x · wᵀ + b in row blocks of `rows` (the last may be shorter) through oneDNN's matmul
+// primitive on w packed once (kept by packed_weights()), one block per task. False (nothing
+// written) when oneDNN has no such kernel for these shapes on this CPU.
+bool packed_tiles(const float* x, const Array& w_arr, const float* b, int64_t M, int64_t N,
+                  int64_t K, float* y, int64_t rows, int64_t grain) {
+  const int64_t blocks = (M + rows - 1) / rows, last_rows = M - (blocks - 1) * rows;
+  const onednn::PackedLinear full = onednn::PackedLinear::find(rows, N, K, b != nullptr);
+  const onednn::PackedLinear last =
+      last_rows == rows ? full : onednn::PackedLinear::find(last_rows, N, K, b != nullptr);
+  if (!full.usable() || !last.usable()) return false;
+  const std::shared_ptr<void> wfull = packed_weights().get(w_arr, full);
+  const std::shared_ptr<void> wlast =
+      last.same_layout(full) ? wfull : packed_weights().get(w_arr, last);
+  parallel_for(0, blocks, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const bool is_last = t == blocks - 1;
+      (is_last ? last : full)
+          .run(x + t * rows * K, (is_last ? wlast : wfull).get(), b, y + t * rows * N);
+    }
+  });
+  return true;
+}
+
 template <typename T>
-void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int64_t K, T* y) {
+void linear_tiles(const T* x, const Array& w_arr, const T* b, int64_t M, int64_t N, int64_t K, T* y,
+                  bool reuse_weights) {
+  const T* w = w_arr.data<T>();
   const GemmBackend backend = gemm_backend();
   const int threads = available_threads();
   // Worth spreading over the threads at all (otherwise one tile on the calling thread).
   const bool split = threads > 1 && M * N * K >= kSplitMacs;
+  if constexpr (std::is_same_v<T, float>) {
+    // One packed w serves every block, so nothing favours tall blocks: blocks of at most
+    // kPackedBlockRows rows, as many as a multiple of the threads. oneDNN's kernel writes only
+    // dense rows of y, so no column panels: under 16 rows a thread, the plain tiles below.
+    if (reuse_weights && backend == GemmBackend::OneDnn && M >= kPackedMinRows &&
+        (!split || M >= kPackedMinRows * threads)) {
+      const int64_t per = split ? threads : 1;
+      const int64_t blocks = per * ((M + per * kPackedBlockRows - 1) / (per * kPackedBlockRows));
+      const int64_t prows = std::min(M, ((M + blocks - 1) / blocks + 15) / 16 * 16);
+      if (packed_tiles(x, w_arr, b, M, N, K, y, prows, split ? 1 : blocks)) return;
+    }
+  }
   int64_t rows = std::max({int64_t{64}, kTileElems / std::max<int64_t>(N, 1), 4 * K}) / 16 * 16;
   rows = std::min(rows, M);
   int64_t row_blocks = (M + rows - 1) / rows;
@@ -186,7 +325,7 @@ void linear_tiles(const T* x, const T* w, const T* b, int64_t M, int64_t N, int6
 
 }  // namespace
 
-Array linear_forward(const Array& x, const Array& w, const Array& b) {
+Array linear_forward(const Array& x, const Array& w, const Array& b, bool reuse_weights) {
   KILN_CHECK_SHAPE(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
                    "linear_forward: needs x (M, K) and w (N, K), got {} and {}", x.shape(),
                    w.shape());
@@ -207,10 +346,14 @@ Array linear_forward(const Array& x, const Array& w, const Array& b) {
     return y;
   }
   KILN_DISPATCH_FLOATING(x.dtype(), "linear_forward", [&] {
-    linear_tiles<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(),
-                           b.defined() ? b.data<scalar_t>() : nullptr, M, N, K, y.data<scalar_t>());
+    linear_tiles<scalar_t>(x.data<scalar_t>(), w, b.defined() ? b.data<scalar_t>() : nullptr, M, N,
+                           K, y.data<scalar_t>(), reuse_weights);
   });
   return y;
+}
+
+PackedWeightStats packed_weight_stats() {
+  return packed_weights().stats();
 }
 
 Array linear_forward_reference(const Array& x, const Array& w, const Array& b) {
