@@ -1,4 +1,5 @@
-// W1 sgemm and elementwise bandwidth, Kiln vs LibTorch in the same process (2 threads).
+// W1 sgemm and elementwise bandwidth, Kiln vs LibTorch in the same process (2 threads); W5's
+// linear layers at inference, plain tiles vs packed weights.
 //   ./build/benchmarks/core_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 // GFLOP/s and GB/s are reported as counters; compare the *_median rows.
 #include <benchmark/benchmark.h>
@@ -41,6 +42,30 @@ static void W1_sgemm_kiln(benchmark::State& st) {
 BENCHMARK(W1_sgemm_kiln)
     ->ArgsProduct({{256, 512, 1024, 2048}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// W5's linear layers at inference, y = x·wᵀ + b through kernels::linear_forward: the plain tiles
+// (dnnl_sgemm repacks w each call; reuse = 0) against the packed-weights path (oneDNN's matmul
+// primitive on w packed once and kept; reuse = 1, AVX-512 only — elsewhere both rows run the plain
+// tiles). Arguments: M (1×128 or 32×128 tokens), N, K, reuse.
+static void Linear_forward_kiln(benchmark::State& st) {
+  set_threads();
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const bool reuse = st.range(3) != 0;
+  Generator g(2);
+  Array x = kernels::randn({M, K}, 0, 1, kFloat32, &g),
+        w = kernels::randn({N, K}, 0, 1, kFloat32, &g), b = kernels::randn({N}, 0, 1, kFloat32, &g);
+  kernels::linear_forward(x, w, b, reuse);  // packs w (reuse) and makes the primitives, untimed
+  for (auto _ : st) benchmark::DoNotOptimize(kernels::linear_forward(x, w, b, reuse));
+  st.SetLabel(reuse ? "packed" : "plain");
+  st.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(Linear_forward_kiln)
+    ->ArgsProduct({{128, 4096}, {1024}, {256}, {0, 1}})
+    ->ArgsProduct({{128, 4096}, {256}, {1024}, {0, 1}})
+    ->ArgsProduct({{128, 4096}, {768}, {256}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 #ifdef KILN_WITH_TORCH
