@@ -73,6 +73,15 @@ namespace {
 // Inside a parallel_invoke branch: that branch's share of the threads; inside a parallel_entries
 // task with serial bodies: 1; 0 elsewhere.
 thread_local int t_branch_threads = 0;
+
+// Sets this thread's share for a branch or task and restores it however that ends.
+struct Share {
+  int prev = t_branch_threads;
+  explicit Share(int n) { t_branch_threads = n; }
+  ~Share() { t_branch_threads = prev; }
+  Share(const Share&) = delete;
+  Share& operator=(const Share&) = delete;
+};
 }  // namespace
 
 int available_threads() {
@@ -83,12 +92,7 @@ void parallel_entries(int64_t n, FunctionRef<void(int64_t, int64_t)> body) {
   const bool serial_inside = n >= 2 * int64_t{available_threads()};
   parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
     if (!serial_inside) return body(i0, i1);
-    // This thread's share is one thread while the body runs (restored however it ends).
-    struct One {
-      int prev = t_branch_threads;
-      One() { t_branch_threads = 1; }
-      ~One() { t_branch_threads = prev; }
-    } one;
+    Share one(1);
     body(i0, i1);
   });
 }
@@ -100,12 +104,6 @@ void parallel_invoke(FunctionRef<void()> a, FunctionRef<void()> b) {
     b();
     return;
   }
-  // Sets this thread's share for the branch and restores it however the branch ends.
-  struct Share {
-    int prev = t_branch_threads;
-    explicit Share(int n) { t_branch_threads = n; }
-    ~Share() { t_branch_threads = prev; }
-  };
   auto branch = [share = std::max(1, n / 2)](FunctionRef<void()> f) {
     Share s(share);
     f();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -137,6 +138,13 @@ namespace {
 // 441–454 us with 1,024-row blocks (2 threads, Zen 5).
 constexpr int64_t kTileElems = 96 * 1024;
 
+// Rows per block when M rows are cut into blocks of at most max_rows, as many blocks as a multiple
+// of `per` (the threads), evened out: a multiple of 16, at least 16, at most M.
+int64_t even_rows(int64_t M, int64_t max_rows, int64_t per) {
+  const int64_t blocks = per * ((M + per * max_rows - 1) / (per * max_rows));
+  return std::min(M, std::max<int64_t>(16, ((M + blocks - 1) / blocks + 15) / 16 * 16));
+}
+
 // ---------------------------------------------------------------- packed weights
 
 // Below this many rows (a thread) a product keeps dnnl_sgemm: a 1-row product reads w once either
@@ -181,23 +189,14 @@ class PackedWeightCache {
     find_and_prune(w, layout, false);  // another thread may have packed it meanwhile
     entries_.push_front(PackedWeight{w.storage(), w.raw_data(), w.version(), layout, buf, n});
     bytes_ += n;
-    while (bytes_ > kPackedCacheBytes && entries_.size() > 1) {
-      bytes_ -= entries_.back().bytes;
-      entries_.pop_back();
-    }
+    while (bytes_ > kPackedCacheBytes && entries_.size() > 1) drop(std::prev(entries_.end()));
     return buf;
   }
 
   PackedWeightStats stats() {  // of the weights still alive
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->owner.expired()) {
-        bytes_ -= it->bytes;
-        it = entries_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = it->owner.expired() ? drop(it) : std::next(it);
     return {static_cast<int64_t>(entries_.size()), bytes_};
   }
 
@@ -214,14 +213,14 @@ class PackedWeightCache {
         entries_.splice(entries_.begin(), entries_, it);
         return entries_.front().buf;
       }
-      if (dead || same) {
-        bytes_ -= it->bytes;
-        it = entries_.erase(it);
-      } else {
-        ++it;
-      }
+      it = dead || same ? drop(it) : std::next(it);
     }
     return nullptr;
+  }
+
+  std::list<PackedWeight>::iterator drop(std::list<PackedWeight>::iterator it) {
+    bytes_ -= it->bytes;
+    return entries_.erase(it);
   }
 
   std::mutex mu_;
@@ -235,10 +234,11 @@ PackedWeightCache& packed_weights() {
 }
 
 // y = x · wᵀ + b in row blocks of `rows` (the last may be shorter) through oneDNN's matmul
-// primitive on w packed once (kept by packed_weights()), one block per task. False (nothing
-// written) when oneDNN has no such kernel for these shapes on this CPU.
+// primitive on w packed once (kept by packed_weights()), one block per task when `split` (else all
+// on the calling thread). False (nothing written) when oneDNN has no such kernel for these shapes
+// on this CPU.
 bool packed_tiles(const float* x, const Array& w_arr, const float* b, int64_t M, int64_t N,
-                  int64_t K, float* y, int64_t rows, int64_t grain) {
+                  int64_t K, float* y, int64_t rows, bool split) {
   const int64_t blocks = (M + rows - 1) / rows, last_rows = M - (blocks - 1) * rows;
   const onednn::PackedLinear full = onednn::PackedLinear::find(rows, N, K, b != nullptr);
   const onednn::PackedLinear last =
@@ -247,7 +247,7 @@ bool packed_tiles(const float* x, const Array& w_arr, const float* b, int64_t M,
   const std::shared_ptr<void> wfull = packed_weights().get(w_arr, full);
   const std::shared_ptr<void> wlast =
       last.same_layout(full) ? wfull : packed_weights().get(w_arr, last);
-  parallel_for(0, blocks, grain, [&](int64_t t0, int64_t t1) {
+  parallel_for(0, blocks, split ? 1 : blocks, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const bool is_last = t == blocks - 1;
       (is_last ? last : full)
@@ -271,10 +271,8 @@ void linear_tiles(const T* x, const Array& w_arr, const T* b, int64_t M, int64_t
     // dense rows of y, so no column panels: under 16 rows a thread, the plain tiles below.
     if (reuse_weights && backend == GemmBackend::OneDnn && M >= kPackedMinRows &&
         (!split || M >= kPackedMinRows * threads)) {
-      const int64_t per = split ? threads : 1;
-      const int64_t blocks = per * ((M + per * kPackedBlockRows - 1) / (per * kPackedBlockRows));
-      const int64_t prows = std::min(M, ((M + blocks - 1) / blocks + 15) / 16 * 16);
-      if (packed_tiles(x, w_arr, b, M, N, K, y, prows, split ? 1 : blocks)) return;
+      const int64_t prows = even_rows(M, kPackedBlockRows, split ? threads : 1);
+      if (packed_tiles(x, w_arr, b, M, N, K, y, prows, split)) return;
     }
   }
   int64_t rows = std::max({int64_t{64}, kTileElems / std::max<int64_t>(N, 1), 4 * K}) / 16 * 16;
@@ -284,8 +282,7 @@ void linear_tiles(const T* x, const Array& w_arr, const T* b, int64_t M, int64_t
   // otherwise be blocks of 96 and 32, and the thread with 32 rows waits (fc1 of a 1 × 128 BERT
   // pass: 3/4 of the product on one thread). Never taller than the rows above.
   if (split && row_blocks >= threads) {
-    const int64_t blocks = (row_blocks + threads - 1) / threads * threads;
-    rows = std::max<int64_t>(16, ((M + blocks - 1) / blocks + 15) / 16 * 16);
+    rows = even_rows(M, rows, threads);
     row_blocks = (M + rows - 1) / rows;
   }
   // Too few row blocks for the threads (short inputs, e.g. inference on one sequence): split the
