@@ -8,6 +8,10 @@
 //   -> {"threads":2,"results":[{"batch":1,"seq":128,"median_ms":1.23,"runs":50}, ...],
 //       "peak_rss_MB":123.4}
 //
+//   node ort_bench.js MODEL.onnx --serve [--threads K] [--vocab V]
+//   (bert_bench --interleave: prints {"ready":true}; then for each stdin line "B T N" runs the
+//   (B, T) inputs N times and prints {"mean_ms":...}; on end of input prints {"peak_rss_MB":...})
+//
 // Defaults: --shape 1x128 --warmup 10 --runs 50 --threads 2 (intraOpNumThreads; interOp 1)
 // --vocab 8192. Every row of input_ids is full length (ids drawn in [2, vocab) by a fixed LCG) and
 // attention_mask is all ones. Inputs other than input_ids / attention_mask get int64 zeros.
@@ -38,7 +42,8 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const opts = {model: null, shapes: [], warmup: 10, runs: 50, threads: 2, vocab: 8192};
+  const opts =
+      {model: null, shapes: [], warmup: 10, runs: 50, threads: 2, vocab: 8192, serve: false};
   const positiveInt = (flag, v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) fail(flag + ' wants a positive integer, got "' + v + '"');
@@ -65,6 +70,8 @@ function parseArgs(argv) {
     } else if (a === '--vocab') {
       opts.vocab = positiveInt(a, next());
       if (opts.vocab < 3) fail('--vocab must be >= 3 (ids are drawn in [2, vocab))');
+    } else if (a === '--serve') {
+      opts.serve = true;
     } else if (a.startsWith('--')) {
       fail('unknown option ' + a);
     } else if (opts.model === null) {
@@ -108,6 +115,29 @@ function makeFeeds(ort, session, B, T, vocab) {
   return feeds;
 }
 
+function peakRssMB() {
+  return process.resourceUsage().maxRSS / 1024;  // maxRSS is in KiB
+}
+
+// --serve: one repetition per request, so a caller can interleave ORT's repetitions with its own.
+async function serve(ort, session, opts) {
+  const readline = require('readline');
+  const feeds = new Map();  // "BxT" -> inputs, made once
+  process.stdout.write(JSON.stringify({ready: true}) + '\n');
+  for await (const line of readline.createInterface({input: process.stdin})) {
+    const m = /^(\d+) (\d+) (\d+)$/.exec(line.trim());
+    if (!m) fail('--serve wants lines "B T N", got "' + line + '"');
+    const [B, T, n] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const key = B + 'x' + T;
+    if (!feeds.has(key)) feeds.set(key, makeFeeds(ort, session, B, T, opts.vocab));
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; ++i) await session.run(feeds.get(key));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    process.stdout.write(JSON.stringify({mean_ms: ms / Math.max(n, 1)}) + '\n');
+  }
+  process.stdout.write(JSON.stringify({peak_rss_MB: peakRssMB()}) + '\n');
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const ort = loadOrt();
@@ -124,6 +154,7 @@ async function main() {
   } catch (e) {
     fail(opts.model + ': cannot create an ONNX Runtime session: ' + e.message);
   }
+  if (opts.serve) return serve(ort, session, opts);
   const results = [];
   for (const [B, T] of opts.shapes) {
     const feeds = makeFeeds(ort, session, B, T, opts.vocab);
@@ -136,9 +167,8 @@ async function main() {
     }
     results.push({batch: B, seq: T, median_ms: median(times), runs: opts.runs});
   }
-  const peakRssMB = process.resourceUsage().maxRSS / 1024;  // maxRSS is in KiB
   process.stdout.write(
-      JSON.stringify({threads: opts.threads, results: results, peak_rss_MB: peakRssMB}) + '\n');
+      JSON.stringify({threads: opts.threads, results: results, peak_rss_MB: peakRssMB()}) + '\n');
 }
 
 main().catch((e) => fail(e && e.stack ? e.stack : String(e)));

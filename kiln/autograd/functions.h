@@ -194,7 +194,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullpt
 /// Post-LN residual output: layer_norm(x + dropout(h, p, training), normalized_shape, weight, bias,
 /// eps). Training with p > 0: one fused pass forward and one backward (op
 /// "dropout_add_layer_norm", the same mask as dropout() would draw from gen); otherwise it records
-/// add + layer_norm, which is what ONNX export traces.   x, h: (*, D)  weight, bias: (D)
+/// add + layer_norm, which is what ONNX export traces — except at inference (no input needs a
+/// gradient, no trace): then one pass per row, nothing kept, the same values as add + layer_norm.
+///   x, h: (*, D)  weight, bias: (D)
 Tensor dropout_add_layer_norm(const Tensor& x, const Tensor& h, double p, bool training,
                               Generator* gen, const Shape& normalized_shape,
                               const Tensor& weight = {}, const Tensor& bias = {},

@@ -48,7 +48,9 @@ LayerNormGrads layer_norm_backward_reference(const Array& dy, const Array& x, co
 /// with dropout's counter mask over h's row-major index (element i kept when
 /// dropout_keep(seed, offset + i, p), kept values scaled by 1/(1 − p); p == 0: no mask). Replaces
 /// three passes (dropout, add, layer norm) and their two intermediate arrays; s is kept for the
-/// backward.   x, h: (*, D) viewed as (R, D)   weight, bias: (D) or undefined.
+/// backward. keep = false (inference): s is built in y's row and normalised there, and only y is
+/// returned — with p == 0, bit for bit what add then layer_norm give, in one pass and no array for s.
+///   x, h: (*, D) viewed as (R, D)   weight, bias: (D) or undefined.
 struct AddLayerNormForward {
   Array y;     // x's shape (contiguous)
   Array sum;   // s = x + dropout(h), x's shape: the layer norm's input, saved for backward
@@ -57,7 +59,7 @@ struct AddLayerNormForward {
 };
 AddLayerNormForward dropout_add_layer_norm(const Array& x, const Array& h, double p, uint64_t seed,
                                            uint64_t offset, int64_t D, const Array& weight,
-                                           const Array& bias, double eps);
+                                           const Array& bias, double eps, bool keep = true);
 
 struct AddLayerNormGrads {
   Array dx;       // the gradient of s (x's shape), or undefined when not asked for

@@ -10,6 +10,7 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/autograd/op.h"
 #include "kiln/io/npy.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
@@ -347,8 +348,25 @@ TEST(NnOps, DropoutAddLayerNormEqualsDropoutAddLayerNorm) {
   EXPECT_TRUE(close(ys[1], ys[0].data(), {0, 0}));
   for (size_t i = 0; i < 4; ++i)
     EXPECT_TRUE(close(grads[1][i], grads[0][i].data(), {1e-6, 1e-6})) << "input " << i;
+  // Eval mode: at inference one fused pass (nothing recorded); with a gradient to take, or under a
+  // trace (ONNX export), add + layer_norm. The same bits each way.
+  const Tensor reference = layer_norm(add(x0, h0), {16}, w0, b0);
   Tensor e = dropout_add_layer_norm(x0, h0, 0.3, false, nullptr, {16}, w0, b0);
-  EXPECT_TRUE(close(e, layer_norm(add(x0, h0), {16}, w0, b0).data(), {0, 0}));
+  EXPECT_TRUE(close(e, reference.data(), {0, 0}));
+  EXPECT_FALSE(e.grad_fn());
+  {
+    Tracer tr;
+    Tensor t = dropout_add_layer_norm(x0, h0, 0.3, false, nullptr, {16}, w0, b0);
+    EXPECT_TRUE(close(t, reference.data(), {0, 0}));
+    ASSERT_EQ(tr.events().size(), 2u);
+    EXPECT_EQ(tr.events()[0].name, "add");
+    EXPECT_EQ(tr.events()[1].name, "layer_norm");
+  }
+  Tensor hg = h0.detach().requires_grad_();
+  Tensor r = dropout_add_layer_norm(x0, hg, 0.3, false, nullptr, {16}, w0, b0);
+  ASSERT_TRUE(r.grad_fn());
+  EXPECT_EQ(r.grad_fn()->name, "layer_norm");
+  EXPECT_TRUE(close(r, reference.data(), {0, 0}));
   EXPECT_MESSAGE_HAS(
       error_of([&] { dropout_add_layer_norm(x0, w0, 0.1, true, nullptr, {16}); }),
       "dropout_add_layer_norm: residual [4, 5, 16] float32 and sub-layer output [16] float32 "

@@ -201,6 +201,13 @@ TEST(NnDropoutAddLayerNorm, EqualsTheThreePassesBitForBit) {
   LayerNormForward l = layer_norm(s, D, w, b, 1e-5);
   EXPECT_EQ(std::memcmp(f.sum.data<float>(), s.data<float>(), sizeof(float) * R * D), 0);
   EXPECT_EQ(std::memcmp(f.y.data<float>(), l.y.data<float>(), sizeof(float) * R * D), 0);
+  // Not kept (inference): s is built in y's own row and normalised in place; the same y.
+  for (const double q : {p, 0.0}) {
+    AddLayerNormForward k = dropout_add_layer_norm(x, h, q, seed, offset, D, w, b, 1e-5, false);
+    AddLayerNormForward kept = dropout_add_layer_norm(x, h, q, seed, offset, D, w, b, 1e-5);
+    EXPECT_FALSE(k.sum.defined() || k.mean.defined() || k.rstd.defined());
+    EXPECT_EQ(std::memcmp(k.y.data<float>(), kept.y.data<float>(), sizeof(float) * R * D), 0);
+  }
   AddLayerNormGrads g = dropout_add_layer_norm_backward(dy, f.sum, f.mean, f.rstd, w, D, p, seed,
                                                         offset, false, true, false, false);
   EXPECT_FALSE(g.dx.defined());

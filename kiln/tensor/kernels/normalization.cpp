@@ -161,7 +161,8 @@ LayerNormForward layer_norm(const Array& x_in, int64_t D, const Array& weight, c
 
 AddLayerNormForward dropout_add_layer_norm(const Array& x_in, const Array& h_in, double p,
                                            uint64_t seed, uint64_t offset, int64_t D,
-                                           const Array& weight, const Array& bias, double eps) {
+                                           const Array& weight, const Array& bias, double eps,
+                                           bool keep) {
   check_float(x_in, "dropout_add_layer_norm");
   KILN_CHECK_SHAPE(x_in.shape() == h_in.shape(),
                    "dropout_add_layer_norm: residual {} and sub-layer output {} differ (they "
@@ -174,8 +175,13 @@ AddLayerNormForward dropout_add_layer_norm(const Array& x_in, const Array& h_in,
   const DType dt = x_in.dtype();
   Array x = x_in.contiguous(), h = contiguous_as(h_in, dt);
   const int64_t R = x.numel() / D;
-  AddLayerNormForward out{Array(x.shape(), dt), Array(x.shape(), dt), Array({R}, kFloat64),
-                          Array({R}, kFloat64)};
+  AddLayerNormForward out;
+  out.y = Array(x.shape(), dt);
+  if (keep) {
+    out.sum = Array(x.shape(), dt);
+    out.mean = Array({R}, kFloat64);
+    out.rstd = Array({R}, kFloat64);
+  }
   Array w = weight.defined() ? contiguous_as(weight, dt) : Array{};
   Array b = bias.defined() ? contiguous_as(bias, dt) : Array{};
   const int32_t thr = dropout_threshold(p);
@@ -183,12 +189,12 @@ AddLayerNormForward dropout_add_layer_norm(const Array& x_in, const Array& h_in,
     using T = scalar_t;
     const T* xp = x.data<T>();
     const T* hp = h.data<T>();
-    T* sp = out.sum.data<T>();
     T* yp = out.y.data<T>();
+    T* sp = keep ? out.sum.data<T>() : yp;  // not kept: s is built in y's row, normalised in place
     const T* wp = w.defined() ? w.data<T>() : nullptr;
     const T* bp = b.defined() ? b.data<T>() : nullptr;
-    double* mp = out.mean.data<double>();
-    double* rp = out.rstd.data<double>();
+    double* mp = keep ? out.mean.data<double>() : nullptr;
+    double* rp = keep ? out.rstd.data<double>() : nullptr;
     const T scale = static_cast<T>(1.0 / (1.0 - p));
     parallel_for(0, R, row_grain(D), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -200,7 +206,11 @@ AddLayerNormForward dropout_add_layer_norm(const Array& x_in, const Array& h_in,
         } else {
           MMap<T>(sr, D) = CMap<T>(xp + r * D, D) + CMap<T>(hp + r * D, D);
         }
-        std::tie(mp[r], rp[r]) = layer_norm_row<T>(sr, yp + r * D, wp, bp, D, eps);
+        const auto [mu, rs] = layer_norm_row<T>(sr, yp + r * D, wp, bp, D, eps);
+        if (keep) {
+          mp[r] = mu;
+          rp[r] = rs;
+        }
       }
     });
   });

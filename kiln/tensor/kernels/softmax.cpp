@@ -248,7 +248,9 @@ template <typename T>
 void attention_row(T* sp, const T* mp, int64_t ms, int64_t Tk, double scale, Vec<T>& mrow) {
   MMap<T> s(sp, Tk);
   s *= static_cast<T>(scale);
-  if (mp) {
+  if (mp && ms == 1) {
+    s += CMap<T>(mp, Tk);
+  } else if (mp) {
     for (int64_t j = 0; j < Tk; ++j) mrow[j] = mp[j * ms];
     s += mrow;
   }
