@@ -14,6 +14,7 @@
 #include "kiln/io/npy.h"
 #include "kiln/tensor/error.h"
 #include "kiln/tensor/parallel.h"
+#include "kiln/tensor/storage.h"
 #include "test_support.h"
 
 namespace kiln {
@@ -351,7 +352,11 @@ TEST(NnOps, DropoutAddLayerNormEqualsDropoutAddLayerNorm) {
   // Eval mode: at inference one fused pass (nothing recorded); with a gradient to take, or under a
   // trace (ONNX export), add + layer_norm. The same bits each way.
   const Tensor reference = layer_norm(add(x0, h0), {16}, w0, b0);
+  const size_t in_use = storage_bytes_in_use();
+  reset_storage_peak();
   Tensor e = dropout_add_layer_norm(x0, h0, 0.3, false, nullptr, {16}, w0, b0);
+  // The fused pass allocates y alone: no x + h array, no row statistics (add + layer_norm would).
+  EXPECT_EQ(storage_peak_bytes() - in_use, sizeof(float) * static_cast<size_t>(e.numel()));
   EXPECT_TRUE(close(e, reference.data(), {0, 0}));
   EXPECT_FALSE(e.grad_fn());
   {
