@@ -265,18 +265,26 @@ struct OrtFigures {
   double peak_rss_mb = 0;
 };
 
-// Exports a fresh W5 model with Kiln's text exporter (inputs input_ids, attention_mask; output
-// logits) and times it in ONNX Runtime through ort_bench.js. Returns false (after a note on stderr)
-// when node or the script fails.
+// The script that runs ONNX Runtime, beside this file.
+std::filesystem::path ort_script() {
+  return std::filesystem::path(__FILE__).parent_path() / "ort_bench.js";
+}
+
+// Writes `model` with Kiln's text exporter (inputs input_ids, attention_mask; output logits) to a
+// temporary file for ORT; the caller removes it.
+std::filesystem::path export_for_ort(text::TextClassifier& model) {
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("kiln_bert_bench_" + std::to_string(::getpid()) + ".onnx");
+  text::export_text_classifier(model, path, /*probabilities=*/false);
+  return path;
+}
+
+// Exports a fresh W5 model and times it in ONNX Runtime through ort_bench.js. Returns false (after
+// a note on stderr) when node or the script fails.
 bool run_ort(OrtFigures& out) {
   namespace fs = std::filesystem;
-  const fs::path script = fs::path(__FILE__).parent_path() / "ort_bench.js";
-  const fs::path model_path =
-      fs::temp_directory_path() / ("kiln_bert_bench_" + std::to_string(::getpid()) + ".onnx");
-  {
-    auto model = kiln_model();
-    text::export_text_classifier(*model, model_path, /*probabilities=*/false);
-  }
+  const fs::path script = ort_script();
+  const fs::path model_path = export_for_ort(*kiln_model());
   const std::string cmd = "node '" + script.string() + "' '" + model_path.string() +
                           "' --shape 1x128 --shape 32x128 --warmup 10 --runs 50 --threads " +
                           std::to_string(bench_threads()) + " --vocab " + std::to_string(kVocab);
@@ -321,8 +329,7 @@ class OrtServer {
 
   // Starts node on `model`; false (after a note on stderr) when it does not come up.
   bool start(const std::filesystem::path& model) {
-    const std::string script =
-        (std::filesystem::path(__FILE__).parent_path() / "ort_bench.js").string();
+    const std::string script = ort_script().string();
     const std::string threads = std::to_string(bench_threads()), vocab = std::to_string(kVocab);
     int in[2], out[2];
     if (::pipe(in) != 0) return false;
@@ -400,6 +407,15 @@ class OrtServer {
   FILE* from_ = nullptr;
 };
 
+// Mean ms per call over n calls of `call`.
+template <typename F>
+double mean_ms(int64_t n, F&& call) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; ++i) call();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+         static_cast<double>(n);
+}
+
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -424,9 +440,7 @@ int run_interleaved(int rounds) {
   auto model = kiln_model();
   model->eval();
   namespace fs = std::filesystem;
-  const fs::path onnx_path =
-      fs::temp_directory_path() / ("kiln_bert_bench_" + std::to_string(::getpid()) + ".onnx");
-  text::export_text_classifier(*model, onnx_path, /*probabilities=*/false);
+  const fs::path onnx_path = export_for_ort(*model);
   OrtServer ort;
   const bool have_ort = ort.start(onnx_path);
 #ifdef KILN_WITH_TORCH
@@ -444,28 +458,20 @@ int run_interleaved(int rounds) {
     peers.emplace_back("Kiln", [&](int64_t n) {
       set_threads();
       NoGradGuard no_grad;
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < n; ++i) {
+      return mean_ms(n, [&] {
         Tensor logits = model->forward(ids);  // (B, 2)
         benchmark::DoNotOptimize(logits.data_ptr<float>());
-      }
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                 .count() /
-             static_cast<double>(n);
+      });
     });
 #ifdef KILN_WITH_TORCH
     const torch::Tensor tids = torch::randint(2, kVocab, {B, kT}, torch::kLong);
     peers.emplace_back("LibTorch", [&](int64_t n) {
       set_torch_threads();
       torch::InferenceMode guard;
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < n; ++i) {
+      return mean_ms(n, [&] {
         torch::Tensor logits = torch_model->forward(tids);
         benchmark::DoNotOptimize(logits.data_ptr<float>());
-      }
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                 .count() /
-             static_cast<double>(n);
+      });
     });
 #endif
     if (have_ort) peers.emplace_back("ORT", [&](int64_t n) { return ort.run(B, n); });
