@@ -60,7 +60,7 @@ EXAMPLES = {
     },
     # The main job (scripts/main.sh: examples/text_classification.cpp, NAS-BERT 5M on SpamAssassin
     # against a bag-of-words baseline), small: 200 mails per corpus group (1,000: 800 train / 200
-    # test, stratified, seed 42), 3 epochs (the example defaults to 10), 2 threads; ~12 s of training.
+    # test, stratified, seed 42), 3 epochs (the example defaults to 5), 2 threads; ~12 s of training.
     # Measured on 2026-12-05 with the shipped encoder (models/nasbert-5m-en, its 16k BPE tokens) at
     # the example's lr 1e-3 (2 loaded cores, 12 s of training): NAS-BERT accuracy 0.880, macro F1
     # 0.876, log-loss 0.294; bag-of-words accuracy 0.950, macro F1 0.948 (on the shipped tokenizer's
