@@ -56,9 +56,10 @@ if [[ $(ckpt_step "$run") -lt 6000 ]]; then
   echo "pretrain_encoder: stage 1 stopped at step $(ckpt_step "$run") of 6000; rerun to continue"
   exit 0
 fi
-# Stage 2's schedules: 16,000 steps, then STEPS (only the first when STEPS <= 16,000).
-schedules=("$((steps < 16000 ? steps : 16000))")
-[[ $steps -gt 16000 ]] && schedules+=("$steps")
+# Stage 2's schedules: `first` steps, then STEPS (only the first when STEPS <= first).
+first=16000
+schedules=("$((steps < first ? steps : first))")
+[[ $steps -gt $first ]] && schedules+=("$steps")
 for total in "${schedules[@]}"; do
   [[ $(ckpt_step "$run2") -ge $total ]] && continue  # this schedule ran to its end already
   ./build/tools/kiln pretrain --corpus "$corpus" --out "$run2" --init "$run" --objective mlm \
